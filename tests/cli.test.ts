@@ -1,0 +1,64 @@
+// The CLI's greedy ids equal the independent reference's, for Llama and Qwen2 in every format.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { modelDir } from './helpers';
+import { loadRef, refGreedy } from './reference/llama-ref';
+
+const run = promisify(execFile);
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['scripts/node-run.mjs', 'workers/cli/main.ts', ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+function lastJson(stdout: string): { prompt_ids: number[]; ids: number[]; text: string } {
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+describe('cli generate', () => {
+  it.each(['llama-tied-gqa-f32', 'qwen2-bias-bf16', 'llama-headdim-sharded', 'qwen2-untied-sharded-f16'])('%s: chat prompt, greedy ids equal the reference', async (name) => {
+    const r = await cli('generate', '--model', modelDir(name), '--prompt', 'What is the capital of France?', '--max-new-tokens', '6', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = lastJson(r.stdout);
+    expect(out.prompt_ids.length).toBeGreaterThan(10); // system + user + generation prompt
+    const ref = loadRef(modelDir(name));
+    expect(out.ids).toEqual(refGreedy(ref, out.prompt_ids, 6, [0, 2]));
+  });
+
+  it('--prompt-ids and --raw', async () => {
+    const ids = await cli('generate', '--model', modelDir('llama-untied-mha-f16'), '--prompt-ids', '5,17,200', '--max-new-tokens', '4', '--json');
+    expect(ids.code, ids.stderr).toBe(0);
+    const out = lastJson(ids.stdout);
+    expect(out.prompt_ids).toEqual([5, 17, 200]);
+    expect(out.ids).toEqual(refGreedy(loadRef(modelDir('llama-untied-mha-f16')), [5, 17, 200], 4, [2]));
+    const raw = lastJson((await cli('generate', '--model', modelDir('llama-untied-mha-f16'), '--prompt', 'Hello', '--raw', '--max-new-tokens', '1', '--json')).stdout);
+    expect(raw.prompt_ids.length).toBeLessThan(6); // no template around it
+  });
+
+  it('sampling with a seed is reproducible', async () => {
+    const args = ['generate', '--model', modelDir('llama-tied-gqa-f32'), '--prompt', 'Hi', '--max-new-tokens', '8', '--temperature', '1.5', '--top-k', '50', '--top-p', '0.95', '--json'];
+    const a = lastJson((await cli(...args, '--seed', '7')).stdout);
+    const b = lastJson((await cli(...args, '--seed', '7')).stdout);
+    expect(a.ids).toEqual(b.ids);
+  });
+
+  it('errors go to stderr with a non-zero exit', async () => {
+    const missing = await cli('generate', '--model', '/nonexistent/dir/x', '--prompt', 'x');
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/error: /);
+    const noPrompt = await cli('generate', '--model', modelDir('llama-tied-gqa-f32'));
+    expect(noPrompt.code).not.toBe(0);
+    expect(noPrompt.stderr).toMatch(/--prompt or --prompt-ids/);
+    const badFlag = await cli('generate', '--bogus');
+    expect(badFlag.code).not.toBe(0);
+    const badNum = await cli('generate', '--model', modelDir('llama-tied-gqa-f32'), '--prompt', 'x', '--max-new-tokens', 'ten');
+    expect(badNum.stderr).toMatch(/--max-new-tokens must be a whole number/);
+  });
+});

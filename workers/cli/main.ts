@@ -1,0 +1,41 @@
+// webtune command line: the same engine as the browser, on Node (WASM backend by default).
+//   npm run -s cli -- generate --model <dir|url|hub-id> (--prompt <text> | --prompt-ids <id,...>) [options]
+import { parseArgs } from 'node:util';
+import { WebtuneError } from '../engine/errors';
+import { runGenerate, GENERATE_HELP } from './generate';
+
+const USAGE = `usage: npm run -s cli -- <command> [options]
+
+commands:
+  generate   continue a prompt with a model
+${GENERATE_HELP}`;
+
+export class UsageError extends WebtuneError {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  if (command === 'generate') return runGenerate(rest);
+  throw new UsageError(`unknown command "${command}".\n${USAGE}`);
+}
+
+export function parse<T extends Parameters<typeof parseArgs>[0]['options']>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const err = e as Error;
+    process.stderr.write(`error: ${err instanceof WebtuneError ? `${err.name}: ` : ''}${err.message}\n`);
+    if (!(err instanceof WebtuneError) && err.stack) process.stderr.write(err.stack + '\n');
+    process.exit(1);
+  },
+);

@@ -1,0 +1,69 @@
+// Compute backend choice: WebGPU on a real adapter, else WASM, else the plain JS cpu backend.
+// The choice and its reason are reported to the user.
+import * as tf from './tf';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { BackendUnavailableError } from './errors';
+
+export type BackendName = 'webgpu' | 'wasm' | 'cpu';
+export type BackendPreference = BackendName | 'auto';
+
+export interface BackendInfo {
+  name: BackendName;
+  reason: string;
+  adapter?: string; // the GPU adapter's description, for WebGPU
+}
+
+type GpuAdapterLike = { isFallbackAdapter?: boolean; info?: { isFallbackAdapter?: boolean; vendor?: string; architecture?: string; description?: string } };
+type NavigatorGpu = { gpu?: { requestAdapter(opts?: unknown): Promise<GpuAdapterLike | null> } };
+
+/** Where the .wasm binaries are: the URLs the bundler gave them (browser) or a directory prefix (Node). */
+export function configureWasm(paths: string | Record<string, string>): void {
+  setWasmPaths(paths as Parameters<typeof setWasmPaths>[0]);
+  tf.env().set('PROD', true); // no debug checks, no console advice about tfjs-node
+}
+
+async function tryBackend(name: BackendName): Promise<string | null> {
+  try {
+    if (name === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
+    if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+    if (!(await tf.setBackend(name))) return `tfjs could not initialise the ${name} backend`;
+    await tf.ready();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+async function probeWebGpu(): Promise<{ ok: boolean; fallback: boolean; adapter: string; why: string }> {
+  const gpu = (globalThis.navigator as NavigatorGpu | undefined)?.gpu;
+  if (!gpu) return { ok: false, fallback: false, adapter: '', why: 'no WebGPU here' };
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
+  if (!adapter) return { ok: false, fallback: false, adapter: '', why: 'no WebGPU adapter was granted' };
+  const info = adapter.info ?? {};
+  const fallback = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter);
+  const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown GPU';
+  return { ok: true, fallback, adapter: name, why: fallback ? `the WebGPU adapter (${name}) is a software fallback, slower than WASM` : '' };
+}
+
+/** Select and initialise a backend. `auto` prefers a hardware WebGPU adapter, then WASM, then cpu. */
+export async function selectBackend(pref: BackendPreference = 'auto'): Promise<BackendInfo> {
+  if (pref !== 'auto') {
+    const err = await tryBackend(pref);
+    if (err) throw new BackendUnavailableError(`The ${pref} backend is unavailable here: ${err}. Choose another backend (auto picks one that works).`);
+    const adapter = pref === 'webgpu' ? (await probeWebGpu()).adapter : undefined;
+    return { name: pref, reason: 'chosen explicitly', adapter };
+  }
+  const notes: string[] = [];
+  const gpu = await probeWebGpu();
+  if (gpu.ok && !gpu.fallback) {
+    const err = await tryBackend('webgpu');
+    if (!err) return { name: 'webgpu', reason: `hardware WebGPU adapter: ${gpu.adapter}`, adapter: gpu.adapter };
+    notes.push(`WebGPU failed to start (${err})`);
+  } else notes.push(gpu.why);
+  const wasmErr = await tryBackend('wasm');
+  if (!wasmErr) return { name: 'wasm', reason: `${notes.join('; ')}, so WASM` };
+  notes.push(`WASM failed to start (${wasmErr})`);
+  const cpuErr = await tryBackend('cpu');
+  if (!cpuErr) return { name: 'cpu', reason: `${notes.join('; ')}, so the plain JS backend (slow)` };
+  throw new BackendUnavailableError(`No compute backend could start: ${notes.join('; ')}; cpu: ${cpuErr}.`);
+}

@@ -1,0 +1,72 @@
+// Named errors. Each message says what went wrong, where (file, field, tensor), and what to do.
+// Across the worker boundary comlink sends them as {name, message}; `name` survives, so the UI can branch on it.
+
+export class WebtuneError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A file the model folder must have is not there. */
+export class ModelFileMissingError extends WebtuneError {
+  constructor(readonly file: string, where: string) {
+    super(`${file} is missing from ${where}. A model folder needs config.json, tokenizer.json, tokenizer_config.json and model.safetensors (or sharded model-0000N-of-0000M.safetensors with model.safetensors.index.json).`);
+  }
+}
+
+/** A file is there but its contents are broken (truncated, bad JSON, header that lies). */
+export class ModelFormatError extends WebtuneError {
+  constructor(readonly file: string, problem: string) {
+    super(`${file}: ${problem}`);
+  }
+}
+
+/** A tensor's shape disagrees with what config.json implies. */
+export class ShapeMismatchError extends WebtuneError {
+  constructor(file: string, tensor: string, expected: number[], got: number[]) {
+    super(`${file}: tensor ${tensor} has shape [${got.join(', ')}] but config.json implies [${expected.join(', ')}]. The weights do not belong to this config.json; check that both come from the same model.`);
+  }
+}
+
+/** config.json asks for something this engine does not implement. Refused rather than run wrong. */
+export class UnsupportedModelError extends WebtuneError {
+  constructor(readonly field: string, problem: string) {
+    super(`config.json field "${field}": ${problem}. webtune runs LlamaForCausalLM (Llama, SmolLM, TinyLlama) and Qwen2ForCausalLM models without rope scaling or sliding-window attention.`);
+  }
+}
+
+/** The server answered with an HTTP error status. */
+export class HubAccessError extends WebtuneError {
+  constructor(readonly url: string, readonly status: number) {
+    super(HubAccessError.explain(url, status));
+  }
+  static explain(url: string, status: number): string {
+    if (status === 401 || status === 403)
+      return `HTTP ${status} for ${url}: the repository is private, gated, or does not exist (the Hub answers 401 for misspelled ids too). Check the id; for a gated model, accept its licence on the Hub, download it, and load it from a local folder.`;
+    if (status === 404)
+      return `HTTP 404 for ${url}: not found. Check the repository id (owner/name), its spelling and the revision.`;
+    return `HTTP ${status} for ${url}: the server refused the download. Try again later or load the model from a local folder.`;
+  }
+}
+
+/** The connection broke before the file arrived whole. Nothing partial is cached. */
+export class DownloadInterruptedError extends WebtuneError {
+  constructor(readonly url: string, received: number, expected: number | null, cause?: unknown) {
+    const why = cause instanceof Error ? ` (${cause.message})` : '';
+    super(`Download of ${url} stopped after ${received} of ${expected ?? 'unknown'} bytes${why}. Nothing partial was kept; check the connection and load again.`);
+  }
+}
+
+/** The chosen compute backend cannot start here. */
+export class BackendUnavailableError extends WebtuneError {}
+
+/** An operation needs a loaded model. */
+export class NoModelLoadedError extends WebtuneError {
+  constructor() {
+    super('No model is loaded. Load a model first.');
+  }
+}
+
+/** A request's arguments are out of range or inconsistent. */
+export class InvalidRequestError extends WebtuneError {}

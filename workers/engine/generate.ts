@@ -1,0 +1,113 @@
+// Autoregressive generation with a KV cache: one prefill over the prompt, then one token per step.
+import * as tf from './tf';
+import { InvalidRequestError } from './errors';
+import { KVCache, type LlamaModel } from './llama';
+import { argmax, Rng, sample, type SamplingOptions } from './sampling';
+
+export interface GenerateOptions {
+  maxNewTokens?: number; // default 256: a full chat answer, bounded
+  temperature?: number; // default 0 (greedy): reproducible answers unless asked otherwise
+  topK?: number; // default 0 (off)
+  topP?: number; // default 1 (off)
+  seed?: number; // default 0: sampling is reproducible by default
+}
+
+export type StopReason = 'eos' | 'length' | 'stopped';
+
+export interface StepResult {
+  ids: number[];
+  stopReason: StopReason;
+  prefillMs: number;
+  decodeMs: number;
+}
+
+export function resolveOptions(o: GenerateOptions = {}): Required<GenerateOptions> {
+  const r = { maxNewTokens: o.maxNewTokens ?? 256, temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: o.seed ?? 0 };
+  if (!Number.isInteger(r.maxNewTokens) || r.maxNewTokens < 0) throw new InvalidRequestError(`maxNewTokens must be a whole number ≥ 0, got ${r.maxNewTokens}.`);
+  if (!(r.temperature >= 0)) throw new InvalidRequestError(`temperature must be ≥ 0, got ${r.temperature}.`);
+  if (!Number.isInteger(r.topK) || r.topK < 0) throw new InvalidRequestError(`topK must be a whole number ≥ 0, got ${r.topK}.`);
+  if (!(r.topP > 0 && r.topP <= 1)) throw new InvalidRequestError(`topP must be in (0, 1], got ${r.topP}.`);
+  return r;
+}
+
+/** Last position's logits [1, V] of a forward over `ids`, appending to the cache. */
+function stepLogits(model: LlamaModel, ids: number[], cache: KVCache): tf.Tensor2D {
+  return tf.tidy(() => {
+    const hidden = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'), cache); // [1, T, C]
+    const last = hidden.slice([0, ids.length - 1, 0], [1, 1, -1]).reshape([1, -1]); // [1, C]
+    return model.logits(last) as tf.Tensor2D; // [1, V]
+  });
+}
+
+async function choose(logits: tf.Tensor2D, opts: SamplingOptions, rng: Rng): Promise<number> {
+  if (opts.temperature <= 0 || opts.topK === 1) {
+    const idx = tf.argMax(logits, 1); // read back one integer, not the whole vocabulary
+    const id = (await idx.data())[0];
+    idx.dispose();
+    return id;
+  }
+  return sample((await logits.data()) as Float32Array, opts, rng);
+}
+
+/**
+ * Generate after `promptIds`. `onToken` sees each id as it is chosen; `shouldStop` is polled between tokens.
+ * Every tensor allocated here is released before returning, whatever the outcome.
+ */
+export async function generateIds(
+  model: LlamaModel,
+  promptIds: number[],
+  eosIds: number[],
+  options: GenerateOptions,
+  onToken: (id: number) => void,
+  shouldStop: () => boolean,
+): Promise<StepResult> {
+  const o = resolveOptions(options);
+  if (promptIds.length === 0) throw new InvalidRequestError('The prompt is empty: give at least one token.');
+  const bad = promptIds.find((id) => !Number.isInteger(id) || id < 0 || id >= model.config.vocabSize);
+  if (bad !== undefined) throw new InvalidRequestError(`Token id ${bad} is outside the vocabulary (0..${model.config.vocabSize - 1}).`);
+  const room = model.config.maxPositions - promptIds.length;
+  if (room <= 0) throw new InvalidRequestError(`The prompt has ${promptIds.length} tokens; this model reads at most ${model.config.maxPositions}. Shorten it.`);
+  const maxNew = Math.min(o.maxNewTokens, room);
+  const rng = new Rng(o.seed);
+  const eos = new Set(eosIds);
+  const cache = new KVCache(model.config.numLayers);
+  const ids: number[] = [];
+  let stopReason: StopReason = 'length';
+  const t0 = performance.now();
+  let t1 = t0;
+  try {
+    let input = promptIds;
+    while (ids.length < maxNew) {
+      if (shouldStop()) {
+        stopReason = 'stopped';
+        break;
+      }
+      const logits = stepLogits(model, input, cache);
+      let id: number;
+      try {
+        id = await choose(logits, o, rng);
+      } finally {
+        logits.dispose();
+      }
+      if (ids.length === 0) t1 = performance.now();
+      ids.push(id);
+      onToken(id);
+      if (eos.has(id)) {
+        stopReason = 'eos';
+        break;
+      }
+      input = [id];
+    }
+  } finally {
+    cache.dispose();
+  }
+  const end = performance.now();
+  return { ids, stopReason, prefillMs: t1 - t0, decodeMs: end - t1 };
+}
+
+/** Reference check for tests: logits of every position of `ids` without a cache. */
+export function fullLogits(model: LlamaModel, ids: number[]): tf.Tensor2D {
+  return tf.tidy(() => model.logits(model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'))).reshape([ids.length, -1]) as tf.Tensor2D);
+}
+
+export { argmax };

@@ -1,0 +1,196 @@
+// Llama-family decoder (LlamaForCausalLM, Qwen2ForCausalLM) on tfjs-core, written top-down like nanoGPT.
+// Weights live in a Map keyed exactly by the Hugging Face checkpoint names. Shapes: B batch, T new tokens,
+// S cached + new tokens, C hidden, H query heads, KVH key/value heads, G = H / KVH, D head dim, V vocab.
+// Callers run forward/logits inside tf.tidy; only the KV cache's tensors escape (kept and owned by KVCache).
+import * as tf from './tf';
+import type { ModelConfig } from './config';
+
+export type Weights = Map<string, tf.Tensor>;
+
+/** Per-layer keys and values of every token seen so far. Owns its tensors. */
+export class KVCache {
+  readonly k: (tf.Tensor4D | null)[]; // [B, KVH, S, D] per layer
+  readonly v: (tf.Tensor4D | null)[];
+  length = 0; // S: positions already in the cache
+
+  constructor(numLayers: number) {
+    this.k = new Array<tf.Tensor4D | null>(numLayers).fill(null);
+    this.v = new Array<tf.Tensor4D | null>(numLayers).fill(null);
+  }
+
+  /** Append this step's k/v for one layer; returns the full [B, KVH, S, D] tensors. */
+  append(layer: number, k: tf.Tensor4D, v: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
+    const pk = this.k[layer];
+    const pv = this.v[layer];
+    const fk = tf.keep(pk ? tf.concat([pk, k], 2) : k);
+    const fv = tf.keep(pv ? tf.concat([pv, v], 2) : v);
+    pk?.dispose();
+    pv?.dispose();
+    this.k[layer] = fk;
+    this.v[layer] = fv;
+    return [fk, fv];
+  }
+
+  dispose(): void {
+    for (const t of [...this.k, ...this.v]) t?.dispose();
+    this.k.fill(null);
+    this.v.fill(null);
+    this.length = 0;
+  }
+}
+
+export class LlamaModel {
+  private readonly rope: RotaryTables;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: Weights,
+  ) {
+    this.rope = new RotaryTables(config.headDim, config.ropeTheta);
+  }
+
+  /** ids [B, T] → final normalized hidden states [B, T, C]. With a cache, positions continue from it. */
+  forward(ids: tf.Tensor2D, cache?: KVCache): tf.Tensor3D {
+    const [B, T] = ids.shape;
+    const offset = cache?.length ?? 0;
+    let x = tf.gather(this.w('model.embed_tokens.weight'), ids.reshape([B * T])).reshape([B, T, this.config.hiddenSize]) as tf.Tensor3D; // [B, T, C]
+    for (let i = 0; i < this.config.numLayers; i++) x = this.block(x, i, offset, cache);
+    if (cache) cache.length = offset + T;
+    return this.rmsNorm(x, 'model.norm.weight');
+  }
+
+  /** hidden [..., C] → logits [..., V] through lm_head (or the tied embedding matrix). */
+  logits(hidden: tf.Tensor): tf.Tensor {
+    const head = this.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    const C = this.config.hiddenSize;
+    const flat = hidden.reshape([-1, C]);
+    const out = tf.matMul(flat, this.w(head), false, true); // [N, V]
+    return out.reshape([...hidden.shape.slice(0, -1), this.config.vocabSize]);
+  }
+
+  dispose(): void {
+    for (const t of this.weights.values()) t.dispose();
+    this.weights.clear();
+    this.rope.dispose();
+  }
+
+  // One decoder layer: pre-norm attention and pre-norm MLP, each added back to the residual stream.
+  private block(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): tf.Tensor3D {
+    const p = `model.layers.${i}.`;
+    const h = tf.add(x, this.attention(this.rmsNorm(x, p + 'input_layernorm.weight'), i, offset, cache)) as tf.Tensor3D;
+    return tf.add(h, this.mlp(this.rmsNorm(h, p + 'post_attention_layernorm.weight'), p)) as tf.Tensor3D;
+  }
+
+  // x * rsqrt(mean(x²) + eps) * weight, over the last axis.
+  private rmsNorm(x: tf.Tensor3D, weight: string): tf.Tensor3D {
+    const variance = tf.mean(tf.square(x), -1, true); // [B, T, 1]
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rmsNormEps))), this.w(weight)) as tf.Tensor3D;
+  }
+
+  // Grouped-query causal self-attention with rotary position embeddings.
+  private attention(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): tf.Tensor3D {
+    const { numHeads: H, numKvHeads: KVH, headDim: D } = this.config;
+    const [B, T] = x.shape;
+    const G = H / KVH;
+    const p = `model.layers.${i}.self_attn.`;
+    const heads = (t: tf.Tensor, n: number) => t.reshape([B, T, n, D]).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, n, T, D]
+    const q = this.rope.apply(heads(this.linear(x, p + 'q_proj'), H), offset); // [B, H, T, D]
+    let k = this.rope.apply(heads(this.linear(x, p + 'k_proj'), KVH), offset); // [B, KVH, T, D]
+    let v = heads(this.linear(x, p + 'v_proj'), KVH); // [B, KVH, T, D]
+    if (cache) [k, v] = cache.append(i, k, v); // [B, KVH, S, D]
+    const S = k.shape[2];
+    // Query head h uses key/value head floor(h / G), so [B, H, T, D] regroups as [B, KVH, G·T, D] by a reshape.
+    const qg = q.reshape([B, KVH, G * T, D]);
+    let scores = tf.mul(tf.matMul(qg, k, false, true), 1 / Math.sqrt(D)); // [B, KVH, G·T, S]
+    if (T > 1) scores = tf.add(scores, causalMask(G, T, S, offset)); // a single new token sees every cached one
+    const att = tf.matMul(tf.softmax(scores), v); // [B, KVH, G·T, D]
+    const merged = att.reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B, T, H * D]); // [B, T, H·D]
+    return this.linear(merged as tf.Tensor3D, p + 'o_proj');
+  }
+
+  // SwiGLU: down(silu(gate(x)) · up(x)).
+  private mlp(x: tf.Tensor3D, p: string): tf.Tensor3D {
+    const gate = this.linear(x, p + 'mlp.gate_proj'); // [B, T, I]
+    const up = this.linear(x, p + 'mlp.up_proj'); // [B, T, I]
+    const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
+    return this.linear(act as tf.Tensor3D, p + 'mlp.down_proj'); // [B, T, C]
+  }
+
+  // x · Wᵀ (+ b). W is [out, in] as stored by PyTorch.
+  private linear(x: tf.Tensor3D, module: string): tf.Tensor3D {
+    const w = this.w(module + '.weight');
+    const [B, T, inF] = x.shape;
+    let y = tf.matMul(x.reshape([B * T, inF]), w, false, true); // [B·T, out]
+    const b = this.weights.get(module + '.bias');
+    if (b) y = tf.add(y, b);
+    return y.reshape([B, T, w.shape[0]]);
+  }
+
+  private w(name: string): tf.Tensor {
+    const t = this.weights.get(name);
+    if (!t) throw new Error(`weight ${name} is not loaded`);
+    return t;
+  }
+}
+
+/** Additive mask [G·T, S]: row r is query position offset + (r mod T); it may see keys 0..that position. */
+function causalMask(G: number, T: number, S: number, offset: number): tf.Tensor2D {
+  const m = new Float32Array(G * T * S);
+  for (let r = 0; r < G * T; r++) {
+    const pos = offset + (r % T);
+    for (let s = pos + 1; s < S; s++) m[r * S + s] = -1e9;
+  }
+  return tf.tensor2d(m, [G * T, S]);
+}
+
+/** cos/sin tables for rotary embeddings (the rotate-half form of transformers' Llama), grown on demand. */
+class RotaryTables {
+  private cos: tf.Tensor2D | null = null; // [L, D]
+  private sin: tf.Tensor2D | null = null;
+  private size = 0;
+
+  constructor(
+    private readonly dim: number,
+    private readonly theta: number,
+  ) {}
+
+  /** x [B, n, T, D] at positions offset..offset+T-1 → rotated x. */
+  apply(x: tf.Tensor4D, offset: number): tf.Tensor4D {
+    const T = x.shape[2];
+    const D = this.dim;
+    this.ensure(offset + T);
+    const cos = tf.slice(this.cos!, [offset, 0], [T, D]); // [T, D], broadcast over B and heads
+    const sin = tf.slice(this.sin!, [offset, 0], [T, D]);
+    const [x1, x2] = tf.split(x, 2, 3); // halves of the head dim
+    const rotated = tf.concat([tf.neg(x2), x1], 3);
+    return tf.add(tf.mul(x, cos), tf.mul(rotated, sin)) as tf.Tensor4D;
+  }
+
+  private ensure(n: number): void {
+    if (n <= this.size) return;
+    const size = Math.max(n, 2 * this.size, 256);
+    const D = this.dim;
+    const half = D / 2;
+    const c = new Float32Array(size * D);
+    const s = new Float32Array(size * D);
+    for (let j = 0; j < half; j++) {
+      const invFreq = 1 / Math.pow(this.theta, (2 * j) / D);
+      for (let pos = 0; pos < size; pos++) {
+        const a = pos * invFreq;
+        c[pos * D + j] = c[pos * D + j + half] = Math.cos(a);
+        s[pos * D + j] = s[pos * D + j + half] = Math.sin(a);
+      }
+    }
+    this.dispose();
+    this.cos = tf.keep(tf.tensor2d(c, [size, D]));
+    this.sin = tf.keep(tf.tensor2d(s, [size, D]));
+    this.size = size;
+  }
+
+  dispose(): void {
+    this.cos?.dispose();
+    this.sin?.dispose();
+    this.cos = this.sin = null;
+    this.size = 0;
+  }
+}

@@ -1,0 +1,83 @@
+// Load a model folder: config.json, tokenizer files, then the weights file by file, so that peak memory
+// stays near the float32 weights plus one file's raw bytes.
+import * as tf from './tf';
+import { expectedTensors, parseConfig, type ModelConfig } from './config';
+import { ModelFormatError, ShapeMismatchError } from './errors';
+import { LlamaModel } from './llama';
+import { decodeTensor, parseSafetensorsHeader } from './safetensors';
+import type { FileProgress, ModelFiles } from './source';
+import { TextTokenizer } from './tokenizer';
+
+export type LoadProgress =
+  | ({ stage: 'file' } & FileProgress) // bytes of one file arriving
+  | { stage: 'tensors'; loaded: number; total: number }; // weights uploaded to the backend
+
+export interface LoadedModel {
+  id: string;
+  config: ModelConfig;
+  tokenizer: TextTokenizer;
+  model: LlamaModel;
+}
+
+const INDEX = 'model.safetensors.index.json';
+
+function text(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+/** The safetensors files of the folder, in order: the shards named by the index, or model.safetensors. */
+async function weightFiles(files: ModelFiles, onProgress?: (p: LoadProgress) => void): Promise<string[]> {
+  const index = await files.read(INDEX, { optional: true, onProgress: (p) => onProgress?.({ stage: 'file', ...p }) });
+  if (!index) return ['model.safetensors'];
+  let map: unknown;
+  try {
+    map = (JSON.parse(text(index)) as { weight_map?: unknown }).weight_map;
+  } catch (e) {
+    throw new ModelFormatError(INDEX, `is not valid JSON (${(e as Error).message}).`);
+  }
+  if (!map || typeof map !== 'object') throw new ModelFormatError(INDEX, 'has no "weight_map" object.');
+  const shards = [...new Set(Object.values(map as Record<string, unknown>))];
+  if (!shards.every((s) => typeof s === 'string' && /^[\w.-]+\.safetensors$/.test(s))) {
+    throw new ModelFormatError(INDEX, 'weight_map names a file that is not a plain *.safetensors file name.');
+  }
+  return (shards as string[]).sort();
+}
+
+export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel> {
+  const fileProgress = (p: FileProgress) => onProgress?.({ stage: 'file', ...p });
+  const config = parseConfig(text(await files.read('config.json', { onProgress: fileProgress })));
+  const tokenizerJson = await files.read('tokenizer.json', { onProgress: fileProgress });
+  const tokenizerConfig = await files.read('tokenizer_config.json', { onProgress: fileProgress });
+  const template = await files.read('chat_template.jinja', { optional: true, onProgress: fileProgress });
+  const generation = await files.read('generation_config.json', { optional: true, onProgress: fileProgress });
+  const tokenizer = TextTokenizer.fromFiles(tokenizerJson, tokenizerConfig, template && text(template), generation);
+
+  const expected = expectedTensors(config);
+  const weights = new Map<string, tf.Tensor>();
+  const total = expected.size;
+  try {
+    for (const file of await weightFiles(files, onProgress)) {
+      let bytes: Uint8Array | null = await files.read(file, { onProgress: fileProgress });
+      const header = parseSafetensorsHeader(bytes, file);
+      for (const entry of header.tensors) {
+        const shape = expected.get(entry.name);
+        if (!shape) continue; // e.g. rotary inv_freq buffers, or lm_head.weight of a tied model
+        if (shape.length !== entry.shape.length || shape.some((d, i) => d !== entry.shape[i])) {
+          throw new ShapeMismatchError(file, entry.name, shape, entry.shape);
+        }
+        if (weights.has(entry.name)) throw new ModelFormatError(file, `tensor ${entry.name} appears twice in the checkpoint.`);
+        weights.set(entry.name, tf.tensor(decodeTensor(bytes, header, entry), entry.shape, 'float32'));
+        onProgress?.({ stage: 'tensors', loaded: weights.size, total });
+      }
+      bytes = null; // this file's raw bytes can be collected before the next one arrives
+    }
+    const missing = [...expected.keys()].filter((k) => !weights.has(k));
+    if (missing.length > 0) {
+      throw new ModelFormatError('model weights', `${missing.length} tensor(s) that config.json requires are missing, first ${missing[0]}. The checkpoint is incomplete or belongs to another architecture.`);
+    }
+  } catch (e) {
+    for (const t of weights.values()) t.dispose();
+    throw e;
+  }
+  return { id: files.id, config, tokenizer, model: new LlamaModel(config, weights) };
+}

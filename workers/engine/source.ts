@@ -1,0 +1,189 @@
+// Where a model's files come from. Every source reads whole files by name, one at a time, reporting
+// byte progress; `optional` files that are absent resolve to null instead of throwing.
+import { DownloadInterruptedError, HubAccessError, InvalidRequestError, ModelFileMissingError } from './errors';
+
+/** What the UI (or CLI) names as a model. Structured-cloneable, so it crosses the worker boundary. */
+export type ModelSource =
+  | { kind: 'hub'; repo: string; revision?: string } // huggingface.co/<repo>/resolve/<revision>/<file>
+  | { kind: 'url'; url: string } // any http(s) base URL of a model folder
+  | { kind: 'files'; files: File[] } // a folder dropped in the browser
+  | { kind: 'demo' }; // the built-in untrained demo model, served with the app
+
+export interface FileProgress {
+  file: string;
+  loaded: number; // bytes so far; never decreases
+  total: number | null; // bytes expected when known
+  cached: boolean; // served from the local cache, no network
+}
+
+export interface ReadOptions {
+  optional?: boolean;
+  onProgress?: (p: FileProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** A model folder. Implemented for HTTP, browser File objects and (in workers/node/) a Node directory. */
+export interface ModelFiles {
+  /** Human-readable location, used in error messages. */
+  readonly where: string;
+  /** The id to record as base_model_name_or_path. */
+  readonly id: string;
+  read(file: string, opts?: ReadOptions & { optional?: false }): Promise<Uint8Array>;
+  read(file: string, opts: ReadOptions & { optional: true }): Promise<Uint8Array | null>;
+  read(file: string, opts?: ReadOptions): Promise<Uint8Array | null>;
+}
+
+const HUB = 'https://huggingface.co';
+const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+export function hubBaseUrl(repo: string, revision = 'main'): string {
+  if (!REPO_ID.test(repo)) throw new InvalidRequestError(`"${repo}" is not a Hub repository id. Write it as owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct.`);
+  return `${HUB}/${repo}/resolve/${encodeURIComponent(revision)}`;
+}
+
+const CACHE_NAME = 'webtune-models-v1';
+
+/** Files fetched over HTTP(S), streamed with progress, kept in Cache Storage when the host has it. */
+export class HttpModelFiles implements ModelFiles {
+  readonly where: string;
+  constructor(
+    private readonly base: string,
+    readonly id: string,
+    private readonly useCache = typeof caches !== 'undefined',
+  ) {
+    this.base = base.replace(/\/+$/, '');
+    this.where = this.base;
+  }
+
+  read(file: string, opts?: ReadOptions & { optional?: false }): Promise<Uint8Array>;
+  read(file: string, opts: ReadOptions & { optional: true }): Promise<Uint8Array | null>;
+  async read(file: string, opts: ReadOptions = {}): Promise<Uint8Array | null> {
+    const url = `${this.base}/${file}`;
+    const cache = this.useCache ? await caches.open(CACHE_NAME) : null;
+    const hit = await cache?.match(url);
+    if (hit) {
+      const bytes = new Uint8Array(await hit.arrayBuffer());
+      opts.onProgress?.({ file, loaded: bytes.byteLength, total: bytes.byteLength, cached: true });
+      return bytes;
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, { signal: opts.signal, credentials: 'omit' });
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      throw new DownloadInterruptedError(url, 0, null, e);
+    }
+    if (res.status === 404 && opts.optional) return null;
+    // A missing config.json means the repo or URL itself is wrong; any other missing file, an incomplete folder.
+    if (res.status === 404 && file !== 'config.json') throw new ModelFileMissingError(file, this.where);
+    if (!res.ok) throw new HubAccessError(url, res.status);
+    const bytes = await readBody(res, url, file, opts);
+    // Only a body that arrived whole is cached: a half-finished download is never stored as complete.
+    if (cache) {
+      const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) };
+      await cache.put(url, new Response(bytes, { headers }));
+    }
+    return bytes;
+  }
+}
+
+async function readBody(res: Response, url: string, file: string, opts: ReadOptions): Promise<Uint8Array> {
+  const header = res.headers.get('content-length');
+  // Compressed responses report the compressed length; then the total is unknown.
+  const encoded = (res.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  const total = header !== null && !encoded ? Number(header) : null;
+  const body = res.body;
+  if (!body) return new Uint8Array(await res.arrayBuffer());
+  const reader = body.getReader();
+  let buf = new Uint8Array(total ?? 1 << 20);
+  let loaded = 0;
+  opts.onProgress?.({ file, loaded: 0, total, cached: false });
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      throw new DownloadInterruptedError(url, loaded, total, e);
+    }
+    if (chunk.done) break;
+    const v = chunk.value;
+    if (loaded + v.byteLength > buf.byteLength) {
+      if (total !== null) throw new DownloadInterruptedError(url, loaded + v.byteLength, total, new Error('server sent more bytes than announced'));
+      const grown = new Uint8Array(Math.max(buf.byteLength * 2, loaded + v.byteLength));
+      grown.set(buf.subarray(0, loaded));
+      buf = grown;
+    }
+    buf.set(v, loaded);
+    loaded += v.byteLength;
+    opts.onProgress?.({ file, loaded, total, cached: false });
+  }
+  if (total !== null && loaded !== total) throw new DownloadInterruptedError(url, loaded, total);
+  return loaded === buf.byteLength ? buf : buf.slice(0, loaded);
+}
+
+/** Files from a folder the user dropped (or picked) in the browser. Paths are matched by base name. */
+export class BrowserModelFiles implements ModelFiles {
+  readonly where: string;
+  readonly id: string;
+  private readonly byName = new Map<string, File>();
+  constructor(files: File[]) {
+    for (const f of files) this.byName.set(f.name, f);
+    const first = files[0] as (File & { webkitRelativePath?: string }) | undefined;
+    const folder = first?.webkitRelativePath?.split('/')[0];
+    this.id = folder || 'local-model';
+    this.where = `the dropped folder${folder ? ` "${folder}"` : ''}`;
+  }
+
+  read(file: string, opts?: ReadOptions & { optional?: false }): Promise<Uint8Array>;
+  read(file: string, opts: ReadOptions & { optional: true }): Promise<Uint8Array | null>;
+  async read(file: string, opts: ReadOptions = {}): Promise<Uint8Array | null> {
+    const f = this.byName.get(file);
+    if (!f) {
+      if (opts.optional) return null;
+      throw new ModelFileMissingError(file, this.where);
+    }
+    const bytes = new Uint8Array(await f.arrayBuffer());
+    opts.onProgress?.({ file, loaded: bytes.byteLength, total: bytes.byteLength, cached: true });
+    return bytes;
+  }
+}
+
+/** Resolve a host-independent source. Node adds directories on top of this (workers/node/). */
+export function filesFor(source: ModelSource, demoBaseUrl?: string): ModelFiles {
+  switch (source.kind) {
+    case 'hub':
+      return new HttpModelFiles(hubBaseUrl(source.repo, source.revision), source.repo);
+    case 'url':
+      if (!/^https?:\/\//.test(source.url)) throw new InvalidRequestError(`"${source.url}" is not an http(s) URL.`);
+      return new HttpModelFiles(source.url, source.url);
+    case 'files':
+      return new BrowserModelFiles(source.files);
+    case 'demo':
+      if (!demoBaseUrl) throw new InvalidRequestError('The demo model is only served with the app.');
+      return new HttpModelFiles(demoBaseUrl, 'webtune/tiny-demo-untrained', false);
+  }
+}
+
+/** Files held in memory (generated models in tests and benchmarks). */
+export class MemoryModelFiles implements ModelFiles {
+  readonly where: string;
+  constructor(
+    private readonly files: Map<string, Uint8Array>,
+    readonly id = 'in-memory model',
+  ) {
+    this.where = id;
+  }
+
+  read(file: string, opts?: ReadOptions & { optional?: false }): Promise<Uint8Array>;
+  read(file: string, opts: ReadOptions & { optional: true }): Promise<Uint8Array | null>;
+  async read(file: string, opts: ReadOptions = {}): Promise<Uint8Array | null> {
+    const bytes = this.files.get(file);
+    if (!bytes) {
+      if (opts.optional) return null;
+      throw new ModelFileMissingError(file, this.where);
+    }
+    opts.onProgress?.({ file, loaded: bytes.byteLength, total: bytes.byteLength, cached: true });
+    return bytes;
+  }
+}

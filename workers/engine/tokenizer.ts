@@ -1,0 +1,125 @@
+// Text ↔ ids through the model's own tokenizer.json (@huggingface/tokenizers) and chat prompts through
+// its own Jinja chat template (@huggingface/jinja).
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { ModelFormatError } from './errors';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+type Json = Record<string, unknown>;
+
+function parseJson(bytes: Uint8Array | string, file: string): Json {
+  try {
+    const v = JSON.parse(typeof bytes === 'string' ? bytes : new TextDecoder().decode(bytes)) as unknown;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Json;
+  } catch (e) {
+    throw new ModelFormatError(file, `is not a valid JSON object (${(e as Error).message}).`);
+  }
+}
+
+/**
+ * The Rust `Digits` pre-tokenizer splits on every Unicode numeric character (char::is_numeric: Nd, Nl, No),
+ * while the JS library matches only ASCII \d. Rewrite it as the equivalent Split on \p{N}, so "½" is isolated
+ * exactly as the reference tokenizer does.
+ */
+function fixDigits(pre: unknown): unknown {
+  if (pre === null || typeof pre !== 'object') return pre;
+  const p = pre as Json;
+  if (p.type === 'Sequence' && Array.isArray(p.pretokenizers)) return { ...p, pretokenizers: p.pretokenizers.map(fixDigits) };
+  if (p.type === 'Digits') {
+    return { type: 'Split', pattern: { Regex: p.individual_digits ? '\\p{N}' : '\\p{N}+' }, behavior: 'Isolated', invert: false };
+  }
+  return pre;
+}
+
+/** A special token in tokenizer_config.json is a string or an AddedToken object. */
+function tokenText(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as Json).content === 'string') return (v as Json).content as string;
+  return undefined;
+}
+
+function pickTemplate(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) {
+    const named = v as { name?: string; template?: string }[];
+    return (named.find((t) => t.name === 'default') ?? named[0])?.template;
+  }
+  return undefined;
+}
+
+export class TextTokenizer {
+  private readonly tok: Tokenizer;
+  private readonly template: Template | null;
+  private readonly specials: Record<string, string | undefined>;
+  readonly eosIds: number[];
+
+  constructor(tokenizerJson: Json, readonly config: Json, chatTemplate?: string, generationConfig?: Json) {
+    const fixed = { ...tokenizerJson, pre_tokenizer: fixDigits(tokenizerJson.pre_tokenizer) };
+    try {
+      this.tok = new Tokenizer(fixed, config);
+    } catch (e) {
+      throw new ModelFormatError('tokenizer.json', `could not be read as a tokenizer (${(e as Error).message}).`);
+    }
+    const source = chatTemplate ?? pickTemplate(config.chat_template);
+    try {
+      this.template = source ? new Template(source) : null;
+    } catch (e) {
+      throw new ModelFormatError('chat template', `does not parse as Jinja (${(e as Error).message}).`);
+    }
+    this.specials = {
+      bos_token: tokenText(config.bos_token),
+      eos_token: tokenText(config.eos_token),
+      unk_token: tokenText(config.unk_token),
+      pad_token: tokenText(config.pad_token),
+    };
+    const eos = new Set<number>();
+    const g = generationConfig?.eos_token_id;
+    for (const id of Array.isArray(g) ? g : g === undefined || g === null ? [] : [g]) if (typeof id === 'number') eos.add(id);
+    const eosText = this.specials.eos_token;
+    const eosId = eosText === undefined ? undefined : this.tok.token_to_id(eosText);
+    if (eosId !== undefined) eos.add(eosId);
+    this.eosIds = [...eos];
+  }
+
+  /** Build from the files of a model folder. */
+  static fromFiles(tokenizerJson: Uint8Array, tokenizerConfig: Uint8Array, chatTemplate?: string | null, generationConfig?: Uint8Array | null): TextTokenizer {
+    const gen = generationConfig ? parseJson(generationConfig, 'generation_config.json') : undefined;
+    return new TextTokenizer(parseJson(tokenizerJson, 'tokenizer.json'), parseJson(tokenizerConfig, 'tokenizer_config.json'), chatTemplate ?? undefined, gen);
+  }
+
+  get hasChatTemplate(): boolean {
+    return this.template !== null;
+  }
+
+  /** Tokenize text as is; `addSpecialTokens` applies tokenizer.json's post-processor (e.g. a BOS). */
+  encode(text: string, addSpecialTokens = false): number[] {
+    return this.tok.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+  }
+
+  decode(ids: number[], skipSpecialTokens = true): string {
+    if (ids.length === 0) return ''; // the library refuses an empty list
+    return this.tok.decode(ids, { skip_special_tokens: skipSpecialTokens });
+  }
+
+  tokenId(token: string): number | undefined {
+    return this.tok.token_to_id(token);
+  }
+
+  /** Render messages with the model's chat template, as transformers' apply_chat_template does. */
+  applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string {
+    if (!this.template) {
+      throw new ModelFormatError('tokenizer_config.json', 'the model has no chat template (no chat_template field and no chat_template.jinja). Use a raw prompt instead.');
+    }
+    return this.template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specials });
+  }
+
+  /** Chat prompt → ids. Special tokens come from the template itself, so none are added (as transformers does). */
+  encodeChat(messages: ChatMessage[], addGenerationPrompt = true): number[] {
+    return this.encode(this.applyChatTemplate(messages, addGenerationPrompt), false);
+  }
+}
