@@ -1,10 +1,9 @@
 // `generate`: one user message through the chat template (or --raw text, or --prompt-ids) → generated text.
-import type { BackendPreference } from '../engine/backend';
 import { Engine, type GenerateInput } from '../engine/engine';
 import { InvalidRequestError } from '../engine/errors';
+import { backendArg, number, parse } from './args';
 import { resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
-import { parse } from './main';
 
 export const GENERATE_HELP = `
 generate options:
@@ -20,21 +19,6 @@ generate options:
   --backend wasm|cpu|webgpu  default wasm in Node
   --json                     last line: {"prompt_ids": [...], "ids": [...], "text": "..."}
 `;
-
-const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu'];
-
-export function number(v: string | undefined, flag: string, int = false): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || (int && !Number.isInteger(n))) throw new InvalidRequestError(`${flag} must be ${int ? 'a whole number' : 'a number'}, got "${v}".`);
-  return n;
-}
-
-export function backendArg(v: string | undefined): BackendPreference {
-  const b = v ?? 'wasm';
-  if (!BACKENDS.includes(b)) throw new InvalidRequestError(`--backend must be one of ${BACKENDS.join(', ')}, got "${b}".`);
-  return b as BackendPreference;
-}
 
 export async function runGenerate(args: string[]): Promise<number> {
   const v = parse(args, {
@@ -54,19 +38,19 @@ export async function runGenerate(args: string[]): Promise<number> {
   if ((v.prompt === undefined) === (v['prompt-ids'] === undefined)) throw new InvalidRequestError('give exactly one of --prompt or --prompt-ids.');
   let input: GenerateInput;
   if (v['prompt-ids'] !== undefined) {
-    input = { ids: (v['prompt-ids'] as string).split(',').map((s) => number(s.trim(), '--prompt-ids', true)!) };
-  } else input = v.raw ? { text: v.prompt as string } : { messages: [{ role: 'user', content: v.prompt as string }] };
+    input = { ids: v['prompt-ids'].split(',').map((s) => number(s.trim(), '--prompt-ids', true)!) };
+  } else input = v.raw ? { text: v.prompt! } : { messages: [{ role: 'user', content: v.prompt! }] };
   const options = {
-    maxNewTokens: number(v['max-new-tokens'] as string | undefined, '--max-new-tokens', true),
-    temperature: number(v.temperature as string | undefined, '--temperature'),
-    topK: number(v['top-k'] as string | undefined, '--top-k', true),
-    topP: number(v['top-p'] as string | undefined, '--top-p'),
-    seed: number(v.seed as string | undefined, '--seed', true),
+    maxNewTokens: number(v['max-new-tokens'], '--max-new-tokens', true),
+    temperature: number(v.temperature, '--temperature'),
+    topK: number(v['top-k'], '--top-k', true),
+    topP: number(v['top-p'], '--top-p'),
+    seed: number(v.seed, '--seed', true),
   };
 
   setupNodeHost();
   const engine = new Engine();
-  const info = await engine.loadFiles(await resolveModelArg(v.model as string), { backend: backendArg(v.backend as string | undefined) });
+  const info = await engine.loadFiles(await resolveModelArg(v.model), { backend: backendArg(v.backend) });
   if (!v.json) process.stderr.write(`${info.id}: ${info.config.architecture}, ${(info.parameters / 1e6).toFixed(2)}M parameters, backend ${info.backend.name} (${info.backend.reason})\n`);
   const result = await engine.generate(input, options, v.json ? undefined : (t) => process.stdout.write(t.text));
   if (v.json) {

@@ -1,7 +1,7 @@
 // webtune command line: the same engine as the browser, on Node (WASM backend by default).
 //   npm run -s cli -- generate --model <dir|url|hub-id> (--prompt <text> | --prompt-ids <id,...>) [options]
-import { parseArgs } from 'node:util';
 import { WebtuneError } from '../engine/errors';
+import { UsageError } from './args';
 import { runGenerate, GENERATE_HELP } from './generate';
 
 const USAGE = `usage: npm run -s cli -- <command> [options]
@@ -9,8 +9,6 @@ const USAGE = `usage: npm run -s cli -- <command> [options]
 commands:
   generate   continue a prompt with a model
 ${GENERATE_HELP}`;
-
-export class UsageError extends WebtuneError {}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -20,14 +18,6 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'generate') return runGenerate(rest);
   throw new UsageError(`unknown command "${command}".\n${USAGE}`);
-}
-
-export function parse<T extends Parameters<typeof parseArgs>[0]['options']>(args: string[], options: T) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
 }
 
 main(process.argv.slice(2)).then(

@@ -2,14 +2,12 @@
 // Across the worker boundary comlink sends them as {name, message}; `name` survives, so the UI can branch on it.
 
 export class WebtuneError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
+  override name = 'WebtuneError'; // written out: class names do not survive minification
 }
 
 /** A file the model folder must have is not there. */
 export class ModelFileMissingError extends WebtuneError {
+  override name = 'ModelFileMissingError';
   constructor(readonly file: string, where: string) {
     super(`${file} is missing from ${where}. A model folder needs config.json, tokenizer.json, tokenizer_config.json and model.safetensors (or sharded model-0000N-of-0000M.safetensors with model.safetensors.index.json).`);
   }
@@ -17,6 +15,7 @@ export class ModelFileMissingError extends WebtuneError {
 
 /** A file is there but its contents are broken (truncated, bad JSON, header that lies). */
 export class ModelFormatError extends WebtuneError {
+  override name = 'ModelFormatError';
   constructor(readonly file: string, problem: string) {
     super(`${file}: ${problem}`);
   }
@@ -24,6 +23,7 @@ export class ModelFormatError extends WebtuneError {
 
 /** A tensor's shape disagrees with what config.json implies. */
 export class ShapeMismatchError extends WebtuneError {
+  override name = 'ShapeMismatchError';
   constructor(file: string, tensor: string, expected: number[], got: number[]) {
     super(`${file}: tensor ${tensor} has shape [${got.join(', ')}] but config.json implies [${expected.join(', ')}]. The weights do not belong to this config.json; check that both come from the same model.`);
   }
@@ -31,6 +31,7 @@ export class ShapeMismatchError extends WebtuneError {
 
 /** config.json asks for something this engine does not implement. Refused rather than run wrong. */
 export class UnsupportedModelError extends WebtuneError {
+  override name = 'UnsupportedModelError';
   constructor(readonly field: string, problem: string) {
     super(`config.json field "${field}": ${problem}. webtune runs LlamaForCausalLM (Llama, SmolLM, TinyLlama) and Qwen2ForCausalLM models without rope scaling or sliding-window attention.`);
   }
@@ -38,6 +39,7 @@ export class UnsupportedModelError extends WebtuneError {
 
 /** The server answered with an HTTP error status. */
 export class HubAccessError extends WebtuneError {
+  override name = 'HubAccessError';
   constructor(readonly url: string, readonly status: number) {
     super(HubAccessError.explain(url, status));
   }
@@ -52,6 +54,7 @@ export class HubAccessError extends WebtuneError {
 
 /** The connection broke before the file arrived whole. Nothing partial is cached. */
 export class DownloadInterruptedError extends WebtuneError {
+  override name = 'DownloadInterruptedError';
   constructor(readonly url: string, received: number, expected: number | null, cause?: unknown) {
     const why = cause instanceof Error ? ` (${cause.message})` : '';
     super(`Download of ${url} stopped after ${received} of ${expected ?? 'unknown'} bytes${why}. Nothing partial was kept; check the connection and load again.`);
@@ -59,14 +62,19 @@ export class DownloadInterruptedError extends WebtuneError {
 }
 
 /** The chosen compute backend cannot start here. */
-export class BackendUnavailableError extends WebtuneError {}
+export class BackendUnavailableError extends WebtuneError {
+  override name = 'BackendUnavailableError';
+}
 
 /** An operation needs a loaded model. */
 export class NoModelLoadedError extends WebtuneError {
+  override name = 'NoModelLoadedError';
   constructor() {
     super('No model is loaded. Load a model first.');
   }
 }
 
 /** A request's arguments are out of range or inconsistent. */
-export class InvalidRequestError extends WebtuneError {}
+export class InvalidRequestError extends WebtuneError {
+  override name = 'InvalidRequestError';
+}

@@ -73,15 +73,17 @@ export class HttpModelFiles implements ModelFiles {
       if (opts.signal?.aborted) throw e;
       throw new DownloadInterruptedError(url, 0, null, e);
     }
-    if (res.status === 404 && opts.optional) return null;
+    // Static hosts with a single-page-app fallback answer any path with their index.html: no model file is HTML.
+    const notFound = res.status === 404 || (res.ok && (res.headers.get('content-type') ?? '').startsWith('text/html'));
+    if (notFound && opts.optional) return null;
     // A missing config.json means the repo or URL itself is wrong; any other missing file, an incomplete folder.
-    if (res.status === 404 && file !== 'config.json') throw new ModelFileMissingError(file, this.where);
-    if (!res.ok) throw new HubAccessError(url, res.status);
+    if (notFound && file !== 'config.json') throw new ModelFileMissingError(file, this.where);
+    if (notFound || !res.ok) throw new HubAccessError(url, notFound ? 404 : res.status);
     const bytes = await readBody(res, url, file, opts);
     // Only a body that arrived whole is cached: a half-finished download is never stored as complete.
     if (cache) {
       const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) };
-      await cache.put(url, new Response(bytes, { headers }));
+      await cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers }));
     }
     return bytes;
   }

@@ -1,0 +1,28 @@
+import { defineConfig } from '@playwright/test';
+
+// Debian's chromium (installed by .ci/run); Playwright's own browser download cannot work offline.
+const chromiumArgs = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'];
+
+export default defineConfig({
+  testDir: 'e2e',
+  outputDir: 'test-results',
+  timeout: 180_000,
+  expect: { timeout: 60_000 },
+  workers: 1,
+  reporter: [['list']],
+  use: {
+    baseURL: 'http://127.0.0.1:4173',
+    launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs },
+    screenshot: 'only-on-failure',
+  },
+  projects: [
+    { name: 'webgpu', metadata: { backend: 'webgpu' } },
+    { name: 'wasm', metadata: { backend: 'wasm' } },
+  ],
+  webServer: {
+    command: 'npm run -s build -- --logLevel warn && npx vite preview',
+    url: 'http://127.0.0.1:4173',
+    reuseExistingServer: !process.env.CI,
+    timeout: 120_000,
+  },
+});

@@ -1,0 +1,58 @@
+// Which model is loaded, how far its download is, and on which backend it runs.
+import { describeError, type EngineClient, type LoadOptions, type LoadProgress, type ModelInfo, type ModelSource } from './engine-client';
+
+export interface FileRow {
+  file: string;
+  loaded: number;
+  total: number | null;
+  cached: boolean;
+}
+
+export class ModelState {
+  status = $state<'idle' | 'loading' | 'ready' | 'error'>('idle');
+  info = $state<ModelInfo | null>(null);
+  error = $state<{ name: string; message: string } | null>(null);
+  files = $state<FileRow[]>([]);
+  tensors = $state({ loaded: 0, total: 0 });
+  label = $state('');
+  private startedAt = 0;
+
+  bytesLoaded = $derived(this.files.reduce((a, f) => a + f.loaded, 0));
+  bytesTotal = $derived(this.files.every((f) => f.total !== null) ? this.files.reduce((a, f) => a + (f.total ?? 0), 0) : null);
+  networkBytes = $derived(this.files.filter((f) => !f.cached).reduce((a, f) => a + f.loaded, 0));
+
+  constructor(private readonly engine: EngineClient) {}
+
+  /** Bytes per second over the network since the load began. */
+  speed(now = performance.now()): number {
+    const s = (now - this.startedAt) / 1000;
+    return s > 0 ? this.networkBytes / s : 0;
+  }
+
+  async load(source: ModelSource, label: string, options: LoadOptions): Promise<void> {
+    this.status = 'loading';
+    this.error = null;
+    this.info = null;
+    this.files = [];
+    this.tensors = { loaded: 0, total: 0 };
+    this.label = label;
+    this.startedAt = performance.now();
+    try {
+      this.info = await this.engine.load(source, options, (p) => this.onProgress(p));
+      this.status = 'ready';
+    } catch (e) {
+      this.error = describeError(e);
+      this.status = 'error';
+    }
+  }
+
+  private onProgress(p: LoadProgress): void {
+    if (p.stage === 'tensors') {
+      this.tensors = { loaded: p.loaded, total: p.total };
+      return;
+    }
+    const row = this.files.find((f) => f.file === p.file);
+    if (row) Object.assign(row, { loaded: p.loaded, total: p.total, cached: p.cached });
+    else this.files.push({ file: p.file, loaded: p.loaded, total: p.total, cached: p.cached });
+  }
+}

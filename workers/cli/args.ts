@@ -1,0 +1,32 @@
+// Argument parsing shared by the CLI commands.
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { InvalidRequestError, WebtuneError } from '../engine/errors';
+import type { BackendPreference } from '../engine/backend';
+
+export class UsageError extends WebtuneError {
+  override name = 'UsageError';
+}
+
+export function parse<const O extends ParseArgsOptionsConfig>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export function number(v: string | undefined, flag: string, int = false): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || (int && !Number.isInteger(n))) throw new InvalidRequestError(`${flag} must be ${int ? 'a whole number' : 'a number'}, got "${v}".`);
+  return n;
+}
+
+const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu'];
+
+/** Node has no WebGPU unless a host provides it, so the CLI defaults to WASM. */
+export function backendArg(v: string | undefined): BackendPreference {
+  const b = v ?? 'wasm';
+  if (!BACKENDS.includes(b)) throw new InvalidRequestError(`--backend must be one of ${BACKENDS.join(', ')}, got "${b}".`);
+  return b as BackendPreference;
+}
