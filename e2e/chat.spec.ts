@@ -19,17 +19,24 @@ test('load the demo model and chat with it', async ({ page }, testInfo) => {
   await page.getByText('Generation settings').click();
   await page.getByLabel('Max new tokens').fill('24');
   await page.getByLabel('Temperature (0 = greedy)').fill('1');
+  // Record every distinct text the reply shows: a streamed reply shows several before the last.
+  await page.evaluate(() => {
+    const seen: string[] = [];
+    (window as unknown as { replyTexts: string[] }).replyTexts = seen;
+    new MutationObserver(() => {
+      const el = document.querySelector('[data-testid="reply"]');
+      const text = el?.textContent ?? '';
+      if (el && seen[seen.length - 1] !== text) seen.push(text);
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
   await page.getByRole('textbox', { name: 'Message' }).fill('What is the capital of France?');
   await page.getByRole('button', { name: 'Send' }).click();
-  const reply = page.getByTestId('reply');
-  const lengths: number[] = [];
-  await expect(async () => {
-    lengths.push(((await reply.textContent()) ?? '').length);
-    await expect(page.getByRole('button', { name: 'Send' })).toBeVisible({ timeout: 100 });
-  }).toPass({ intervals: [50], timeout: 120_000 });
-  await expect(page.getByText(/\d+ tokens · .* tok\/s/)).toBeVisible();
-  expect(new Set(lengths.filter((n) => n > 0)).size).toBeGreaterThan(1); // it grew in steps: streamed
-  expect(((await reply.textContent()) ?? '').length).toBeGreaterThan(0);
+  await expect(page.getByText(/\d+ tokens · .* tok\/s/)).toBeVisible({ timeout: 120_000 });
+  const texts = await page.evaluate(() => (window as unknown as { replyTexts: string[] }).replyTexts);
+  const final = (await page.getByTestId('reply').textContent()) ?? '';
+  expect(final.length).toBeGreaterThan(0);
+  expect(texts.filter((t) => t.length > 0 && t !== final).length).toBeGreaterThan(0); // partial texts came first
+  for (const t of texts) expect(final.startsWith(t)).toBe(true); // each was a prefix of the answer
   await page.screenshot({ path: testInfo.outputPath(`chat-${backend}.png`), fullPage: true });
   expect(errors).toEqual([]);
 });

@@ -1,7 +1,7 @@
 // Compute backend choice: WebGPU on a real adapter, else WASM, else the plain JS cpu backend.
 // The choice and its reason are reported to the user.
 import * as tf from './tf';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'; // registers the wasm backend too
 import { BackendUnavailableError } from './errors';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
@@ -25,7 +25,6 @@ export function configureWasm(paths: string | Record<string, string>): void {
 async function tryBackend(name: BackendName): Promise<string | null> {
   try {
     if (name === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
-    if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
     if (!(await tf.setBackend(name))) return `tfjs could not initialise the ${name} backend`;
     await tf.ready();
     return null;

@@ -1,0 +1,47 @@
+// Model sources in the browser: a URL download is cached (the second load needs no network), a local
+// folder loads through the folder picker, and `auto` explains its backend choice.
+import { expect, test } from '@playwright/test';
+import { join } from 'node:path';
+
+const DEMO_URL = 'http://127.0.0.1:4173/models/demo';
+
+test('a downloaded model is cached: after a reload, loading it again fetches nothing', async ({ page, context }, testInfo) => {
+  const backend = testInfo.project.metadata.backend as string;
+  const modelRequests: string[] = [];
+  context.on('request', (r) => {
+    if (r.url().startsWith(DEMO_URL)) modelRequests.push(r.url());
+  });
+  await page.goto(`/?backend=${backend}`);
+  await page.getByLabel('Hugging Face repo id or model URL').fill(DEMO_URL);
+  await page.getByRole('button', { name: 'Download' }).click();
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
+  expect(modelRequests.some((u) => u.endsWith('/model.safetensors'))).toBe(true);
+
+  await page.reload();
+  modelRequests.length = 0;
+  await page.getByLabel('Hugging Face repo id or model URL').fill(DEMO_URL);
+  await page.getByRole('button', { name: 'Download' }).click();
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
+  // Files that exist come from Cache Storage; only absent optional files (404s are not cached) are asked again.
+  expect(modelRequests.filter((u) => /\/(config\.json|tokenizer\.json|tokenizer_config\.json|model\.safetensors)$/.test(u))).toEqual([]);
+});
+
+test('a local model folder loads through the folder picker', async ({ page }, testInfo) => {
+  const backend = testInfo.project.metadata.backend as string;
+  await page.goto(`/?backend=${backend}`);
+  await page.getByLabel('Choose a model folder').setInputFiles(join('.models', 'qwen2-bias-bf16'));
+  const loaded = page.getByRole('region', { name: 'Loaded model' });
+  await expect(loaded).toContainText('Qwen2ForCausalLM');
+  await expect(loaded).toContainText('qwen2-bias-bf16');
+});
+
+test('auto explains its choice', async ({ page }) => {
+  await page.goto('/?backend=auto');
+  await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
+  const backend = page.getByTestId('backend');
+  await expect(backend).toBeVisible();
+  const text = (await backend.textContent()) ?? '';
+  // Headless chromium's WebGPU is SwiftShader, a software fallback: auto must prefer WASM and say why.
+  expect(text).toMatch(/Backend: (webgpu — hardware WebGPU adapter|wasm — .*(software fallback|no WebGPU))/);
+  console.log(`auto chose: ${text}`);
+});
