@@ -8,6 +8,8 @@ type Cfg = Record<string, any>;
 export interface RefModel {
   cfg: Cfg;
   w: Map<string, { shape: number[]; data: Float64Array }>;
+  /** LoRA per module path: y += scale · B (A x). */
+  lora?: Map<string, { A: Float64Array; B: Float64Array; r: number; scale: number }>;
 }
 
 function half(h: number): number {
@@ -20,7 +22,10 @@ function half(h: number): number {
 }
 
 function readSafetensors(path: string, into: RefModel['w']): void {
-  const buf = readFileSync(path);
+  readSafetensorsBuffer(readFileSync(path), into);
+}
+
+export function readSafetensorsBuffer(buf: Buffer, into: RefModel['w']): void {
   const n = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
   const base = 8 + n;
@@ -66,7 +71,47 @@ function matvec(m: RefModel, name: string, x: Float64Array, bias?: string): Floa
   }
   const b = bias ? m.w.get(bias) : undefined;
   if (b) for (let o = 0; o < out; o++) y[o] += b.data[o];
+  const lora = m.lora?.get(name.replace(/\.weight$/, ''));
+  if (lora) {
+    const ax = new Float64Array(lora.r);
+    for (let k = 0; k < lora.r; k++) for (let i = 0; i < inF; i++) ax[k] += lora.A[k * inF + i] * x[i];
+    for (let o = 0; o < out; o++) {
+      let s = 0;
+      for (let k = 0; k < lora.r; k++) s += lora.B[o * lora.r + k] * ax[k];
+      y[o] += lora.scale * s;
+    }
+  }
   return y;
+}
+
+/** Apply a PEFT folder (adapter_config.json + adapter_model.safetensors), read independently. */
+export function withPeft(m: RefModel, dir: string): RefModel {
+  const cfg = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
+  const tensors: RefModel['w'] = new Map();
+  readSafetensorsBuffer(readFileSync(join(dir, 'adapter_model.safetensors')), tensors);
+  const scale = cfg.use_rslora ? cfg.lora_alpha / Math.sqrt(cfg.r) : cfg.lora_alpha / cfg.r;
+  const lora: NonNullable<RefModel['lora']> = new Map();
+  for (const [name, t] of tensors) {
+    const match = /^base_model\.model\.(.+)\.lora_A\.weight$/.exec(name);
+    if (!match) continue;
+    const B = tensors.get(name.replace('lora_A', 'lora_B'))!;
+    lora.set(match[1], { A: t.data, B: B.data, r: cfg.r, scale });
+  }
+  return { ...m, lora };
+}
+
+/** Σ weightᵢ · CE(logits at i, targetᵢ) for next-token targets of `ids`. */
+export function refLossSum(m: RefModel, ids: number[], weights: number[]): number {
+  const logits = refLogits(m, ids.slice(0, -1));
+  let total = 0;
+  logits.forEach((row, i) => {
+    if (!weights[i]) return;
+    const mx = Math.max(...row);
+    let z = 0;
+    for (const v of row) z += Math.exp(v - mx);
+    total += weights[i] * (mx + Math.log(z) - row[ids[i + 1]]);
+  });
+  return total;
 }
 
 function rmsnorm(x: Float64Array, weight: Float64Array, eps: number): Float64Array {

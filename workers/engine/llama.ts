@@ -4,6 +4,7 @@
 // Callers run forward/logits inside tf.tidy; only the KV cache's tensors escape (kept and owned by KVCache).
 import * as tf from './tf';
 import type { ModelConfig } from './config';
+import type { LoraAdapter } from './lora';
 
 export type Weights = Map<string, tf.Tensor>;
 
@@ -39,8 +40,18 @@ export class KVCache {
   }
 }
 
+/** Training-time dropout on the LoRA path; `nextSeed` makes every mask reproducible. */
+export interface LoraDropout {
+  rate: number;
+  nextSeed: () => number;
+}
+
 export class LlamaModel {
   private readonly rope: RotaryTables;
+  /** Applied on its target modules when set (frozen base weights are never changed). */
+  adapter: LoraAdapter | null = null;
+  /** Set by the trainer during training steps only. */
+  dropout: LoraDropout | null = null;
 
   constructor(
     readonly config: ModelConfig,
@@ -116,13 +127,20 @@ export class LlamaModel {
     return this.linear(act as tf.Tensor3D, p + 'mlp.down_proj'); // [B, T, C]
   }
 
-  // x · Wᵀ (+ b). W is [out, in] as stored by PyTorch.
+  // x · Wᵀ (+ b) (+ scale · (dropout(x) · Aᵀ) · Bᵀ). W is [out, in] as stored by PyTorch.
   private linear(x: tf.Tensor3D, module: string): tf.Tensor3D {
     const w = this.w(module + '.weight');
     const [B, T, inF] = x.shape;
-    let y = tf.matMul(x.reshape([B * T, inF]), w, false, true); // [B·T, out]
+    const x2 = x.reshape([B * T, inF]);
+    let y = tf.matMul(x2, w, false, true); // [B·T, out]
     const b = this.weights.get(module + '.bias');
     if (b) y = tf.add(y, b);
+    const lora = this.adapter?.modules.get(module);
+    if (lora && this.adapter!.scale !== 0) {
+      const xd = this.dropout && this.dropout.rate > 0 ? tf.dropout(x2, this.dropout.rate, undefined, this.dropout.nextSeed()) : x2;
+      const low = tf.matMul(tf.matMul(xd, lora.A, false, true), lora.B, false, true); // [B·T, r] → [B·T, out]
+      y = tf.add(y, tf.mul(low, this.adapter!.scale));
+    }
     return y.reshape([B, T, w.shape[0]]);
   }
 

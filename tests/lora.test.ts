@@ -1,0 +1,148 @@
+// LoRA: gradients of A and B against central finite differences of the independent float64 reference;
+// B = 0 leaves the model unchanged; only A and B receive gradients; masked and padded targets do not count.
+import { describe, expect, it } from 'vitest';
+import { fullLogits } from '../workers/engine/generate';
+import { LORA_TARGETS, LoraAdapter } from '../workers/engine/lora';
+import { collate, tokenizeExample } from '../workers/engine/train/examples';
+import { chunkedLmLoss } from '../workers/engine/train/lm-loss';
+import * as tf from '../workers/engine/tf';
+import { loadEngine, modelDir } from './helpers';
+import { loadRef, refLossSum, type RefModel } from './reference/llama-ref';
+
+const NAME = 'qwen2-bias-bf16';
+const IDS = [1, 20, 77, 140, 3, 250, 99, 12, 2];
+const W = [0, 1, 1, 0, 1, 1, 1, 1]; // weight of each next-token target
+
+function lossOf(model: ReturnType<typeof Object>, ids: number[], weights: number[]): tf.Scalar {
+  const m = model as import('../workers/engine/llama').LlamaModel;
+  const T = ids.length - 1;
+  const hidden = m.forward(tf.tensor2d(ids.slice(0, -1), [1, T], 'int32'));
+  const head = m.weights.get('model.embed_tokens.weight') as tf.Tensor2D;
+  return chunkedLmLoss(hidden.reshape([T, -1]) as tf.Tensor2D, head, Int32Array.from(ids.slice(1)), Float32Array.from(weights), 3);
+}
+
+describe('LoRA', () => {
+  it('gradients of A and B match central finite differences of the float64 reference', async () => {
+    const engine = await loadEngine(NAME, 'cpu');
+    const { model } = engine.current;
+    const adapter = LoraAdapter.create(model.config, { rank: 2, alpha: 4, dropout: 0, targets: [...LORA_TARGETS], rslora: false }, 7);
+    adapter.variables().forEach((v, i) => {
+      if (v.name.includes('lora_B')) tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', i)));
+    });
+    model.adapter = adapter;
+    const vars = adapter.variables();
+    const { value, grads } = tf.variableGrads(() => lossOf(model, IDS, W), vars);
+
+    // The reference gets the same adapter values, in float64.
+    const ref: RefModel = loadRef(modelDir(NAME));
+    ref.lora = new Map();
+    for (const [path, { A, B }] of adapter.modules) {
+      ref.lora.set(path, { A: Float64Array.from(await A.data()), B: Float64Array.from(await B.data()), r: 2, scale: adapter.scale });
+    }
+    expect((await value.data())[0]).toBeCloseTo(refLossSum(ref, IDS, W), 3);
+
+    const checks: [string, 'A' | 'B', number][] = [
+      ['model.layers.0.self_attn.q_proj', 'A', 5],
+      ['model.layers.0.self_attn.v_proj', 'B', 3],
+      ['model.layers.1.mlp.down_proj', 'A', 40],
+      ['model.layers.1.mlp.gate_proj', 'B', 17],
+      ['model.layers.1.self_attn.o_proj', 'A', 9],
+      ['model.layers.0.mlp.up_proj', 'B', 60],
+    ];
+    for (const [path, which, idx] of checks) {
+      const pair = adapter.modules.get(path)!;
+      const engineGrad = (await grads[pair[which].name].data())[idx];
+      const arr = ref.lora.get(path)![which];
+      const h = 1e-5;
+      const orig = arr[idx];
+      arr[idx] = orig + h;
+      const plus = refLossSum(ref, IDS, W);
+      arr[idx] = orig - h;
+      const minus = refLossSum(ref, IDS, W);
+      arr[idx] = orig;
+      const fd = (plus - minus) / (2 * h);
+      expect(Math.abs(fd)).toBeGreaterThan(1e-4); // a real, non-vanishing gradient
+      expect(Math.abs(engineGrad - fd)).toBeLessThanOrEqual(2e-3 * Math.abs(fd) + 1e-5);
+    }
+    tf.dispose([value, ...Object.values(grads)]);
+    model.adapter = null;
+    adapter.dispose();
+    engine.unload();
+  });
+
+  it('a fresh adapter (B = 0) leaves the logits unchanged; only A and B receive gradients', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32', 'cpu');
+    const { model } = engine.current;
+    const base = await fullLogits(model, IDS).data();
+    const adapter = LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], rslora: false }, 1);
+    model.adapter = adapter;
+    const tuned = await fullLogits(model, IDS).data();
+    expect(Array.from(tuned)).toEqual(Array.from(base));
+    // With every trainable variable in scope, the gradients are exactly the adapter's.
+    const { value, grads } = tf.variableGrads(() => lossOf(model, IDS, W));
+    expect(Object.keys(grads).sort()).toEqual(adapter.variables().map((v) => v.name).sort());
+    expect([...model.weights.values()].some((t) => t instanceof tf.Variable)).toBe(false);
+    tf.dispose([value, ...Object.values(grads)]);
+    model.adapter = null;
+    adapter.dispose();
+    engine.unload();
+  });
+
+  it('masked targets and padding do not change the loss', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32', 'cpu');
+    const { model, tokenizer } = engine.current;
+    const head = model.weights.get('model.embed_tokens.weight') as tf.Tensor2D;
+    const batchLoss = async (b: ReturnType<typeof collate>) => {
+      const t = tf.tidy(() => {
+        const h = model.forward(tf.tensor2d(b.ids, [b.B, b.T], 'int32'));
+        return chunkedLmLoss(h.reshape([b.B * b.T, -1]) as tf.Tensor2D, head, b.targets, b.weights, 5);
+      });
+      const v = (await t.data())[0];
+      t.dispose();
+      return v;
+    };
+    const short = tokenizeExample(tokenizer, { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello there.' }] }, 512, 'assistant');
+    const long = tokenizeExample(tokenizer, { messages: [{ role: 'user', content: 'Tell me about the weather today, please.' }, { role: 'assistant', content: 'It is sunny and warm, about 21 degrees.' }] }, 512, 'assistant');
+    // A prompt position's target is masked: changing it changes nothing.
+    const b = collate([short], 0);
+    const before = await batchLoss(b);
+    const masked = b.weights.findIndex((w) => w === 0);
+    b.targets[masked] = (b.targets[masked] + 7) % model.config.vocabSize;
+    expect(await batchLoss(b)).toBe(before);
+    // Padding: a batch of two equals the sum of each alone.
+    const together = await batchLoss(collate([short, long], 0));
+    const apart = (await batchLoss(collate([short], 0))) + (await batchLoss(collate([long], 0)));
+    expect(together).toBeCloseTo(apart, 3);
+    engine.unload();
+  });
+});
+
+describe('examples → tokens', () => {
+  it('trains assistant tokens through the end-of-turn marker only; honours weight 0; trainOn all', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32', 'cpu');
+    const tok = engine.current.tokenizer;
+    const ex = {
+      messages: [
+        { role: 'system' as const, content: 'Be brief.' },
+        { role: 'user' as const, content: 'Capital of France?' },
+        { role: 'assistant' as const, content: 'Paris.', weight: 0 as const },
+        { role: 'user' as const, content: 'And Italy?' },
+        { role: 'assistant' as const, content: 'Rome.' },
+      ],
+    };
+    const t = tokenizeExample(tok, ex, 512, 'assistant');
+    const trainedText = tok.decode(t.ids.filter((_, i) => t.trained[i] === 1), false);
+    expect(trainedText).toBe('Rome.<|im_end|>');
+    expect(tok.decode(t.ids, false)).toBe(tok.applyChatTemplate(ex.messages, false));
+    const all = tokenizeExample(tok, ex, 512, 'all');
+    // Everything but the first token and the template's newline after the final <|im_end|> (never generated).
+    expect(all.trained.reduce((a, b) => a + b, 0)).toBe(all.ids.length - 2);
+    expect(tok.decode(all.ids.filter((_, i) => all.trained[i] === 0), false)).toBe('<|im_start|>\n');
+    const cut = tokenizeExample(tok, ex, 10, 'assistant');
+    expect(cut.ids.length).toBe(10);
+    expect(cut.truncated).toBe(t.ids.length - 10);
+    const text = tokenizeExample(tok, { text: 'plain text' }, 512, 'assistant');
+    expect(tok.decode(text.ids, false)).toBe('plain text<|im_end|>');
+    engine.unload();
+  });
+});

@@ -1,0 +1,139 @@
+// Training: a tiny model memorises its data; resumes exactly; stops cleanly on non-finite values; early
+// stopping restores the best checkpoint; tensor count and bytes stay flat; pause and cancel work.
+import { describe, expect, it } from 'vitest';
+import { decodeCheckpoint, MemoryCheckpointStore } from '../workers/engine/train/checkpoint';
+import { TrainControl, type StepPoint, type TrainEvent } from '../workers/engine/train/trainer';
+import * as tf from '../workers/engine/tf';
+import { loadEngine } from './helpers';
+import { chats, makeTrainer, QA } from './train-helpers';
+
+const steps = (events: TrainEvent[]): StepPoint[] => events.flatMap((e) => (e.type === 'steps' ? e.points : []));
+
+describe('training', () => {
+  it('learns: the loss falls by more than 90% and greedy generation reproduces every trained answer', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32');
+    const t = makeTrainer(engine, chats(), { epochs: 60, batchSize: 8, learningRate: 1e-2, warmupRatio: 0, schedule: 'constant', valSplit: 0 });
+    const events: TrainEvent[] = [];
+    const summary = await t.run((e) => events.push(e));
+    const losses = steps(events).map((p) => p.loss);
+    expect(summary.status).toBe('done');
+    expect(losses.length).toBe(60);
+    expect(losses[losses.length - 1]).toBeLessThan(0.1 * losses[0]);
+    for (const [q, a] of QA) {
+      const r = await engine.generate({ messages: [{ role: 'user', content: q }] }, { maxNewTokens: 48 });
+      expect(r.text).toBe(a);
+      expect(r.stopReason).toBe('eos');
+    }
+    // The untouched base model does not know them.
+    engine.current.model.adapter!.strength = 0;
+    const base = await engine.generate({ messages: [{ role: 'user', content: QA[0][0] }] }, { maxNewTokens: 48 });
+    expect(base.text).not.toBe(QA[0][1]);
+    t.dispose();
+    engine.unload();
+  });
+
+  it('a run resumed from a checkpoint continues exactly as the uninterrupted run (with dropout)', async () => {
+    const cfg = { epochs: 3, batchSize: 3, gradAccum: 2, learningRate: 5e-3, valSplit: 0 };
+    const engine = await loadEngine('llama-tied-gqa-f32');
+    const store = new MemoryCheckpointStore();
+    const full = makeTrainer(engine, chats(), cfg, { dropout: 0.1 }, { store, logEvery: 1 });
+    const fullEvents: TrainEvent[] = [];
+    await full.run((e) => fullEvents.push(e));
+    full.dispose();
+    expect((await store.list()).map((m) => m.name)).toEqual(['epoch-1', 'epoch-2', 'epoch-3']);
+
+    const resumed = makeTrainer(engine, chats(), cfg, { dropout: 0.1 }, { logEvery: 1 });
+    const meta = await resumed.restore(await store.load('epoch-1'));
+    expect(meta.step).toBe(resumed.stepsPerEpoch);
+    const resumedEvents: TrainEvent[] = [];
+    await resumed.run((e) => resumedEvents.push(e));
+    const tail = steps(fullEvents).slice(meta.step);
+    expect(steps(resumedEvents)).toEqual(tail);
+    resumed.dispose();
+    engine.unload();
+  });
+
+  it('a non-finite loss stops the run with a clear message; the step is not applied; checkpoints stay intact', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32');
+    const store = new MemoryCheckpointStore();
+    const t = makeTrainer(engine, chats(), { epochs: 3, batchSize: 4, valSplit: 0 }, {}, { store, logEvery: 1 });
+    const adapter = engine.current.model.adapter!;
+    const [poisoned, other] = [adapter.variables()[0], adapter.variables()[5]];
+    let otherBefore: Float32Array | null = null;
+    const run = t.run((e) => {
+      if (e.type === 'checkpoint' && e.meta.name === 'epoch-1') {
+        otherBefore = other.dataSync() as Float32Array;
+        tf.tidy(() => poisoned.assign(tf.fill(poisoned.shape, NaN))); // a corrupted weight makes the next loss NaN
+      }
+    });
+    await expect(run).rejects.toMatchObject({ name: 'NonFiniteError', message: expect.stringMatching(/Training stopped at step 3: the loss became NaN.*not applied/) });
+    expect(Array.from(other.dataSync())).toEqual(Array.from(otherBefore!)); // the bad step changed nothing
+    const saved = await store.list();
+    expect(saved.map((m) => m.name)).toEqual(['epoch-1']);
+    expect(decodeCheckpoint(await store.load('epoch-1')).meta.step).toBe(2);
+    t.dispose();
+    engine.unload();
+  });
+
+  it('early stopping keeps the best checkpoint and restores its adapter', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32');
+    const store = new MemoryCheckpointStore();
+    // Validation answers contradict the training answers: the more it memorises, the worse validation gets.
+    const val = chats(QA.map(([q], i) => [q, QA[(i + 3) % QA.length][1]]));
+    const t = makeTrainer(engine, chats(), { epochs: 40, batchSize: 8, learningRate: 1e-2, warmupRatio: 0, schedule: 'constant', evalEvery: 1, earlyStoppingPatience: 2 }, {}, { store }, val);
+    const events: TrainEvent[] = [];
+    const summary = await t.run((e) => events.push(e));
+    const evals = events.flatMap((e) => (e.type === 'eval' ? [e] : []));
+    expect(summary.status).toBe('early-stopped');
+    expect(summary.steps).toBeLessThan(40);
+    const best = Math.min(...evals.map((e) => e.valLoss));
+    expect(summary.valLoss).toBe(best);
+    expect(evals.slice(-2).every((e) => e.valLoss > best)).toBe(true);
+    const again = await t.evaluate();
+    expect(again!.valLoss).toBeCloseTo(best, 4); // the live adapter is the best one again
+    expect(decodeCheckpoint(await store.load('best')).meta.valLoss).toBe(best);
+    t.dispose();
+    engine.unload();
+  });
+
+  it('every step frees what it allocates: tensor count and bytes stay flat', async () => {
+    const engine = await loadEngine('qwen2-bias-bf16');
+    const t = makeTrainer(engine, chats(), { epochs: 10, batchSize: 3, gradAccum: 2, valSplit: 0 }, { dropout: 0.1 });
+    t.trainStep(0).metrics.dispose();
+    const before = tf.memory();
+    for (let s = 1; s < 8; s++) {
+      const { metrics } = t.trainStep(s);
+      await metrics.data();
+      metrics.dispose();
+      expect(tf.memory().numTensors).toBe(before.numTensors);
+      expect(tf.memory().numBytes).toBe(before.numBytes);
+    }
+    t.dispose();
+    engine.unload();
+  });
+
+  it('pause holds the run between steps; resume continues; cancel ends it', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32');
+    const t = makeTrainer(engine, chats(), { epochs: 50, batchSize: 2, valSplit: 0 }, {}, { logEvery: 1 });
+    const control = new TrainControl();
+    const events: TrainEvent[] = [];
+    const run = t.run((e) => {
+      events.push(e);
+      if (e.type === 'steps' && e.points[0].step === 3) control.pause();
+    }, control);
+    await new Promise((r) => setTimeout(r, 300));
+    const paused = steps(events).length;
+    expect(events.some((e) => e.type === 'status' && e.status === 'paused')).toBe(true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(steps(events).length).toBe(paused); // nothing ran while paused
+    control.resume();
+    await new Promise((r) => setTimeout(r, 200));
+    control.cancel();
+    const summary = await run;
+    expect(summary.status).toBe('cancelled');
+    expect(summary.steps).toBeGreaterThan(paused);
+    expect(summary.steps).toBeLessThan(t.totalSteps);
+    t.dispose();
+    engine.unload();
+  });
+});

@@ -1,0 +1,121 @@
+// LoRA adapters: y = x·Wᵀ + scale·(dropout(x)·Aᵀ)·Bᵀ on chosen linear modules, never forming B·A.
+// A [r, in] starts Kaiming-uniform (as PEFT does), B [out, r] at zero, so a fresh adapter changes nothing.
+import * as tf from './tf';
+import type { ModelConfig } from './config';
+import { InvalidRequestError } from './errors';
+import { Rng } from './sampling';
+
+export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export type LoraTarget = (typeof LORA_TARGETS)[number];
+
+export interface LoraConfig {
+  rank: number; // 8: PEFT's default; enough capacity for a domain or style on small models
+  alpha: number; // 16: scale alpha/r = 2, the common choice in LLaMA-Factory recipes
+  dropout: number; // 0.05: light regularisation for small datasets
+  targets: LoraTarget[]; // all seven linear modules: best quality per trained parameter (QLoRA's finding)
+  rslora: boolean; // false: PEFT's default; true scales by alpha/√r, steadier at high ranks
+}
+
+export const DEFAULT_LORA: LoraConfig = { rank: 8, alpha: 16, dropout: 0.05, targets: [...LORA_TARGETS], rslora: false };
+
+export function validateLora(c: LoraConfig): LoraConfig {
+  if (!Number.isInteger(c.rank) || c.rank < 1 || c.rank > 1024) throw new InvalidRequestError(`LoRA rank must be a whole number from 1 to 1024, got ${c.rank}.`);
+  if (!(c.alpha > 0)) throw new InvalidRequestError(`LoRA alpha must be > 0, got ${c.alpha}.`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw new InvalidRequestError(`LoRA dropout must be in [0, 1), got ${c.dropout}.`);
+  if (c.targets.length === 0) throw new InvalidRequestError('Choose at least one LoRA target module.');
+  const bad = c.targets.find((t) => !(LORA_TARGETS as readonly string[]).includes(t));
+  if (bad) throw new InvalidRequestError(`"${bad}" is not a LoRA target; choose from ${LORA_TARGETS.join(', ')}.`);
+  return c;
+}
+
+export function loraScale(c: LoraConfig): number {
+  return c.rslora ? c.alpha / Math.sqrt(c.rank) : c.alpha / c.rank;
+}
+
+/** The HF module path of a target in layer i, e.g. model.layers.3.self_attn.q_proj. */
+export function modulePath(layer: number, target: LoraTarget): string {
+  const group = target.endsWith('_proj') && ['gate_proj', 'up_proj', 'down_proj'].includes(target) ? 'mlp' : 'self_attn';
+  return `model.layers.${layer}.${group}.${target}`;
+}
+
+/** [out, in] of a target module for this model. */
+export function moduleShape(c: ModelConfig, target: LoraTarget): [number, number] {
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  switch (target) {
+    case 'q_proj':
+      return [q, c.hiddenSize];
+    case 'k_proj':
+    case 'v_proj':
+      return [kv, c.hiddenSize];
+    case 'o_proj':
+      return [c.hiddenSize, q];
+    case 'gate_proj':
+    case 'up_proj':
+      return [c.intermediateSize, c.hiddenSize];
+    case 'down_proj':
+      return [c.hiddenSize, c.intermediateSize];
+  }
+}
+
+export interface LoraPair {
+  A: tf.Variable; // [r, in]
+  B: tf.Variable; // [out, r]
+}
+
+let nextAdapterId = 0; // tfjs variable names are global: each adapter's carry a unique suffix
+
+export class LoraAdapter {
+  /** Multiplies the adapter's effect at inference: 0 = base model, 1 = as trained. */
+  strength = 1;
+
+  constructor(
+    readonly config: LoraConfig,
+    readonly modules: Map<string, LoraPair>,
+  ) {}
+
+  static create(model: ModelConfig, config: LoraConfig, seed: number): LoraAdapter {
+    validateLora(config);
+    const rng = new Rng(seed);
+    const modules = new Map<string, { A: tf.Tensor; B: tf.Tensor }>();
+    for (let i = 0; i < model.numLayers; i++) {
+      for (const t of config.targets) {
+        const [out, inF] = moduleShape(model, t);
+        const bound = 1 / Math.sqrt(inF); // kaiming_uniform_(a=√5) as in PEFT's reset_lora_parameters
+        const a = new Float32Array(config.rank * inF);
+        for (let j = 0; j < a.length; j++) a[j] = (2 * rng.next() - 1) * bound;
+        modules.set(modulePath(i, t), { A: tf.tensor2d(a, [config.rank, inF]), B: tf.zeros([out, config.rank]) });
+      }
+    }
+    return LoraAdapter.fromTensors(config, modules);
+  }
+
+  /** Wrap A/B tensors (taken over, not copied) as trainable variables. Keys are module paths. */
+  static fromTensors(config: LoraConfig, tensors: Map<string, { A: tf.Tensor; B: tf.Tensor }>): LoraAdapter {
+    const id = nextAdapterId++;
+    const modules = new Map<string, LoraPair>();
+    for (const [path, { A, B }] of tensors) {
+      modules.set(path, { A: tf.variable(A, true, `${path}.lora_A#${id}`), B: tf.variable(B, true, `${path}.lora_B#${id}`) });
+      A.dispose();
+      B.dispose();
+    }
+    return new LoraAdapter(config, modules);
+  }
+
+  get scale(): number {
+    return loraScale(this.config) * this.strength;
+  }
+
+  variables(): tf.Variable[] {
+    return [...this.modules.values()].flatMap((p) => [p.A, p.B]);
+  }
+
+  parameterCount(): number {
+    return this.variables().reduce((n, v) => n + v.size, 0);
+  }
+
+  dispose(): void {
+    for (const v of this.variables()) v.dispose();
+    this.modules.clear();
+  }
+}

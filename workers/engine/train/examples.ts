@@ -1,0 +1,133 @@
+// Training examples → token ids and loss masks. Chat examples go through the model's own chat template;
+// by default only assistant tokens are trained, and OpenAI's per-message weight (0 or 1) is honoured.
+import { InvalidRequestError } from '../errors';
+import { Rng } from '../sampling';
+import type { ChatMessage, TextTokenizer } from '../tokenizer';
+
+export interface TrainMessage extends ChatMessage {
+  weight?: 0 | 1; // assistant messages only; 0 = shown to the model but not trained on
+}
+
+/** The one internal form every dataset format becomes. */
+export type Example = { messages: TrainMessage[] } | { text: string };
+
+export interface TokenizedExample {
+  ids: number[];
+  /** trained[i] = 1 when token i is a training target (predicted from tokens before it). */
+  trained: Uint8Array;
+  /** Tokens cut off by the length limit. */
+  truncated: number;
+}
+
+export type TrainOn = 'assistant' | 'all';
+
+/** Assistant content spans as [start, end) character ranges of the rendered text, with their weight. */
+function assistantSpans(tok: TextTokenizer, messages: TrainMessage[], full: string): { start: number; end: number; weight: number }[] {
+  const spans: { start: number; end: number; weight: number }[] = [];
+  const plain = messages.map(({ role, content }) => ({ role, content }));
+  for (let i = 0; i < messages.length; i++) {
+    if (messages[i].role !== 'assistant') continue;
+    const before = tok.applyChatTemplate(plain.slice(0, i), true); // up to the assistant header
+    const through = tok.applyChatTemplate(plain.slice(0, i + 1), false); // through the answer and its end marker
+    if (!full.startsWith(through) || !through.startsWith(before)) {
+      throw new InvalidRequestError('This model\'s chat template does not render conversations prefix by prefix, so assistant tokens cannot be located. Train on the whole text instead.');
+    }
+    spans.push({ start: before.length, end: through.length, weight: messages[i].weight ?? 1 });
+  }
+  return spans;
+}
+
+export function tokenizeExample(tok: TextTokenizer, ex: Example, maxSeqLen: number, trainOn: TrainOn): TokenizedExample {
+  let ids: number[];
+  let trained: number[];
+  if ('text' in ex) {
+    ids = tok.encode(ex.text, true);
+    const eos = tok.eosIds[0];
+    if (eos !== undefined && ids[ids.length - 1] !== eos) ids.push(eos); // learn where a text ends
+    trained = ids.map((_, i) => (i === 0 ? 0 : 1));
+  } else {
+    const full = tok.applyChatTemplate(ex.messages, false);
+    const spans = trainOn === 'assistant' ? assistantSpans(tok, ex.messages, full) : [{ start: 0, end: full.length, weight: 1 }];
+    // Tokenize segment by segment so that span edges fall on token edges.
+    ids = [];
+    trained = [];
+    let pos = 0;
+    const eos = new Set(tok.eosIds);
+    for (const span of [...spans, { start: full.length, end: full.length, weight: 0 }]) {
+      const before = tok.encode(full.slice(pos, span.start));
+      ids.push(...before);
+      trained.push(...before.map(() => 0));
+      const inside = tok.encode(full.slice(span.start, span.end));
+      // Train through the end-of-turn token; what the template adds after it (a newline) is never generated.
+      let last = inside.length - 1;
+      while (last >= 0 && !eos.has(inside[last]) && inside.slice(0, last).some((t) => eos.has(t))) last--;
+      ids.push(...inside);
+      trained.push(...inside.map((_, j) => (span.weight && j <= last ? 1 : 0)));
+      pos = span.end;
+    }
+    if (trainOn === 'all') trained[0] = 0;
+  }
+  const truncated = Math.max(0, ids.length - maxSeqLen);
+  return { ids: ids.slice(0, maxSeqLen), trained: Uint8Array.from(trained.slice(0, maxSeqLen)), truncated };
+}
+
+/** Number of training targets in an example. */
+export function trainedCount(ex: TokenizedExample): number {
+  let n = 0;
+  for (let i = 1; i < ex.trained.length; i++) n += ex.trained[i];
+  return n;
+}
+
+export interface Batch {
+  ids: Int32Array; // [B, T] input ids, padded
+  targets: Int32Array; // [B, T] next ids
+  weights: Float32Array; // [B, T] 1 where the target is trained, 0 elsewhere (padding included)
+  B: number;
+  T: number;
+  tokens: number; // real (unpadded) tokens
+  trained: number; // Σ weights
+}
+
+export function collate(examples: TokenizedExample[], padId: number): Batch {
+  const T = Math.max(1, ...examples.map((e) => e.ids.length - 1));
+  const B = examples.length;
+  const ids = new Int32Array(B * T).fill(padId);
+  const targets = new Int32Array(B * T).fill(padId);
+  const weights = new Float32Array(B * T);
+  let tokens = 0;
+  let trained = 0;
+  examples.forEach((e, b) => {
+    for (let t = 0; t + 1 < e.ids.length; t++) {
+      ids[b * T + t] = e.ids[t];
+      targets[b * T + t] = e.ids[t + 1];
+      weights[b * T + t] = e.trained[t + 1];
+      trained += e.trained[t + 1];
+    }
+    tokens += e.ids.length;
+  });
+  return { ids, targets, weights, B, T, tokens, trained };
+}
+
+/**
+ * The batches of one epoch: a seeded shuffle, then examples of similar length grouped (sorted within
+ * windows of 50 batches), then the batches shuffled. Same seed and epoch → same order.
+ */
+export function epochBatches(n: number, batchSize: number, seed: number, epoch: number, lengths: number[]): number[][] {
+  const rng = new Rng((seed * 0x9e3779b1 + epoch * 0x85ebca6b) >>> 0);
+  const order = Array.from({ length: n }, (_, i) => i);
+  shuffle(order, rng);
+  const window = batchSize * 50;
+  const grouped: number[] = [];
+  for (let s = 0; s < n; s += window) grouped.push(...order.slice(s, s + window).sort((a, b) => lengths[a] - lengths[b] || a - b));
+  const batches: number[][] = [];
+  for (let s = 0; s < n; s += batchSize) batches.push(grouped.slice(s, s + batchSize));
+  shuffle(batches, rng);
+  return batches;
+}
+
+export function shuffle<T>(a: T[], rng: Rng): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+}

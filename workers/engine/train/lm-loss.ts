@@ -1,0 +1,83 @@
+// Custom op: the LM head and cross-entropy, row chunk by row chunk, with its own gradient, so that
+// at most `chunkRows` × V logits exist at once in the forward pass and in the backward pass alike
+// (SmolLM2's V is 49,152; Qwen2.5's 151,936). The head W is frozen: only the hidden states get a gradient.
+import * as tf from '../tf';
+
+/** Rows per chunk so that one chunk's logits take about `budgetBytes` (float32). */
+export function chunkRowsFor(vocab: number, budgetBytes = 64 * 1024 * 1024): number {
+  return Math.max(1, Math.floor(budgetBytes / (4 * vocab)));
+}
+
+function targetLogits(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  const [n, V] = logits.shape;
+  const flatIdx = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(V, 'int32')), targets); // row·V + target
+  return tf.gather(logits.reshape([-1]), flatIdx) as tf.Tensor1D; // [n]
+}
+
+/**
+ * Σᵢ weightᵢ · CE(hiddenᵢ · Wᵀ, targetᵢ).
+ * hidden [N, C], head [V, C], targets [N], weights [N] → scalar. Targets and weights are host arrays,
+ * uploaded chunk by chunk in both passes (tensors made inside a gradient scope would be gone by backward).
+ */
+export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number): tf.Scalar {
+  const N = hidden.shape[0];
+  const V = head.shape[0];
+  const spans: [number, number][] = [];
+  for (let s = 0; s < N; s += chunkRows) spans.push([s, Math.min(chunkRows, N - s)]);
+
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const h = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    save([h]);
+    const parts = spans.map(([s, n]) =>
+      tf.tidy(() => {
+        const logits = tf.matMul(h.slice([s, 0], [n, -1]), head, false, true) as tf.Tensor2D; // [n, V]
+        const nll = tf.sub(tf.logSumExp(logits, 1), targetLogits(logits, tf.tensor1d(targetIds.subarray(s, s + n), 'int32'))); // [n]
+        return tf.sum(tf.mul(nll, tf.tensor1d(targetWeights.subarray(s, s + n), 'float32')));
+      }),
+    );
+    const value = parts.length === 1 ? parts[0] : tf.addN(parts);
+    if (parts.length > 1) parts.forEach((p) => p.dispose());
+    return {
+      value: value as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const hs = saved[0] as tf.Tensor2D;
+        // dL/dhᵢ = dy · weightᵢ · (softmax(logitsᵢ) − onehot(targetᵢ)) · W, recomputed chunk by chunk.
+        const grads = spans.map(([s, n]) =>
+          tf.tidy(() => {
+            const logits = tf.matMul(hs.slice([s, 0], [n, -1]), head, false, true); // [n, V]
+            const diff = tf.sub(tf.softmax(logits), tf.oneHot(tf.tensor1d(targetIds.subarray(s, s + n), 'int32'), V)); // [n, V]
+            const scaled = tf.mul(diff, tf.mul(tf.tensor1d(targetWeights.subarray(s, s + n), 'float32'), dy).reshape([n, 1]));
+            return tf.matMul(scaled, head); // [n, C]
+          }),
+        );
+        const g = grads.length === 1 ? grads[0] : tf.concat(grads, 0);
+        if (grads.length > 1) grads.forEach((t) => t.dispose());
+        return [g];
+      },
+    };
+  });
+  return op(hidden) as tf.Scalar;
+}
+
+/** Σ weighted NLL and Σ weighted correct argmax predictions, without gradients (evaluation). */
+export function chunkedLmEval(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number): tf.Tensor1D {
+  return tf.tidy(() => {
+    const N = hidden.shape[0];
+    const parts: tf.Tensor[] = [];
+    for (let s = 0; s < N; s += chunkRows) {
+      const n = Math.min(chunkRows, N - s);
+      parts.push(
+        tf.tidy(() => {
+          const logits = tf.matMul(hidden.slice([s, 0], [n, -1]), head, false, true) as tf.Tensor2D;
+          const t = tf.tensor1d(targetIds.subarray(s, s + n), 'int32');
+          const w = tf.tensor1d(targetWeights.subarray(s, s + n), 'float32');
+          const nll = tf.sum(tf.mul(tf.sub(tf.logSumExp(logits, 1), targetLogits(logits, t)), w));
+          const correct = tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(logits, 1), t), 'float32'), w));
+          return tf.stack([nll, correct]);
+        }),
+      );
+    }
+    return tf.addN(parts) as tf.Tensor1D; // [Σ nll, Σ correct]
+  });
+}

@@ -1,0 +1,366 @@
+// The LoRA training loop: seeded batches, one forward and one backward per micro-batch, gradient
+// accumulation, clipping, AdamW, evaluation, early stopping, checkpoints, pause/resume/cancel.
+// Metrics stay on the device until a progress report is due; then they are read back together.
+import * as tf from '../tf';
+import { InvalidRequestError, WebtuneError } from '../errors';
+import type { LlamaModel } from '../llama';
+import type { LoraAdapter } from '../lora';
+import { Rng } from '../sampling';
+import { decodeCheckpoint, encodeCheckpoint, type CheckpointMeta, type CheckpointStore, type TrainState } from './checkpoint';
+import { learningRateAt, type TrainConfig } from './config';
+import { collate, epochBatches, type Batch, type TokenizedExample } from './examples';
+import { chunkedLmEval, chunkedLmLoss, chunkRowsFor } from './lm-loss';
+import { AdamW } from './optimizer';
+
+/** The loss or gradient became NaN or infinite. The adapter is as of the last good step. */
+export class NonFiniteError extends WebtuneError {
+  override name = 'NonFiniteError';
+}
+
+export interface StepPoint {
+  step: number; // 1-based optimizer step
+  epoch: number; // fractional epochs completed
+  loss: number;
+  lr: number;
+  gradNorm: number;
+}
+
+export interface EvalResult {
+  step: number;
+  valLoss: number;
+  perplexity: number;
+  accuracy: number;
+}
+
+export type TrainEvent =
+  | { type: 'steps'; points: StepPoint[]; totalSteps: number; tokensPerSecond: number; etaSeconds: number | null }
+  | ({ type: 'eval' } & EvalResult)
+  | { type: 'checkpoint'; meta: CheckpointMeta }
+  | { type: 'status'; status: 'running' | 'paused' };
+
+export interface TrainSummary {
+  status: 'done' | 'cancelled' | 'early-stopped';
+  steps: number;
+  trainLoss: number | null; // last logged training loss
+  valLoss: number | null; // last evaluation (or the restored best)
+  bestCheckpoint: string | null;
+  seconds: number;
+}
+
+/** Pause, resume and cancel, set from outside while `run` awaits. */
+export class TrainControl {
+  paused = false;
+  cancelled = false;
+  private wake: (() => void) | null = null;
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    this.wake?.();
+  }
+  cancel(): void {
+    this.cancelled = true;
+    this.wake?.();
+  }
+  async waitWhilePaused(): Promise<void> {
+    while (this.paused && !this.cancelled) await new Promise<void>((r) => (this.wake = r));
+    this.wake = null;
+  }
+}
+
+export interface TrainerOptions {
+  runId: string;
+  baseModel: string;
+  store?: CheckpointStore;
+  progressIntervalMs?: number; // at most this often a 'steps' report (default 250)
+  logEvery?: number; // also report every N steps (default: time-based only)
+}
+
+const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
+
+function seedFor(...parts: number[]): number {
+  let h = 0x811c9dc5;
+  for (const p of parts) h = Math.imul(h ^ (p >>> 0), 0x01000193) >>> 0;
+  return new Rng(h).next() * 2 ** 31;
+}
+
+export class Trainer {
+  readonly optimizer: AdamW;
+  readonly state: TrainState = { step: 0, adamT: 0, bestValLoss: null, evalsWithoutImprovement: 0 };
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  private readonly chunkRows: number;
+  private readonly lengths: number[];
+  private lastTrainLoss: number | null = null;
+  private epochOrder: { epoch: number; batches: number[][] } | null = null;
+
+  constructor(
+    readonly model: LlamaModel,
+    readonly adapter: LoraAdapter,
+    readonly train: TokenizedExample[],
+    readonly val: TokenizedExample[],
+    readonly cfg: TrainConfig,
+    readonly opts: TrainerOptions,
+  ) {
+    if (train.length === 0) throw new InvalidRequestError('There is no training example to learn from.');
+    this.optimizer = new AdamW(adapter.variables(), cfg);
+    const batches = Math.ceil(train.length / cfg.batchSize);
+    this.stepsPerEpoch = Math.ceil(batches / cfg.gradAccum);
+    this.totalSteps = Math.min(cfg.maxSteps ?? Infinity, cfg.epochs * this.stepsPerEpoch);
+    this.chunkRows = chunkRowsFor(model.config.vocabSize);
+    this.lengths = train.map((e) => e.ids.length);
+  }
+
+  private get head(): tf.Tensor2D {
+    const name = this.model.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    return this.model.weights.get(name) as tf.Tensor2D;
+  }
+
+  private padId(): number {
+    return 0;
+  }
+
+  /** The micro-batches of optimizer step `step` (0-based). */
+  microBatches(step: number): Batch[] {
+    const epoch = Math.floor(step / this.stepsPerEpoch);
+    const k = step % this.stepsPerEpoch;
+    if (this.epochOrder?.epoch !== epoch) this.epochOrder = { epoch, batches: epochBatches(this.train.length, this.cfg.batchSize, this.cfg.seed, epoch, this.lengths) };
+    const order = this.epochOrder.batches;
+    return order.slice(k * this.cfg.gradAccum, (k + 1) * this.cfg.gradAccum).map((idx) => collate(idx.map((i) => this.train[i]), this.padId()));
+  }
+
+  /** Σ weighted token losses of one batch divided by `normalizer` (scalar, differentiable in the LoRA weights). */
+  private batchLoss(b: Batch, normalizer: number): tf.Scalar {
+    const ids = tf.tensor2d(b.ids, [b.B, b.T], 'int32');
+    const hidden = this.model.forward(ids); // [B, T, C]
+    const sum = chunkedLmLoss(hidden.reshape([b.B * b.T, -1]), this.head, b.targets, b.weights, this.chunkRows);
+    return tf.div(sum, normalizer) as tf.Scalar;
+  }
+
+  /** One optimizer step. Returns kept [loss, gradNorm] for later reading, and the tokens it saw. */
+  trainStep(step: number): { metrics: tf.Tensor1D; tokens: number } {
+    const micro = this.microBatches(step);
+    const normalizer = Math.max(1, micro.reduce((n, b) => n + b.trained, 0));
+    const vars = this.adapter.variables();
+    let accum: tf.Tensor[] | null = null;
+    let loss: tf.Tensor = tf.scalar(0);
+    let call = 0;
+    this.model.dropout = { rate: this.adapter.config.dropout, nextSeed: () => seedFor(this.cfg.seed, step, call++) };
+    try {
+      for (const b of micro) {
+        const { value, grads } = tf.variableGrads(() => this.batchLoss(b, normalizer), vars);
+        const g = vars.map((v) => grads[v.name]);
+        if (accum === null) accum = g;
+        else {
+          const sum: tf.Tensor[] = accum.map((a, i) => tf.add(a, g[i]));
+          accum.forEach((t) => t.dispose());
+          g.forEach((t) => t.dispose());
+          accum = sum;
+        }
+        const l = tf.add(loss, value);
+        loss.dispose();
+        value.dispose();
+        loss = l;
+      }
+    } finally {
+      this.model.dropout = null;
+    }
+    const lr = learningRateAt(this.cfg, step, this.totalSteps);
+    const norm = this.optimizer.step(accum!, lr);
+    const metrics = tf.stack([loss, norm]) as tf.Tensor1D;
+    accum!.forEach((t) => t.dispose());
+    loss.dispose();
+    norm.dispose();
+    this.state.step = step + 1;
+    this.state.adamT = this.optimizer.t;
+    return { metrics, tokens: micro.reduce((n, b) => n + b.tokens, 0) };
+  }
+
+  /** Validation loss, perplexity and next-token accuracy over the held-out examples. */
+  async evaluate(): Promise<EvalResult | null> {
+    if (this.val.length === 0) return null;
+    const order = this.val.map((_, i) => i).sort((a, b) => this.val[a].ids.length - this.val[b].ids.length);
+    let total = tf.zeros([2]);
+    let count = 0;
+    for (let s = 0; s < order.length; s += this.cfg.batchSize) {
+      const b = collate(order.slice(s, s + this.cfg.batchSize).map((i) => this.val[i]), this.padId());
+      count += b.trained;
+      const part = tf.tidy(() => {
+        const hidden = this.model.forward(tf.tensor2d(b.ids, [b.B, b.T], 'int32'));
+        return chunkedLmEval(hidden.reshape([b.B * b.T, -1]) as tf.Tensor2D, this.head, b.targets, b.weights, this.chunkRows);
+      });
+      const next = tf.add(total, part);
+      total.dispose();
+      part.dispose();
+      total = next;
+    }
+    const [nll, correct] = await total.data();
+    total.dispose();
+    const valLoss = count > 0 ? nll / count : NaN;
+    return { step: this.state.step, valLoss, perplexity: Math.exp(valLoss), accuracy: count > 0 ? correct / count : NaN };
+  }
+
+  async run(onEvent: (e: TrainEvent) => void, control = new TrainControl()): Promise<TrainSummary> {
+    const started = performance.now();
+    const interval = this.opts.progressIntervalMs ?? 250;
+    const pending: { step: number; lr: number; metrics: tf.Tensor1D }[] = [];
+    let lastReport = performance.now();
+    let tokens = 0;
+    let tokenClock = performance.now();
+    let status: TrainSummary['status'] = 'done';
+    const last: { eval: EvalResult | null } = { eval: null };
+    let best: string | null = null;
+
+    const flush = async () => {
+      if (pending.length === 0) return;
+      const points: StepPoint[] = [];
+      let bad: StepPoint | null = null;
+      for (const p of pending) {
+        const [loss, gradNorm] = await p.metrics.data();
+        p.metrics.dispose();
+        const point = { step: p.step + 1, epoch: (p.step + 1) / this.stepsPerEpoch, loss, lr: p.lr, gradNorm };
+        if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) bad ??= point;
+        points.push(point);
+      }
+      pending.length = 0;
+      const now = performance.now();
+      const tps = (tokens * 1000) / Math.max(1, now - tokenClock);
+      const stepsLeft = this.totalSteps - this.state.step;
+      const perStep = (now - started) / Math.max(1, points[points.length - 1].step);
+      onEvent({ type: 'steps', points, totalSteps: this.totalSteps, tokensPerSecond: tps, etaSeconds: (stepsLeft * perStep) / 1000 });
+      lastReport = now;
+      const good = points.filter((p) => Number.isFinite(p.loss));
+      if (good.length) this.lastTrainLoss = good[good.length - 1].loss;
+      if (bad) {
+        throw new NonFiniteError(
+          `Training stopped at step ${bad.step}: the ${Number.isFinite(bad.loss) ? 'gradient' : 'loss'} became ${Number.isNaN(bad.loss) || Number.isNaN(bad.gradNorm) ? 'NaN' : 'infinite'}. ` +
+            'That step was not applied and saved checkpoints are intact. Lower the learning rate or check the data, then resume from the last checkpoint.',
+        );
+      }
+    };
+
+    const evaluateAndMaybeStop = async (): Promise<boolean> => {
+      const r = await this.evaluate();
+      if (!r) return false;
+      last.eval = r;
+      onEvent({ type: 'eval', ...r });
+      const improved = this.state.bestValLoss === null || r.valLoss < this.state.bestValLoss;
+      if (improved) {
+        this.state.bestValLoss = r.valLoss;
+        this.state.evalsWithoutImprovement = 0;
+        if (this.cfg.earlyStoppingPatience > 0) best = (await this.checkpoint('best', r.valLoss, onEvent)).name;
+      } else this.state.evalsWithoutImprovement++;
+      return this.cfg.earlyStoppingPatience > 0 && this.state.evalsWithoutImprovement >= this.cfg.earlyStoppingPatience;
+    };
+
+    try {
+      while (this.state.step < this.totalSteps) {
+        if (control.paused) {
+          await flush();
+          onEvent({ type: 'status', status: 'paused' });
+          await control.waitWhilePaused();
+          onEvent({ type: 'status', status: 'running' });
+          tokenClock = performance.now();
+          tokens = 0;
+        }
+        if (control.cancelled) {
+          status = 'cancelled';
+          break;
+        }
+        const step = this.state.step;
+        const lr = learningRateAt(this.cfg, step, this.totalSteps);
+        const { metrics, tokens: seen } = this.trainStep(step);
+        tokens += seen;
+        pending.push({ step, lr, metrics });
+        const done = this.state.step;
+        const epochEnd = done % this.stepsPerEpoch === 0 || done === this.totalSteps;
+        const evalDue = (this.cfg.evalEvery > 0 && done % this.cfg.evalEvery === 0) || epochEnd;
+        const logDue = this.opts.logEvery !== undefined && done % this.opts.logEvery === 0;
+        if (evalDue || logDue || performance.now() - lastReport >= interval) {
+          await flush();
+          await yieldToEvents(); // let pause/cancel messages in
+        }
+        let stop = false;
+        if (evalDue) stop = await evaluateAndMaybeStop();
+        if (epochEnd && !stop) await this.checkpoint(`epoch-${Math.ceil(done / this.stepsPerEpoch)}`, last.eval?.valLoss ?? null, onEvent);
+        if (stop) {
+          status = 'early-stopped';
+          break;
+        }
+      }
+      await flush();
+    } finally {
+      for (const p of pending) p.metrics.dispose();
+    }
+    if (status === 'early-stopped' && best && this.opts.store) {
+      await this.restore(await this.opts.store.load(best)); // keep the best adapter, not the last
+    }
+    return {
+      status,
+      steps: this.state.step,
+      trainLoss: this.lastTrainLoss,
+      valLoss: status === 'early-stopped' ? this.state.bestValLoss : (last.eval?.valLoss ?? null),
+      bestCheckpoint: best,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  /** Serialize adapter, optimizer and state. */
+  async serialize(name: string, valLoss: number | null): Promise<{ meta: CheckpointMeta; bytes: Uint8Array }> {
+    const tensors: { name: string; shape: number[]; values: Float32Array }[] = [];
+    const vars = this.adapter.variables();
+    for (let i = 0; i < vars.length; i++) {
+      const v = vars[i];
+      const base = v.name.replace(/#\d+$/, '');
+      tensors.push({ name: base, shape: v.shape, values: (await v.data()) as Float32Array });
+      tensors.push({ name: `${base}.adam_m`, shape: v.shape, values: (await this.optimizer.m[i].data()) as Float32Array });
+      tensors.push({ name: `${base}.adam_v`, shape: v.shape, values: (await this.optimizer.v[i].data()) as Float32Array });
+    }
+    const meta: CheckpointMeta = {
+      name,
+      runId: this.opts.runId,
+      step: this.state.step,
+      epoch: this.state.step / this.stepsPerEpoch,
+      trainLoss: this.lastTrainLoss,
+      valLoss,
+      createdAt: new Date().toISOString(),
+      baseModel: this.opts.baseModel,
+      lora: this.adapter.config,
+      train: this.cfg,
+      state: { ...this.state },
+    };
+    return { meta, bytes: encodeCheckpoint(meta, tensors) };
+  }
+
+  private async checkpoint(name: string, valLoss: number | null, onEvent: (e: TrainEvent) => void): Promise<CheckpointMeta> {
+    const { meta, bytes } = await this.serialize(name, valLoss);
+    if (this.opts.store) {
+      await this.opts.store.save(meta, bytes);
+      onEvent({ type: 'checkpoint', meta });
+    }
+    return meta;
+  }
+
+  /** Continue from a checkpoint of this run's shape: adapter, moments, step and best loss. */
+  async restore(bytes: Uint8Array): Promise<CheckpointMeta> {
+    const { meta, tensors } = decodeCheckpoint(bytes);
+    const vars = this.adapter.variables();
+    vars.forEach((v, i) => {
+      const base = v.name.replace(/#\d+$/, '');
+      for (const [suffix, target] of [['', v], ['.adam_m', this.optimizer.m[i]], ['.adam_v', this.optimizer.v[i]]] as const) {
+        const t = tensors.get(base + suffix);
+        if (!t || t.shape.join() !== v.shape.join()) throw new InvalidRequestError(`Checkpoint ${meta.name} does not match this adapter (${base}${suffix}). Resume with the same model and LoRA settings.`);
+        tf.tidy(() => target.assign(tf.tensor(t.values, t.shape)));
+      }
+    });
+    Object.assign(this.state, meta.state);
+    this.optimizer.t = meta.state.adamT;
+    this.lastTrainLoss = meta.trainLoss;
+    return meta;
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
