@@ -41,6 +41,7 @@ describe('training', () => {
     await full.run((e) => fullEvents.push(e));
     full.dispose();
     expect((await store.list()).map((m) => m.name)).toEqual(['epoch-1', 'epoch-2', 'epoch-3']);
+    expect(full.stepsPerEpoch).toBe(2); // 8 examples, batches of 3 → 3 batches, 2 per step → 2 steps
 
     const resumed = makeTrainer(engine, chats(), cfg, { dropout: 0.1 }, { logEvery: 1 });
     const meta = await resumed.restore(await store.load('epoch-1'));
@@ -133,6 +134,18 @@ describe('training', () => {
     expect(summary.status).toBe('cancelled');
     expect(summary.steps).toBeGreaterThan(paused);
     expect(summary.steps).toBeLessThan(t.totalSteps);
+    t.dispose();
+    engine.unload();
+  });
+});
+
+describe('checkpoint retention', () => {
+  it('keeps the newest three epoch checkpoints', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32');
+    const store = new MemoryCheckpointStore();
+    const t = makeTrainer(engine, chats(), { epochs: 5, batchSize: 8, valSplit: 0 }, {}, { store });
+    await t.run(() => {});
+    expect((await store.list()).map((m) => m.name)).toEqual(['epoch-3', 'epoch-4', 'epoch-5']);
     t.dispose();
     engine.unload();
   });

@@ -5,6 +5,7 @@ import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { configureWasm } from './engine/backend';
 import { Engine, type EngineApi } from './engine/engine';
+import { IdbCheckpointStore } from './engine/idb-checkpoints';
 
 configureWasm({
   'tfjs-backend-wasm.wasm': wasmPlain,
@@ -12,7 +13,10 @@ configureWasm({
   'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
 });
 
-const engine = new Engine(new URL(`${import.meta.env.BASE_URL}models/demo`, self.location.origin).href);
+const engine = new Engine({
+  demoBaseUrl: new URL(`${import.meta.env.BASE_URL}models/demo`, self.location.origin).href,
+  checkpoints: (runId) => new IdbCheckpointStore(runId),
+});
 
 const api: EngineApi = {
   load: (source, options, onProgress) => engine.load(source, options, onProgress),
@@ -20,6 +24,16 @@ const api: EngineApi = {
   stop: () => engine.stop(),
   unload: () => engine.unload(),
   info: () => engine.info(),
+  train: (request, onEvent) => engine.train(request, onEvent),
+  pauseTraining: () => engine.pauseTraining(),
+  resumeTraining: () => engine.resumeTraining(),
+  cancelTraining: () => engine.cancelTraining(),
+  listCheckpoints: (runId) => engine.listCheckpoints(runId),
+  useCheckpoint: (runId, name) => engine.useCheckpoint(runId, name),
+  exportAdapter: () => engine.exportAdapter(),
+  importAdapter: (files) => engine.importAdapter(files),
+  setLoraScale: (scale) => engine.setLoraScale(scale),
+  adapterInfo: () => engine.adapterInfo(),
 };
 
 Comlink.expose(api);

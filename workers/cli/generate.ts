@@ -2,7 +2,8 @@
 import { Engine, type GenerateInput } from '../engine/engine';
 import { InvalidRequestError } from '../engine/errors';
 import { backendArg, number, parse } from './args';
-import { resolveModelArg } from '../node/dir-files';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../engine/peft';
+import { DirModelFiles, resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
 
 export const GENERATE_HELP = `
@@ -16,6 +17,8 @@ generate options:
   --top-k K                  default 0 (off)
   --top-p P                  default 1 (off)
   --seed S                   default 0
+  --adapter <dir>            apply a PEFT LoRA adapter folder
+  --lora-scale S             0 = base model … 1 = adapter as trained (default 1)
   --backend wasm|cpu|webgpu  default wasm in Node
   --json                     last line: {"prompt_ids": [...], "ids": [...], "text": "..."}
 `;
@@ -32,6 +35,8 @@ export async function runGenerate(args: string[]): Promise<number> {
     'top-p': { type: 'string' },
     seed: { type: 'string' },
     backend: { type: 'string' },
+    adapter: { type: 'string' },
+    'lora-scale': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (!v.model) throw new InvalidRequestError('--model is required.');
@@ -51,6 +56,13 @@ export async function runGenerate(args: string[]): Promise<number> {
   setupNodeHost();
   const engine = new Engine();
   const info = await engine.loadFiles(await resolveModelArg(v.model), { backend: backendArg(v.backend) });
+  if (v.adapter) {
+    const dir = new DirModelFiles(v.adapter);
+    const files: Record<string, Uint8Array> = {};
+    for (const name of [ADAPTER_CONFIG, ADAPTER_WEIGHTS]) files[name] = await dir.read(name);
+    await engine.importAdapter(files);
+    engine.setLoraScale(number(v['lora-scale'], '--lora-scale') ?? 1);
+  } else if (v['lora-scale'] !== undefined) throw new InvalidRequestError('--lora-scale needs --adapter.');
   if (!v.json) process.stderr.write(`${info.id}: ${info.config.architecture}, ${(info.parameters / 1e6).toFixed(2)}M parameters, backend ${info.backend.name} (${info.backend.reason})\n`);
   const result = await engine.generate(input, options, v.json ? undefined : (t) => process.stdout.write(t.text));
   if (v.json) {

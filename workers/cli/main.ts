@@ -3,12 +3,14 @@
 import { WebtuneError } from '../engine/errors';
 import { UsageError } from './args';
 import { runGenerate, GENERATE_HELP } from './generate';
+import { runTrain, TRAIN_HELP } from './train';
 
 const USAGE = `usage: npm run -s cli -- <command> [options]
 
 commands:
-  generate   continue a prompt with a model
-${GENERATE_HELP}`;
+  generate   continue a prompt with a model (optionally with a LoRA adapter)
+  train      LoRA-fine-tune a model on a chat JSONL file and export a PEFT adapter
+${GENERATE_HELP}${TRAIN_HELP}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -17,6 +19,7 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   if (command === 'generate') return runGenerate(rest);
+  if (command === 'train') return runTrain(rest);
   throw new UsageError(`unknown command "${command}".\n${USAGE}`);
 }
 

@@ -9,8 +9,16 @@ import { generateIds, type GenerateOptions, type StopReason } from './generate';
 import { loadModel, type LoadedModel, type LoadProgress } from './load';
 import { filesFor, type ModelFiles, type ModelSource } from './source';
 import type { ChatMessage } from './tokenizer';
+import { DEFAULT_LORA, LoraAdapter, validateLora, type LoraConfig } from './lora';
+import { exportPeft, importPeft, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
+import { decodeCheckpoint, MemoryCheckpointStore, type CheckpointMeta, type CheckpointStore } from './train/checkpoint';
+import { DEFAULT_TRAIN, validateTrain, type TrainConfig } from './train/config';
+import { tokenizeExample, type Example } from './train/examples';
+import { splitIndices } from './train/split';
+import { TrainControl, Trainer, type TrainEvent, type TrainSummary } from './train/trainer';
 
-export type { BackendInfo, BackendPreference, ChatMessage, GenerateOptions, LoadProgress, ModelConfig, ModelSource, StopReason };
+export type { BackendInfo, BackendPreference, ChatMessage, CheckpointMeta, Example, GenerateOptions, LoadProgress, LoraConfig, ModelConfig, ModelSource, StopReason, TrainConfig, TrainEvent, TrainSummary };
+export { DEFAULT_LORA, DEFAULT_TRAIN };
 
 export interface LoadOptions {
   backend?: BackendPreference; // default 'auto': hardware WebGPU, else WASM, else cpu
@@ -43,6 +51,32 @@ export interface GenerateResult {
   decodeTokensPerSecond: number;
 }
 
+export interface TrainRequest {
+  examples: Example[];
+  validation?: Example[]; // a separate validation set; otherwise train.valSplit of `examples` is held out
+  lora?: Partial<LoraConfig>;
+  train?: Partial<TrainConfig>;
+  runId?: string; // checkpoints are kept per run
+  resumeFrom?: string; // a checkpoint name of this run to continue from
+}
+
+export interface TrainResult extends TrainSummary {
+  runId: string;
+  trainExamples: number;
+  valExamples: number;
+  truncatedExamples: number; // examples longer than maxSeqLen, cut
+  trainedTokens: number;
+}
+
+export interface AdapterInfo {
+  config: LoraConfig;
+  parameters: number;
+  strength: number;
+}
+
+/** A PEFT folder's files by name (adapter_config.json, adapter_model.safetensors). */
+export type AdapterFiles = Record<string, Uint8Array>;
+
 export interface EngineApi {
   load(source: ModelSource, options?: LoadOptions, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
   generate(input: GenerateInput, options?: GenerateOptions, onToken?: (t: TokenEvent) => void): Promise<GenerateResult>;
@@ -50,18 +84,137 @@ export interface EngineApi {
   stop(): void;
   unload(): void;
   info(): ModelInfo | null;
+  /** LoRA-train the loaded model; the adapter stays applied afterwards. */
+  train(request: TrainRequest, onEvent?: (e: TrainEvent) => void): Promise<TrainResult>;
+  pauseTraining(): void;
+  resumeTraining(): void;
+  cancelTraining(): void;
+  listCheckpoints(runId: string): Promise<CheckpointMeta[]>;
+  /** Apply a stored checkpoint's adapter for generation. */
+  useCheckpoint(runId: string, name: string): Promise<AdapterInfo>;
+  exportAdapter(): Promise<AdapterFiles>;
+  importAdapter(files: AdapterFiles): Promise<AdapterInfo>;
+  /** 0 = base model, 1 = adapter as trained. */
+  setLoraScale(scale: number): void;
+  adapterInfo(): AdapterInfo | null;
+}
+
+export interface EngineOptions {
+  demoBaseUrl?: string; // where the host serves the built-in demo model (the browser app)
+  checkpoints?: (runId: string) => CheckpointStore; // default: kept in memory only
 }
 
 export class Engine implements EngineApi {
   private loaded: LoadedModel | null = null;
   private backend: BackendInfo | null = null;
   private stopRequested = false;
+  private control: TrainControl | null = null;
+  private readonly stores = new Map<string, CheckpointStore>();
 
-  /** demoBaseUrl: where the host serves the built-in demo model (the browser app), if anywhere. */
-  constructor(private readonly demoBaseUrl?: string) {}
+  constructor(private readonly options: EngineOptions = {}) {}
 
   load(source: ModelSource, options: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
-    return this.loadFiles(filesFor(source, this.demoBaseUrl), options, onProgress);
+    return this.loadFiles(filesFor(source, this.options.demoBaseUrl), options, onProgress);
+  }
+
+  private store(runId: string): CheckpointStore {
+    let s = this.stores.get(runId);
+    if (!s) {
+      s = this.options.checkpoints?.(runId) ?? new MemoryCheckpointStore();
+      this.stores.set(runId, s);
+    }
+    return s;
+  }
+
+  async train(request: TrainRequest, onEvent: (e: TrainEvent) => void = () => {}): Promise<TrainResult> {
+    const { model, tokenizer, id } = this.current;
+    if (this.control) throw new InvalidRequestError('A training run is already going on; stop it first.');
+    const cfg = validateTrain({ ...DEFAULT_TRAIN, ...request.train });
+    const lora = validateLora({ ...DEFAULT_LORA, ...request.lora });
+    const all = request.examples.map((e) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
+    let train = all;
+    let val = (request.validation ?? []).map((e) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
+    if (!request.validation && cfg.valSplit > 0) {
+      const split = splitIndices(all.length, cfg.valSplit, cfg.seed);
+      train = split.train.map((i) => all[i]);
+      val = split.val.map((i) => all[i]);
+    }
+    const runId = request.runId ?? `run-${Date.now().toString(36)}`;
+    model.adapter?.dispose();
+    model.adapter = LoraAdapter.create(model.config, lora, cfg.seed);
+    const trainer = new Trainer(model, model.adapter, train, val, cfg, { runId, baseModel: id, store: this.store(runId) });
+    this.control = new TrainControl();
+    try {
+      if (request.resumeFrom) await trainer.restore(await this.store(runId).load(request.resumeFrom));
+      const summary = await trainer.run(onEvent, this.control);
+      return {
+        ...summary,
+        runId,
+        trainExamples: train.length,
+        valExamples: val.length,
+        truncatedExamples: [...train, ...val].filter((e) => e.truncated > 0).length,
+        trainedTokens: train.reduce((n, e) => n + e.trained.reduce((a, b) => a + b, 0), 0),
+      };
+    } finally {
+      trainer.dispose();
+      this.control = null;
+    }
+  }
+
+  pauseTraining(): void {
+    this.control?.pause();
+  }
+
+  resumeTraining(): void {
+    this.control?.resume();
+  }
+
+  cancelTraining(): void {
+    this.control?.cancel();
+  }
+
+  listCheckpoints(runId: string): Promise<CheckpointMeta[]> {
+    return this.store(runId).list();
+  }
+
+  async useCheckpoint(runId: string, name: string): Promise<AdapterInfo> {
+    const { model } = this.current;
+    const { meta, tensors } = decodeCheckpoint(await this.store(runId).load(name));
+    const pairs = new Map<string, { A: tf.Tensor; B: tf.Tensor }>();
+    for (const [key, t] of tensors) {
+      const m = /^(.*)\.lora_A$/.exec(key);
+      if (!m) continue;
+      const b = tensors.get(`${m[1]}.lora_B`)!;
+      pairs.set(m[1], { A: tf.tensor(t.values, t.shape), B: tf.tensor(b.values, b.shape) });
+    }
+    model.adapter?.dispose();
+    model.adapter = LoraAdapter.fromTensors(meta.lora, pairs);
+    return this.adapterInfo()!;
+  }
+
+  async exportAdapter(): Promise<AdapterFiles> {
+    const { model, id } = this.current;
+    if (!model.adapter) throw new InvalidRequestError('There is no adapter to export: train one or load one first.');
+    return Object.fromEntries(await exportPeft(model.adapter, id));
+  }
+
+  async importAdapter(files: AdapterFiles): Promise<AdapterInfo> {
+    const { model } = this.current;
+    const adapter = importPeft(files[ADAPTER_CONFIG] ?? null, files[ADAPTER_WEIGHTS] ?? null, model.config);
+    model.adapter?.dispose();
+    model.adapter = adapter;
+    return this.adapterInfo()!;
+  }
+
+  setLoraScale(scale: number): void {
+    if (!(scale >= 0 && scale <= 1)) throw new InvalidRequestError(`The LoRA scale must be between 0 and 1, got ${scale}.`);
+    const a = this.current.model.adapter;
+    if (a) a.strength = scale;
+  }
+
+  adapterInfo(): AdapterInfo | null {
+    const a = this.loaded?.model.adapter;
+    return a ? { config: a.config, parameters: a.parameterCount(), strength: a.strength } : null;
   }
 
   async loadFiles(files: ModelFiles, options: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
@@ -133,6 +286,7 @@ export class Engine implements EngineApi {
   }
 
   unload(): void {
+    this.loaded?.model.adapter?.dispose();
     this.loaded?.model.dispose();
     this.loaded = null;
   }

@@ -1,6 +1,6 @@
 // Checkpoints as files: written to a temporary name, flushed, then renamed, so a crash leaves either the
 // previous file set or the complete new file, never a partial one.
-import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeCheckpoint, type CheckpointMeta, type CheckpointStore } from '../engine/train/checkpoint';
 
@@ -31,5 +31,9 @@ export class DirCheckpointStore implements CheckpointStore {
     const metas: CheckpointMeta[] = [];
     for (const n of names.filter((f) => f.endsWith('.ckpt'))) metas.push(decodeCheckpoint(await this.load(n.slice(0, -5))).meta);
     return metas.sort((a, b) => a.step - b.step);
+  }
+
+  async delete(name: string): Promise<void> {
+    await rm(join(this.dir, `${name}.ckpt`), { force: true });
   }
 }

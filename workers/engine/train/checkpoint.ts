@@ -53,7 +53,11 @@ export interface CheckpointStore {
   save(meta: CheckpointMeta, bytes: Uint8Array): Promise<void>;
   load(name: string): Promise<Uint8Array>;
   list(): Promise<CheckpointMeta[]>;
+  delete(name: string): Promise<void>;
 }
+
+/** Epoch checkpoints kept per run (the newest ones), besides "best": as hosted fine-tuning services do. */
+export const KEEP_EPOCH_CHECKPOINTS = 3;
 
 /** In memory, for tests and for runs that keep nothing. */
 export class MemoryCheckpointStore implements CheckpointStore {
@@ -68,5 +72,8 @@ export class MemoryCheckpointStore implements CheckpointStore {
   }
   async list(): Promise<CheckpointMeta[]> {
     return [...this.items.values()].map((i) => i.meta).sort((a, b) => a.step - b.step);
+  }
+  async delete(name: string): Promise<void> {
+    this.items.delete(name);
   }
 }

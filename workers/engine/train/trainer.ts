@@ -6,7 +6,7 @@ import { InvalidRequestError, WebtuneError } from '../errors';
 import type { LlamaModel } from '../llama';
 import type { LoraAdapter } from '../lora';
 import { Rng } from '../sampling';
-import { decodeCheckpoint, encodeCheckpoint, type CheckpointMeta, type CheckpointStore, type TrainState } from './checkpoint';
+import { decodeCheckpoint, encodeCheckpoint, KEEP_EPOCH_CHECKPOINTS, type CheckpointMeta, type CheckpointStore, type TrainState } from './checkpoint';
 import { learningRateAt, type TrainConfig } from './config';
 import { collate, epochBatches, type Batch, type TokenizedExample } from './examples';
 import { chunkedLmEval, chunkedLmLoss, chunkRowsFor } from './lm-loss';
@@ -335,9 +335,13 @@ export class Trainer {
 
   private async checkpoint(name: string, valLoss: number | null, onEvent: (e: TrainEvent) => void): Promise<CheckpointMeta> {
     const { meta, bytes } = await this.serialize(name, valLoss);
-    if (this.opts.store) {
-      await this.opts.store.save(meta, bytes);
+    const store = this.opts.store;
+    if (store) {
+      await store.save(meta, bytes);
       onEvent({ type: 'checkpoint', meta });
+      // The new one is saved first: pruning never leaves the run with fewer good checkpoints than before.
+      const epochs = (await store.list()).filter((m) => m.name.startsWith('epoch-') && m.runId === this.opts.runId);
+      for (const old of epochs.slice(0, Math.max(0, epochs.length - KEEP_EPOCH_CHECKPOINTS))) await store.delete(old.name);
     }
     return meta;
   }
