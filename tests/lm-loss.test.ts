@@ -12,13 +12,14 @@ function plainLoss(h: tf.Tensor2D, W: tf.Tensor2D, t: tf.Tensor1D, w: tf.Tensor1
   return tf.neg(tf.sum(tf.mul(tf.sum(tf.mul(logp, tf.oneHot(t, W.shape[0])), 1), w))) as tf.Scalar;
 }
 
-describe('chunkedLmLoss', () => {
+describe.each(['cpu', 'wasm'] as const)('chunkedLmLoss on %s', (backend) => {
   it('value and gradient equal full-logit autodiff for chunks of 1, 3 and all rows; gradient matches finite differences', async () => {
     setupNodeHost();
-    await selectBackend('cpu');
+    await selectBackend(backend);
     const N = 7, C = 5, V = 11;
     const h = tf.randomNormal([N, C], 0, 1, 'float32', 1) as tf.Tensor2D;
-    const W = tf.randomNormal([V, C], 0, 1, 'float32', 2) as tf.Tensor2D;
+    const W = tf.randomNormal([V, C], 0, 1, 'float32', 2) as tf.Tensor2D; // [V, C] for the plain version
+    const head = tf.transpose(W) as tf.Tensor2D; // [C, V] as the op takes it
     const tIds = Int32Array.from([0, 3, 10, 4, 4, 7, 1]);
     const wIds = Float32Array.from([1, 0, 1, 1, 0, 1, 1]);
     const t = tf.tensor1d(tIds, 'int32');
@@ -28,27 +29,27 @@ describe('chunkedLmLoss', () => {
     const wantGrad = await want.data();
     for (const chunk of [1, 3, N]) {
       const before = tf.memory().numTensors;
-      const got = tf.grad((x: tf.Tensor) => chunkedLmLoss(x as tf.Tensor2D, W, tIds, wIds, chunk))(h);
+      const got = tf.grad((x: tf.Tensor) => chunkedLmLoss(x as tf.Tensor2D, head, tIds, wIds, chunk))(h);
       const gotData = await got.data();
       for (let i = 0; i < gotData.length; i++) expect(gotData[i]).toBeCloseTo(wantGrad[i], 5);
-      const value = chunkedLmLoss(h, W, tIds, wIds, chunk);
+      const value = chunkedLmLoss(h, head, tIds, wIds, chunk);
       expect((await value.data())[0]).toBeCloseTo(wantValue, 4);
       tf.dispose([got, value]);
       expect(tf.memory().numTensors).toBe(before); // the op keeps nothing behind
     }
     // Finite differences on a few entries, in float32 with a wide step.
     const hv = await h.data();
-    const grad = await tf.grad((x: tf.Tensor) => chunkedLmLoss(x as tf.Tensor2D, W, tIds, wIds, 2))(h).data();
+    const grad = await tf.grad((x: tf.Tensor) => chunkedLmLoss(x as tf.Tensor2D, head, tIds, wIds, 2))(h).data();
     for (const i of [0, 6, 13, 34]) {
       const eps = 1e-2;
       const plus = hv.slice(); plus[i] += eps;
       const minus = hv.slice(); minus[i] -= eps;
-      const lp = (await chunkedLmLoss(tf.tensor2d(plus, [N, C]), W, tIds, wIds, 2).data())[0];
-      const lm = (await chunkedLmLoss(tf.tensor2d(minus, [N, C]), W, tIds, wIds, 2).data())[0];
+      const lp = (await chunkedLmLoss(tf.tensor2d(plus, [N, C]), head, tIds, wIds, 2).data())[0];
+      const lm = (await chunkedLmLoss(tf.tensor2d(minus, [N, C]), head, tIds, wIds, 2).data())[0];
       expect(grad[i]).toBeCloseTo((lp - lm) / (2 * eps), 2);
     }
     // Evaluation: Σ NLL equals the loss, correct counts argmax hits on weighted rows.
-    const ev = await chunkedLmEval(h, W, tIds, wIds, 3).data();
+    const ev = await chunkedLmEval(h, head, tIds, wIds, 3).data();
     expect(ev[0]).toBeCloseTo(wantValue, 4);
     const am = await tf.argMax(tf.matMul(h, W, false, true), 1).data();
     const tv = await t.data(), wv = await w.data();

@@ -17,7 +17,7 @@ function lossOf(model: ReturnType<typeof Object>, ids: number[], weights: number
   const m = model as import('../workers/engine/llama').LlamaModel;
   const T = ids.length - 1;
   const hidden = m.forward(tf.tensor2d(ids.slice(0, -1), [1, T], 'int32'));
-  const head = m.weights.get('model.embed_tokens.weight') as tf.Tensor2D;
+  const head = m.head();
   return chunkedLmLoss(hidden.reshape([T, -1]) as tf.Tensor2D, head, Int32Array.from(ids.slice(1)), Float32Array.from(weights), 3);
 }
 
@@ -91,7 +91,7 @@ describe('LoRA', () => {
   it('masked targets and padding do not change the loss', async () => {
     const engine = await loadEngine('llama-tied-gqa-f32', 'cpu');
     const { model, tokenizer } = engine.current;
-    const head = model.weights.get('model.embed_tokens.weight') as tf.Tensor2D;
+    const head = model.head();
     const batchLoss = async (b: ReturnType<typeof collate>) => {
       const t = tf.tidy(() => {
         const h = model.forward(tf.tensor2d(b.ids, [b.B, b.T], 'int32'));

@@ -1,12 +1,20 @@
 // Llama-family decoder (LlamaForCausalLM, Qwen2ForCausalLM) on tfjs-core, written top-down like nanoGPT.
-// Weights live in a Map keyed exactly by the Hugging Face checkpoint names. Shapes: B batch, T new tokens,
+// Weights live in a Map keyed exactly by the Hugging Face checkpoint names. Linear weights (…_proj.weight,
+// lm_head.weight, and a tied model's embed_tokens.weight) are kept transposed, [in, out], so every forward
+// product is a plain x·W — the fast path on every backend (see ops/matmul.ts). Shapes: B batch, T new tokens,
 // S cached + new tokens, C hidden, H query heads, KVH key/value heads, G = H / KVH, D head dim, V vocab.
 // Callers run forward/logits inside tf.tidy; only the KV cache's tensors escape (kept and owned by KVCache).
 import * as tf from './tf';
 import type { ModelConfig } from './config';
 import type { LoraAdapter } from './lora';
+import { matmul } from './ops/matmul';
 
 export type Weights = Map<string, tf.Tensor>;
+
+/** Whether a checkpoint tensor is stored transposed ([in, out]) by this implementation. */
+export function isTransposed(name: string, tied: boolean): boolean {
+  return name.endsWith('_proj.weight') || name === 'lm_head.weight' || (tied && name === 'model.embed_tokens.weight');
+}
 
 /** Per-layer keys and values of every token seen so far. Owns its tensors. */
 export class KVCache {
@@ -64,18 +72,24 @@ export class LlamaModel {
   forward(ids: tf.Tensor2D, cache?: KVCache): tf.Tensor3D {
     const [B, T] = ids.shape;
     const offset = cache?.length ?? 0;
-    let x = tf.gather(this.w('model.embed_tokens.weight'), ids.reshape([B * T])).reshape([B, T, this.config.hiddenSize]) as tf.Tensor3D; // [B, T, C]
+    const flat = ids.reshape([B * T]);
+    const emb = this.w('model.embed_tokens.weight'); // [V, C], or [C, V] when tied to the LM head
+    const rows = this.config.tieWordEmbeddings ? tf.transpose(tf.gather(emb, flat, 1)) : tf.gather(emb, flat); // [B·T, C]
+    let x = rows.reshape([B, T, this.config.hiddenSize]) as tf.Tensor3D; // [B, T, C]
     for (let i = 0; i < this.config.numLayers; i++) x = this.block(x, i, offset, cache);
     if (cache) cache.length = offset + T;
     return this.rmsNorm(x, 'model.norm.weight');
   }
 
-  /** hidden [..., C] → logits [..., V] through lm_head (or the tied embedding matrix). */
+  /** The LM head as [C, V]: lm_head.weight, or the tied embedding matrix. */
+  head(): tf.Tensor2D {
+    return this.w(this.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight') as tf.Tensor2D;
+  }
+
+  /** hidden [..., C] → logits [..., V]. */
   logits(hidden: tf.Tensor): tf.Tensor {
-    const head = this.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-    const C = this.config.hiddenSize;
-    const flat = hidden.reshape([-1, C]);
-    const out = tf.matMul(flat, this.w(head), false, true); // [N, V]
+    const flat = hidden.reshape([-1, this.config.hiddenSize]);
+    const out = matmul(flat, this.head()); // [N, V]
     return out.reshape([...hidden.shape.slice(0, -1), this.config.vocabSize]);
   }
 
@@ -112,9 +126,9 @@ export class LlamaModel {
     const S = k.shape[2];
     // Query head h uses key/value head floor(h / G), so [B, H, T, D] regroups as [B, KVH, G·T, D] by a reshape.
     const qg = q.reshape([B, KVH, G * T, D]);
-    let scores = tf.mul(tf.matMul(qg, k, false, true), 1 / Math.sqrt(D)); // [B, KVH, G·T, S]
+    let scores = tf.mul(matmul(qg, k, false, true), 1 / Math.sqrt(D)); // [B, KVH, G·T, S]
     if (T > 1) scores = tf.add(scores, causalMask(G, T, S, offset)); // a single new token sees every cached one
-    const att = tf.matMul(tf.softmax(scores), v); // [B, KVH, G·T, D]
+    const att = matmul(tf.softmax(scores), v); // [B, KVH, G·T, D]
     const merged = att.reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B, T, H * D]); // [B, T, H·D]
     return this.linear(merged as tf.Tensor3D, p + 'o_proj');
   }
@@ -127,21 +141,21 @@ export class LlamaModel {
     return this.linear(act as tf.Tensor3D, p + 'mlp.down_proj'); // [B, T, C]
   }
 
-  // x · Wᵀ (+ b) (+ scale · (dropout(x) · Aᵀ) · Bᵀ). W is [out, in] as stored by PyTorch.
+  // x · W (+ b) (+ scale · (dropout(x) · Aᵀ) · Bᵀ). W is kept as [in, out]; A [r, in] and B [out, r] as PEFT.
   private linear(x: tf.Tensor3D, module: string): tf.Tensor3D {
     const w = this.w(module + '.weight');
     const [B, T, inF] = x.shape;
     const x2 = x.reshape([B * T, inF]);
-    let y = tf.matMul(x2, w, false, true); // [B·T, out]
+    let y = matmul(x2, w); // [B·T, out]
     const b = this.weights.get(module + '.bias');
     if (b) y = tf.add(y, b);
     const lora = this.adapter?.modules.get(module);
     if (lora && this.adapter!.scale !== 0) {
       const xd = this.dropout && this.dropout.rate > 0 ? tf.dropout(x2, this.dropout.rate, undefined, this.dropout.nextSeed()) : x2;
-      const low = tf.matMul(tf.matMul(xd, lora.A, false, true), lora.B, false, true); // [B·T, r] → [B·T, out]
+      const low = matmul(matmul(xd, lora.A, false, true), lora.B, false, true); // [B·T, r] → [B·T, out]
       y = tf.add(y, tf.mul(low, this.adapter!.scale));
     }
-    return y.reshape([B, T, w.shape[0]]);
+    return y.reshape([B, T, w.shape[1] as number]);
   }
 
   private w(name: string): tf.Tensor {

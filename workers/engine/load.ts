@@ -3,7 +3,7 @@
 import * as tf from './tf';
 import { expectedTensors, parseConfig, type ModelConfig } from './config';
 import { ModelFormatError, ShapeMismatchError } from './errors';
-import { LlamaModel } from './llama';
+import { isTransposed, LlamaModel } from './llama';
 import { decodeTensor, parseSafetensorsHeader } from './safetensors';
 import type { FileProgress, ModelFiles } from './source';
 import { TextTokenizer } from './tokenizer';
@@ -66,7 +66,9 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
           throw new ShapeMismatchError(file, entry.name, shape, entry.shape);
         }
         if (weights.has(entry.name)) throw new ModelFormatError(file, `tensor ${entry.name} appears twice in the checkpoint.`);
-        weights.set(entry.name, tf.tensor(decodeTensor(bytes, header, entry), entry.shape, 'float32'));
+        const t = tf.tensor(decodeTensor(bytes, header, entry), entry.shape, 'float32');
+        weights.set(entry.name, isTransposed(entry.name, config.tieWordEmbeddings) ? tf.tidy(() => tf.transpose(t)) : t);
+        if (weights.get(entry.name) !== t) t.dispose();
         onProgress?.({ stage: 'tensors', loaded: weights.size, total });
       }
       bytes = null; // this file's raw bytes can be collected before the next one arrives

@@ -2,6 +2,7 @@
 // at most `chunkRows` × V logits exist at once in the forward pass and in the backward pass alike
 // (SmolLM2's V is 49,152; Qwen2.5's 151,936). The head W is frozen: only the hidden states get a gradient.
 import * as tf from '../tf';
+import { matmul } from '../ops/matmul';
 
 /** Rows per chunk so that one chunk's logits take about `budgetBytes` (float32). */
 export function chunkRowsFor(vocab: number, budgetBytes = 64 * 1024 * 1024): number {
@@ -16,12 +17,12 @@ function targetLogits(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
 
 /**
  * Σᵢ weightᵢ · CE(hiddenᵢ · Wᵀ, targetᵢ).
- * hidden [N, C], head [V, C], targets [N], weights [N] → scalar. Targets and weights are host arrays,
+ * hidden [N, C], head [C, V], targets [N], weights [N] → scalar. Targets and weights are host arrays,
  * uploaded chunk by chunk in both passes (tensors made inside a gradient scope would be gone by backward).
  */
 export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number): tf.Scalar {
   const N = hidden.shape[0];
-  const V = head.shape[0];
+  const V = head.shape[1];
   const spans: [number, number][] = [];
   for (let s = 0; s < N; s += chunkRows) spans.push([s, Math.min(chunkRows, N - s)]);
 
@@ -31,7 +32,7 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
     save([h]);
     const parts = spans.map(([s, n]) =>
       tf.tidy(() => {
-        const logits = tf.matMul(h.slice([s, 0], [n, -1]), head, false, true) as tf.Tensor2D; // [n, V]
+        const logits = matmul(h.slice([s, 0], [n, -1]), head) as tf.Tensor2D; // [n, V]
         const nll = tf.sub(tf.logSumExp(logits, 1), targetLogits(logits, tf.tensor1d(targetIds.subarray(s, s + n), 'int32'))); // [n]
         return tf.sum(tf.mul(nll, tf.tensor1d(targetWeights.subarray(s, s + n), 'float32')));
       }),
@@ -42,15 +43,17 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
       value: value as tf.Scalar,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const hs = saved[0] as tf.Tensor2D;
-        // dL/dhᵢ = dy · weightᵢ · (softmax(logitsᵢ) − onehot(targetᵢ)) · W, recomputed chunk by chunk.
+        // dL/dhᵢ = dy · weightᵢ · (softmax(logitsᵢ) − onehot(targetᵢ)) · Wᵀ, recomputed chunk by chunk.
+        const headT = tf.getBackend() === 'wasm' ? tf.transpose(head) : null; // [V, C], once for all chunks
         const grads = spans.map(([s, n]) =>
           tf.tidy(() => {
-            const logits = tf.matMul(hs.slice([s, 0], [n, -1]), head, false, true); // [n, V]
+            const logits = matmul(hs.slice([s, 0], [n, -1]), head); // [n, V]
             const diff = tf.sub(tf.softmax(logits), tf.oneHot(tf.tensor1d(targetIds.subarray(s, s + n), 'int32'), V)); // [n, V]
             const scaled = tf.mul(diff, tf.mul(tf.tensor1d(targetWeights.subarray(s, s + n), 'float32'), dy).reshape([n, 1]));
-            return tf.matMul(scaled, head); // [n, C]
+            return headT ? tf.matMul(scaled, headT) : tf.matMul(scaled, head, false, true); // [n, C]
           }),
         );
+        headT?.dispose();
         const g = grads.length === 1 ? grads[0] : tf.concat(grads, 0);
         if (grads.length > 1) grads.forEach((t) => t.dispose());
         return [g];
@@ -69,7 +72,7 @@ export function chunkedLmEval(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
       const n = Math.min(chunkRows, N - s);
       parts.push(
         tf.tidy(() => {
-          const logits = tf.matMul(hidden.slice([s, 0], [n, -1]), head, false, true) as tf.Tensor2D;
+          const logits = matmul(hidden.slice([s, 0], [n, -1]), head) as tf.Tensor2D;
           const t = tf.tensor1d(targetIds.subarray(s, s + n), 'int32');
           const w = tf.tensor1d(targetWeights.subarray(s, s + n), 'float32');
           const nll = tf.sum(tf.mul(tf.sub(tf.logSumExp(logits, 1), targetLogits(logits, t)), w));

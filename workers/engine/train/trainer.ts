@@ -113,8 +113,7 @@ export class Trainer {
   }
 
   private get head(): tf.Tensor2D {
-    const name = this.model.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-    return this.model.weights.get(name) as tf.Tensor2D;
+    return this.model.head();
   }
 
   private padId(): number {

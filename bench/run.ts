@@ -1,0 +1,21 @@
+// npm run bench: Node on WASM — the tiny demo model and a random-weight model with SmolLM2-135M-Instruct's
+// exact shape, at sequence length 256. Prints a table and JSON. (bench/browser.ts runs the same code in
+// headless chromium on WebGPU and WASM.)
+import os from 'node:os';
+import { selectBackend } from '../workers/engine/backend';
+import { benchModel, formatTable, measureLimits } from '../workers/bench/bench';
+import { setupNodeHost } from '../workers/node/host';
+import { DEMO_SPEC, SMOLLM2_135M_SHAPE } from '../workers/tiny/tiny-model';
+
+setupNodeHost();
+const backend = await selectBackend((process.argv[2] as 'wasm' | 'cpu' | undefined) ?? 'wasm');
+const quick = process.argv.includes('--quick');
+const log = (s: string) => process.stderr.write(s + '\n');
+const limits1024 = await measureLimits(1024, 1024, 1024);
+log(`backend ${backend.name}: 1024³ matmul ${limits1024.matmulGflops.toFixed(1)} GFLOP/s, weight read ${limits1024.readGBps.toFixed(1)} GB/s`);
+const rows = [await benchModel({ ...DEMO_SPEC, maxPositions: 512 }, { seqLen: 256, batch: 4, trainSteps: 5, decodeTokens: 64, log })];
+if (!quick) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 2, decodeTokens: 16, log }));
+const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+console.log(`\n${machine}; ${new Date().toISOString().slice(0, 10)}\n`);
+console.log(formatTable(rows));
+console.log('\n' + JSON.stringify({ machine, host: 'node', backend: backend.name, matmul1024Gflops: limits1024.matmulGflops, readGBps: limits1024.readGBps, rows }));

@@ -1,0 +1,154 @@
+// Benchmarks, host-agnostic (Node and the browser worker run the same code). Every model figure is put
+// next to the same backend's own limits measured in the same run: matmul FLOP/s and copy bandwidth.
+import * as tf from '../engine/tf';
+import { parameterCount } from '../engine/config';
+import { loadModel } from '../engine/load';
+import { LoraAdapter, DEFAULT_LORA } from '../engine/lora';
+import { generateIds } from '../engine/generate';
+import { MemoryModelFiles } from '../engine/source';
+import { DEFAULT_TRAIN } from '../engine/train/config';
+import { Trainer } from '../engine/train/trainer';
+import type { TokenizedExample } from '../engine/train/examples';
+import { makeModelFiles, type TinySpec } from '../tiny/tiny-model';
+
+export interface BackendLimits {
+  matmulGflops: number; // best of plain [M,K]×[K,N] at the model's training shape: the backend's fast path
+  readGBps: number; // weight bytes per second of a [1,K]×[K,N] product: reading a weight matrix once
+}
+
+export interface ModelBench {
+  model: string;
+  backend: string;
+  parameters: number;
+  seqLen: number;
+  batch: number;
+  trainTokensPerSecond: number | null; // null when training did not run (trainError says why)
+  trainUtilization: number | null; // (4 × parameters × tokens/s) ÷ matmul FLOP/s
+  trainError?: string;
+  decodeTokensPerSecond: number;
+  decodeLimitTokensPerSecond: number; // weight read rate ÷ bytes of weights read per token
+  decodeFraction: number;
+  peakTrainBytes: number | null; // tf.memory high-water mark during one training step
+  weightBytes: number;
+  limits: BackendLimits;
+}
+
+async function time(f: () => tf.Tensor, reps: number): Promise<number> {
+  const warm = f();
+  await warm.data();
+  warm.dispose();
+  let best = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    const r = f();
+    await r.data();
+    best = Math.min(best, performance.now() - t0);
+    r.dispose();
+  }
+  return best / 1000;
+}
+
+export async function measureLimits(m: number, k: number, n: number, readK = 576, readN = 49152): Promise<BackendLimits> {
+  const a = tf.randomNormal([m, k]);
+  const b = tf.randomNormal([k, n]);
+  const mm = await time(() => tf.matMul(a, b), 3);
+  const x = tf.randomNormal([1, readK]);
+  const w = tf.randomNormal([readK, readN]);
+  const read = await time(() => tf.matMul(x, w), 5);
+  tf.dispose([a, b, x, w]);
+  return { matmulGflops: (2 * m * k * n) / mm / 1e9, readGBps: (4 * readK * readN) / read / 1e9 };
+}
+
+function randomExamples(n: number, len: number, vocab: number, seed: number): TokenizedExample[] {
+  let s = seed;
+  const next = () => (s = (s * 1103515245 + 12345) >>> 0) % vocab;
+  return Array.from({ length: n }, () => {
+    const ids = Array.from({ length: len + 1 }, next);
+    const trained = new Uint8Array(len + 1).fill(1);
+    trained[0] = 0;
+    return { ids, trained, truncated: 0 };
+  });
+}
+
+export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: number; trainSteps: number; decodeTokens: number; log?: (s: string) => void }): Promise<ModelBench> {
+  const log = opts.log ?? (() => {});
+  log(`${spec.name}: generating random weights`);
+  const files = new MemoryModelFiles(makeModelFiles(spec, 7), spec.name);
+  const loaded = await loadModel(files);
+  const { model, config } = loaded;
+  const params = parameterCount(config);
+  const limits = await measureLimits(opts.batch * opts.seqLen, config.hiddenSize, config.intermediateSize);
+  log(`${spec.name}: matmul ${limits.matmulGflops.toFixed(1)} GFLOP/s, weight read ${limits.readGBps.toFixed(1)} GB/s`);
+
+  // Decoding with the KV cache (no adapter), greedy, after a short prompt.
+  const prompt = randomExamples(1, 16, config.vocabSize, 5)[0].ids;
+  await generateIds(model, prompt, [], { maxNewTokens: 4 }, () => {}, () => false);
+  const r = await generateIds(model, prompt, [], { maxNewTokens: opts.decodeTokens }, () => {}, () => false);
+  const decodeTps = (r.ids.length - 1) / (r.decodeMs / 1000);
+  const weightBytes = params * 4;
+  const decodeLimit = (limits.readGBps * 1e9) / weightBytes; // reading each weight once per token
+  log(`${spec.name}: decode ${decodeTps.toFixed(1)} tokens/s`);
+
+  // Training: the full LoRA step (forward, backward, AdamW) on random tokens of exactly seqLen.
+  let trainTps: number | null = null;
+  let peak: number | null = null;
+  let trainError: string | undefined;
+  model.adapter = LoraAdapter.create(config, { ...DEFAULT_LORA, dropout: 0 }, 1);
+  const cfg = { ...DEFAULT_TRAIN, batchSize: opts.batch, maxSeqLen: opts.seqLen + 1, valSplit: 0, epochs: 1000 };
+  const trainer = new Trainer(model, model.adapter, randomExamples(opts.batch * 4, opts.seqLen, config.vocabSize, 3), [], cfg, { runId: 'bench', baseModel: spec.name });
+  try {
+    const before = tf.memory().numBytes;
+    const profile = await tf.profile(async () => {
+      const { metrics } = trainer.trainStep(0); // warm-up, and the memory high-water mark
+      await metrics.data();
+      metrics.dispose();
+    });
+    peak = Math.max(profile.peakBytes, before);
+    const t0 = performance.now();
+    for (let s = 1; s <= opts.trainSteps; s++) {
+      const { metrics } = trainer.trainStep(s);
+      await metrics.data();
+      metrics.dispose();
+      log(`${spec.name}: train step ${s}/${opts.trainSteps}`);
+    }
+    trainTps = (opts.trainSteps * opts.batch * opts.seqLen) / ((performance.now() - t0) / 1000);
+  } catch (e) {
+    trainError = (e as Error).message || String(e);
+    log(`${spec.name}: training failed: ${trainError}`);
+  }
+  trainer.dispose();
+  model.adapter.dispose();
+  model.adapter = null;
+  model.dispose();
+  return {
+    model: spec.name,
+    backend: tf.getBackend(),
+    parameters: params,
+    seqLen: opts.seqLen,
+    batch: opts.batch,
+    trainTokensPerSecond: trainTps,
+    trainUtilization: trainTps === null ? null : (4 * params * trainTps) / (limits.matmulGflops * 1e9),
+    trainError,
+    decodeTokensPerSecond: decodeTps,
+    decodeLimitTokensPerSecond: decodeLimit,
+    decodeFraction: decodeTps / decodeLimit,
+    peakTrainBytes: peak,
+    weightBytes,
+    limits,
+  };
+}
+
+export function formatTable(rows: ModelBench[]): string {
+  const head = '| model | backend | params | seq×batch | matmul GFLOP/s | train tok/s | FLOPs util. | weight read GB/s | decode tok/s | decode limit | fraction | peak train memory | weights |';
+  const sep = '|' + ' --- |'.repeat(13);
+  const mb = (b: number | null) => (b === null ? '—' : `${(b / 2 ** 20).toFixed(0)} MiB`);
+  const f = (v: number | null, d = 1) => (v === null ? 'did not run' : v.toFixed(d));
+  return [
+    head,
+    sep,
+    ...rows.map(
+      (r) =>
+        `| ${r.model} | ${r.backend} | ${(r.parameters / 1e6).toFixed(2)}M | ${r.seqLen}×${r.batch} | ${r.limits.matmulGflops.toFixed(1)} | ${f(r.trainTokensPerSecond)} | ${r.trainUtilization === null ? '—' : (100 * r.trainUtilization).toFixed(1) + '%'} | ${r.limits.readGBps.toFixed(1)} | ${r.decodeTokensPerSecond.toFixed(1)} | ${r.decodeLimitTokensPerSecond.toFixed(1)} | ${(100 * r.decodeFraction).toFixed(0)}% | ${mb(r.peakTrainBytes)} | ${mb(r.weightBytes)} |`,
+    ),
+  ].join('\n');
+}
