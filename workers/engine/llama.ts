@@ -48,10 +48,17 @@ export class KVCache {
   }
 }
 
-/** Training-time dropout on the LoRA path; `nextSeed` makes every mask reproducible. */
+/** Training-time dropout on the LoRA path. Masks are a pure function of `seed` and the module, so a
+ * block recomputed during backward (activation checkpointing) draws exactly the masks of its forward. */
 export interface LoraDropout {
   rate: number;
-  nextSeed: () => number;
+  seed: number;
+}
+
+function hashSeed(seed: number, text: string): number {
+  let h = (seed ^ 0x811c9dc5) >>> 0;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
 export class LlamaModel {
@@ -60,6 +67,8 @@ export class LlamaModel {
   adapter: LoraAdapter | null = null;
   /** Set by the trainer during training steps only. */
   dropout: LoraDropout | null = null;
+  /** Training: keep only each block's input and recompute the block during backward. */
+  checkpointing = false;
 
   constructor(
     readonly config: ModelConfig,
@@ -76,7 +85,9 @@ export class LlamaModel {
     const emb = this.w('model.embed_tokens.weight'); // [V, C], or [C, V] when tied to the LM head
     const rows = this.config.tieWordEmbeddings ? tf.transpose(tf.gather(emb, flat, 1)) : tf.gather(emb, flat); // [B·T, C]
     let x = rows.reshape([B, T, this.config.hiddenSize]) as tf.Tensor3D; // [B, T, C]
-    for (let i = 0; i < this.config.numLayers; i++) x = this.block(x, i, offset, cache);
+    for (let i = 0; i < this.config.numLayers; i++) {
+      x = this.checkpointing && !cache ? this.checkpointedBlock(x, i) : this.block(x, i, offset, cache);
+    }
     if (cache) cache.length = offset + T;
     return this.rmsNorm(x, 'model.norm.weight');
   }
@@ -104,6 +115,26 @@ export class LlamaModel {
     const p = `model.layers.${i}.`;
     const h = tf.add(x, this.attention(this.rmsNorm(x, p + 'input_layernorm.weight'), i, offset, cache)) as tf.Tensor3D;
     return tf.add(h, this.mlp(this.rmsNorm(h, p + 'post_attention_layernorm.weight'), p)) as tf.Tensor3D;
+  }
+
+  // The block as one op that saves only its input: activation memory O(layers · B·T·C) instead of
+  // O(layers · everything inside a block). Backward recomputes the block under a tape and returns
+  // gradients for the input and for this layer's LoRA weights (passed in as the op's other inputs).
+  private checkpointedBlock(x: tf.Tensor3D, i: number): tf.Tensor3D {
+    const prefix = `model.layers.${i}.`;
+    const loraVars = [...(this.adapter?.modules ?? [])].filter(([path]) => path.startsWith(prefix)).flatMap(([, p]) => [p.A, p.B]);
+    const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const input = args[0] as tf.Tensor3D;
+      (args[args.length - 1] as tf.GradSaveFunc)([input]);
+      return {
+        value: tf.tidy(() => this.block(input, i, 0)),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const xs = [saved[0], ...loraVars];
+          return withOwnTape(() => tf.grads((xIn: tf.Tensor) => tf.sum(tf.mul(this.block(xIn as tf.Tensor3D, i, 0), dy)))(xs));
+        },
+      };
+    });
+    return op(x, ...loraVars) as tf.Tensor3D;
   }
 
   // x * rsqrt(mean(x²) + eps) * weight, over the last axis.
@@ -151,7 +182,7 @@ export class LlamaModel {
     if (b) y = tf.add(y, b);
     const lora = this.adapter?.modules.get(module);
     if (lora && this.adapter!.scale !== 0) {
-      const xd = this.dropout && this.dropout.rate > 0 ? tf.dropout(x2, this.dropout.rate, undefined, this.dropout.nextSeed()) : x2;
+      const xd = this.dropout && this.dropout.rate > 0 ? tf.dropout(x2, this.dropout.rate, undefined, hashSeed(this.dropout.seed, module)) : x2;
       const low = matmul(matmul(xd, lora.A, false, true), lora.B, false, true); // [B·T, r] → [B·T, out]
       y = tf.add(y, tf.mul(low, this.adapter!.scale));
     }
@@ -162,6 +193,20 @@ export class LlamaModel {
     const t = this.weights.get(name);
     if (!t) throw new Error(`weight ${name} is not loaded`);
     return t;
+  }
+}
+
+/**
+ * tfjs keeps one global gradient tape; a gradient computed inside another's backward pass (the block
+ * recomputation above) would clear the outer tape when it finishes. Keep the outer tape aside meanwhile.
+ */
+function withOwnTape<T>(f: () => T): T {
+  const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
+  const outer = state.activeTape;
+  try {
+    return f();
+  } finally {
+    state.activeTape = outer;
   }
 }
 

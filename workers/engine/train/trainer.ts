@@ -144,10 +144,10 @@ export class Trainer {
     const vars = this.adapter.variables();
     let accum: tf.Tensor[] | null = null;
     let loss: tf.Tensor = tf.scalar(0);
-    let call = 0;
-    this.model.dropout = { rate: this.adapter.config.dropout, nextSeed: () => seedFor(this.cfg.seed, step, call++) };
+    this.model.checkpointing = this.cfg.activationCheckpointing;
     try {
-      for (const b of micro) {
+      for (const [m, b] of micro.entries()) {
+        this.model.dropout = { rate: this.adapter.config.dropout, seed: seedFor(this.cfg.seed, step, m) };
         const { value, grads } = tf.variableGrads(() => this.batchLoss(b, normalizer), vars);
         const g = vars.map((v) => grads[v.name]);
         if (accum === null) accum = g;
@@ -164,6 +164,7 @@ export class Trainer {
       }
     } finally {
       this.model.dropout = null;
+      this.model.checkpointing = false;
     }
     const lr = learningRateAt(this.cfg, step, this.totalSteps);
     const norm = this.optimizer.step(accum!, lr);
