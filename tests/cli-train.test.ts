@@ -21,7 +21,7 @@ describe('cli train', () => {
     writeFileSync(data, lines.join('\n') + '\n');
     const out = join(dir, 'adapter');
     const { stdout, stderr } = await cli('train', '--model', modelDir('llama-tied-gqa-f32'), '--data', data, '--out', out, '--epochs', '60', '--batch-size', '8', '--lr', '0.01', '--dropout', '0', '--val-split', '0', '--json');
-    expect(stderr).toContain(`${data}:3: expected an object with a non-empty "messages" array (line skipped)`);
+    expect(stderr).toContain(`${data}:3: missing_messages: "messages" must be a non-empty array`);
     const objs = stdout.trim().split('\n').map((l) => JSON.parse(l));
     const stepsLogged = objs.filter((o) => 'loss' in o);
     expect(stepsLogged.length).toBe(60);

@@ -4,13 +4,15 @@ import { WebtuneError } from '../engine/errors';
 import { UsageError } from './args';
 import { runGenerate, GENERATE_HELP } from './generate';
 import { runTrain, TRAIN_HELP } from './train';
+import { runValidate, VALIDATE_HELP } from './validate';
 
 const USAGE = `usage: npm run -s cli -- <command> [options]
 
 commands:
   generate   continue a prompt with a model (optionally with a LoRA adapter)
-  train      LoRA-fine-tune a model on a chat JSONL file and export a PEFT adapter
-${GENERATE_HELP}${TRAIN_HELP}`;
+  train      LoRA-fine-tune a model on a dataset and export a PEFT adapter
+  validate   check a dataset file: format, line-numbered findings, token statistics
+${GENERATE_HELP}${TRAIN_HELP}${VALIDATE_HELP}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -20,6 +22,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'generate') return runGenerate(rest);
   if (command === 'train') return runTrain(rest);
+  if (command === 'validate') return runValidate(rest);
   throw new UsageError(`unknown command "${command}".\n${USAGE}`);
 }
 

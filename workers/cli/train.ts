@@ -1,7 +1,6 @@
 // `train`: LoRA-tune a model on a chat JSONL file and write a PEFT adapter folder.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseChatJsonl } from '../engine/data/chat-jsonl';
 import { Engine } from '../engine/engine';
 import { InvalidRequestError } from '../engine/errors';
 import { LORA_TARGETS, type LoraTarget } from '../engine/lora';
@@ -10,11 +9,13 @@ import { DirCheckpointStore } from '../node/dir-checkpoints';
 import { resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
 import { backendArg, number, parse } from './args';
+import { readDatasetFile } from './validate';
 
 export const TRAIN_HELP = `
 train options:
   --model <dir|url|hub-id>   the base model
-  --data <file.jsonl>        chat examples: {"messages": [{"role", "content", "weight"?}, ...]} per line
+  --data <file>              .jsonl or .json: OpenAI chat, Alpaca, ShareGPT, prompt/completion or {"text"}
+  --format <name>            force the dataset format instead of detecting it
   --out <adapter-dir>        where the PEFT adapter (and checkpoints/) are written
   --epochs N  --max-steps N  --lr X  --batch-size B  --grad-accum K  --max-seq-len L
   --rank R  --alpha A  --dropout D  --targets q_proj,k_proj,...   (LoRA; default all seven)
@@ -27,6 +28,7 @@ export async function runTrain(args: string[]): Promise<number> {
   const v = parse(args, {
     model: { type: 'string' },
     data: { type: 'string' },
+    format: { type: 'string' },
     out: { type: 'string' },
     epochs: { type: 'string' },
     'max-steps': { type: 'string' },
@@ -64,11 +66,10 @@ export async function runTrain(args: string[]): Promise<number> {
     Object.entries({ rank: number(v.rank, '--rank', true), alpha: number(v.alpha, '--alpha'), dropout: number(v.dropout, '--dropout'), targets: targets as LoraTarget[] | undefined }).filter(([, x]) => x !== undefined),
   );
 
-  const text = await readFile(v.data!, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new InvalidRequestError(`cannot read --data ${v.data}: ${e.code === 'ENOENT' ? 'no such file' : e.message}.`);
-  });
-  const { examples, errors } = parseChatJsonl(text);
-  for (const e of errors) process.stderr.write(`${v.data}:${e.line}: ${e.message} (line skipped)\n`);
+  const data = await readDatasetFile(v.data!, v.format);
+  const errors = data.report.errors;
+  for (const e of errors) process.stderr.write(`${v.data}:${e.line}: ${e.code}: ${e.message} (line skipped)\n`);
+  const examples = data.examples.map((e) => e.example);
   if (examples.length === 0) throw new InvalidRequestError(`${v.data} has no usable example${errors.length ? ` (${errors.length} bad line(s), listed above)` : ''}.`);
 
   setupNodeHost();

@@ -43,14 +43,20 @@ async function weightFiles(files: ModelFiles, onProgress?: (p: LoadProgress) => 
   return (shards as string[]).sort();
 }
 
-export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel> {
+/** Only the tokenizer and chat template of a model folder (no weights): for dataset statistics. */
+export async function loadTokenizer(files: ModelFiles, onProgress?: (p: LoadProgress) => void): Promise<TextTokenizer> {
   const fileProgress = (p: FileProgress) => onProgress?.({ stage: 'file', ...p });
-  const config = parseConfig(text(await files.read('config.json', { onProgress: fileProgress })));
   const tokenizerJson = await files.read('tokenizer.json', { onProgress: fileProgress });
   const tokenizerConfig = await files.read('tokenizer_config.json', { onProgress: fileProgress });
   const template = await files.read('chat_template.jinja', { optional: true, onProgress: fileProgress });
   const generation = await files.read('generation_config.json', { optional: true, onProgress: fileProgress });
-  const tokenizer = TextTokenizer.fromFiles(tokenizerJson, tokenizerConfig, template && text(template), generation);
+  return TextTokenizer.fromFiles(tokenizerJson, tokenizerConfig, template && text(template), generation);
+}
+
+export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel> {
+  const fileProgress = (p: FileProgress) => onProgress?.({ stage: 'file', ...p });
+  const config = parseConfig(text(await files.read('config.json', { onProgress: fileProgress })));
+  const tokenizer = await loadTokenizer(files, onProgress);
 
   const expected = expectedTensors(config);
   const weights = new Map<string, tf.Tensor>();

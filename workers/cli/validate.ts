@@ -1,0 +1,50 @@
+// `validate`: the dataset report — format, line-numbered errors and warnings, and token statistics.
+import { readFile } from 'node:fs/promises';
+import { addTokenStats, loadDataset, type LoadedDataset } from '../engine/data/dataset';
+import { FORMATS, type DatasetFormat } from '../engine/data/formats';
+import { InvalidRequestError } from '../engine/errors';
+import { loadTokenizer } from '../engine/load';
+import { resolveModelArg } from '../node/dir-files';
+import { number, parse } from './args';
+
+export const VALIDATE_HELP = `
+validate options:
+  --data <file>              .jsonl (one example per line) or .json (an array); formats: ${FORMATS.join(', ')}
+  --format <name>            force a format instead of detecting it
+  --model <dir|url|hub-id>   count tokens with this model's tokenizer and chat template
+  --max-seq-len L            length for too_long warnings (default 512)
+  --json                     last line: {"format", "examples", "valid", "errors", "warnings", "tokens"}
+`;
+
+/** Read a dataset file for the CLI; bad lines are printed to stderr, never silently dropped. */
+export async function readDatasetFile(path: string, format?: string): Promise<LoadedDataset> {
+  if (format !== undefined && !(FORMATS as readonly string[]).includes(format)) throw new InvalidRequestError(`--format must be one of ${FORMATS.join(', ')}, got "${format}".`);
+  const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new InvalidRequestError(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}.`);
+  });
+  return loadDataset(path, text, format as DatasetFormat | undefined);
+}
+
+export async function runValidate(args: string[]): Promise<number> {
+  const v = parse(args, { data: { type: 'string' }, format: { type: 'string' }, model: { type: 'string' }, 'max-seq-len': { type: 'string' }, json: { type: 'boolean' } });
+  if (!v.data) throw new InvalidRequestError('--data is required.');
+  const data = await readDatasetFile(v.data, v.format);
+  const maxSeqLen = number(v['max-seq-len'], '--max-seq-len', true) ?? 512;
+  if (v.model) addTokenStats(data, await loadTokenizer(await resolveModelArg(v.model)), maxSeqLen);
+  const r = data.report;
+  if (v.json) {
+    process.stdout.write(JSON.stringify({ format: r.format, examples: r.records, valid: r.valid, errors: r.errors, warnings: r.warnings, tokens: r.tokens ?? null, formats: r.formats }) + '\n');
+  } else {
+    const out = process.stdout;
+    out.write(`${v.data}: ${r.format ?? 'no recognised format'}; ${r.records} examples, ${r.valid} usable, ${r.errors.length} error(s), ${r.warnings.length} warning(s)\n`);
+    for (const f of r.errors) out.write(`  error   line ${f.line}: ${f.code}: ${f.message}\n`);
+    for (const f of r.warnings) out.write(`  warning line ${f.line}: ${f.code}: ${f.message}\n`);
+    const t = r.tokens;
+    if (t) out.write(`tokens: ${t.total} total, ${t.trained} trained; per example min ${t.min} / median ${t.median} / p95 ${t.p95} / max ${t.max}; ${t.overMax} over ${t.maxSeqLen} (${t.cut} tokens cut)\n`);
+  }
+  if (r.valid === 0) {
+    process.stderr.write(`error: ${v.data} has no usable example.\n`);
+    return 1;
+  }
+  return 0;
+}

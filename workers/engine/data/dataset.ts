@@ -1,0 +1,135 @@
+// A dataset file → the examples that load plus a report of every finding, by line. Bad lines are listed,
+// never silently dropped; good lines load; the original text is not touched (the caller keeps it).
+import type { Example, TrainOn } from '../train/examples';
+import { tokenizeExample, trainedCount } from '../train/examples';
+import type { TextTokenizer } from '../tokenizer';
+import { convert, detectFormat, FORMAT_LABELS, FORMATS, type DatasetFormat, type ErrorCode, type Finding } from './formats';
+import { readRecords, type RawRecord } from './records';
+
+export type { DatasetFormat, Finding };
+
+const ERROR_CODES = new Set<string>(['invalid_json', 'not_an_object', 'unknown_format', 'missing_messages', 'unrecognized_role', 'missing_content', 'empty_content', 'no_assistant_message'] satisfies ErrorCode[]);
+
+export interface TokenStats {
+  total: number; // tokens of all valid examples, as the model will see them (before truncation)
+  trained: number; // of which are training targets (assistant tokens, or all for plain text)
+  min: number;
+  median: number;
+  p95: number;
+  max: number;
+  maxSeqLen: number;
+  overMax: number; // examples longer than maxSeqLen
+  cut: number; // tokens that truncation removes
+  histogram: { edges: number[]; counts: number[] }; // counts[i] examples with edges[i] ≤ tokens < edges[i+1]
+}
+
+export interface DatasetReport {
+  format: DatasetFormat | null; // the file's format: the one forced, or the most common
+  formats: Partial<Record<DatasetFormat, number>>; // records per detected format
+  records: number; // non-blank lines (JSONL) or array elements (JSON)
+  valid: number;
+  errors: Finding[];
+  warnings: Finding[];
+  tokens?: TokenStats;
+}
+
+export interface DatasetExample {
+  line: number;
+  example: Example;
+}
+
+export interface LoadedDataset {
+  report: DatasetReport;
+  examples: DatasetExample[];
+}
+
+export function loadRecords(records: RawRecord[], force?: DatasetFormat): LoadedDataset {
+  const errors: Finding[] = [];
+  const warnings: Finding[] = [];
+  const formats: Partial<Record<DatasetFormat, number>> = {};
+  const detected = records.map((r) => ('value' in r && r.value !== null && typeof r.value === 'object' && !Array.isArray(r.value) ? detectFormat(r.value as Record<string, unknown>) : null));
+  for (const f of detected) if (f) formats[f] = (formats[f] ?? 0) + 1;
+  const dominant = force ?? (Object.entries(formats).sort((a, b) => b[1] - a[1])[0]?.[0] as DatasetFormat | undefined) ?? null;
+  const examples: DatasetExample[] = [];
+  const seen = new Map<string, number>();
+
+  records.forEach((r, i) => {
+    if ('error' in r) {
+      errors.push({ line: r.line, code: 'invalid_json', message: `Not valid JSON (${r.error}). Fix the line or remove it.` });
+      return;
+    }
+    const own = detected[i];
+    let format: DatasetFormat;
+    if (r.value === null || typeof r.value !== 'object' || Array.isArray(r.value)) {
+      format = dominant ?? 'openai'; // convert() reports not_an_object
+    } else if (force && own !== force) {
+      errors.push({ line: r.line, code: 'unknown_format', message: `Does not have the fields of ${FORMAT_LABELS[force]}, the format chosen for this file.` });
+      return;
+    } else if (!own) {
+      const keys = Object.keys(r.value as object);
+      errors.push({ line: r.line, code: 'unknown_format', message: `Matches no known format (keys: ${keys.length ? keys.join(', ') : 'none'}). Use one of: ${FORMATS.map((f) => FORMAT_LABELS[f]).join('; ')}.` });
+      return;
+    } else format = own;
+    const { example, findings } = convert(r.value, format, r.line);
+    for (const f of findings) (ERROR_CODES.has(f.code) ? errors : warnings).push(f);
+    if (!example) return;
+    if (dominant && own && own !== dominant) warnings.push({ line: r.line, code: 'mixed_formats', message: `Is ${FORMAT_LABELS[own]} while most of the file is ${FORMAT_LABELS[dominant]}; it is converted all the same.` });
+    const key = JSON.stringify(example);
+    const first = seen.get(key);
+    if (first !== undefined) warnings.push({ line: r.line, code: 'duplicate_example', message: `Same example as line ${first}; it would be trained on twice.` });
+    else seen.set(key, r.line);
+    examples.push({ line: r.line, example });
+  });
+  const byLine = (a: Finding, b: Finding) => a.line - b.line;
+  return { report: { format: dominant, formats, records: records.length, valid: examples.length, errors: errors.sort(byLine), warnings: warnings.sort(byLine) }, examples };
+}
+
+/** Parse a whole file's text. `name` tells .json (one array) from .jsonl. */
+export function loadDataset(name: string, text: string, force?: DatasetFormat): LoadedDataset {
+  return loadRecords(readRecords(name, text), force);
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1) + 0.5))];
+}
+
+/**
+ * Token statistics with the chosen model's tokenizer and chat template, and a too_long warning for each
+ * example that truncation at maxSeqLen would cut. Adds both to the report.
+ */
+export function addTokenStats(data: LoadedDataset, tok: TextTokenizer, maxSeqLen: number, trainOn: TrainOn = 'assistant', bins = 20): void {
+  const lengths: number[] = [];
+  let trained = 0;
+  let cut = 0;
+  let overMax = 0;
+  for (const { line, example } of data.examples) {
+    const t = tokenizeExample(tok, example, Number.MAX_SAFE_INTEGER, trainOn);
+    const n = t.ids.length;
+    lengths.push(n);
+    trained += trainedCount(t);
+    if (n > maxSeqLen) {
+      overMax++;
+      cut += n - maxSeqLen;
+      data.report.warnings.push({ line, code: 'too_long', message: `${n} tokens; it will be truncated at the maximum length ${maxSeqLen}, cutting ${n - maxSeqLen} tokens.` });
+    }
+  }
+  data.report.warnings.sort((a, b) => a.line - b.line);
+  const sorted = [...lengths].sort((a, b) => a - b);
+  const max = sorted[sorted.length - 1] ?? 0;
+  const width = Math.max(1, Math.ceil((max + 1) / bins));
+  const edges = Array.from({ length: bins + 1 }, (_, i) => i * width);
+  const counts = new Array<number>(bins).fill(0);
+  for (const n of lengths) counts[Math.min(bins - 1, Math.floor(n / width))]++;
+  data.report.tokens = {
+    total: lengths.reduce((a, b) => a + b, 0),
+    trained,
+    min: sorted[0] ?? 0,
+    median: quantile(sorted, 0.5),
+    p95: quantile(sorted, 0.95),
+    max,
+    maxSeqLen,
+    overMax,
+    cut,
+    histogram: { edges, counts },
+  };
+}
