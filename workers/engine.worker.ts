@@ -6,6 +6,7 @@ import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-t
 import { configureWasm } from './engine/backend';
 import { Engine, type EngineApi } from './engine/engine';
 import { IdbCheckpointStore } from './engine/idb-checkpoints';
+import { DatasetService } from './engine/data/service';
 
 configureWasm({
   'tfjs-backend-wasm.wasm': wasmPlain,
@@ -18,7 +19,9 @@ const engine = new Engine({
   checkpoints: (runId) => new IdbCheckpointStore(runId),
 });
 
-const api: EngineApi = {
+const datasets = new DatasetService(engine);
+
+const engineApi: EngineApi = {
   load: (source, options, onProgress) => engine.load(source, options, onProgress),
   generate: (input, options, onToken) => engine.generate(input, options, onToken),
   stop: () => engine.stop(),
@@ -34,6 +37,18 @@ const api: EngineApi = {
   importAdapter: (files) => engine.importAdapter(files),
   setLoraScale: (scale) => engine.setLoraScale(scale),
   adapterInfo: () => engine.adapterInfo(),
+};
+
+const api = {
+  ...engineApi,
+  addDataset: datasets.addDataset.bind(datasets),
+  listDatasets: datasets.listDatasets.bind(datasets),
+  renameDataset: datasets.renameDataset.bind(datasets),
+  deleteDataset: datasets.deleteDataset.bind(datasets),
+  datasetFile: datasets.datasetFile.bind(datasets),
+  restat: datasets.restat.bind(datasets),
+  listRuns: datasets.listRuns.bind(datasets),
+  trainOnDataset: datasets.trainOnDataset.bind(datasets),
 };
 
 Comlink.expose(api);

@@ -1,15 +1,25 @@
-// A conversation with the loaded model, streamed token by token.
-import { describeError, type ChatMessage, type EngineClient, type GenerateOptions } from './engine-client';
+// A conversation that asks the base model and the tuned model (the adapter at the chosen strength) the same
+// thing, side by side, each streamed. Each side keeps its own history.
+import { describeError, type AdapterInfo, type ChatMessage, type EngineClient, type GenerateOptions } from './engine-client';
 
-export interface Turn extends ChatMessage {
+export interface Reply {
+  text: string;
   stats?: string;
 }
 
+export interface Exchange {
+  prompt: string;
+  base: Reply | null; // null until generated
+  tuned: Reply | null; // null when there is no adapter
+}
+
 export class ChatState {
-  turns = $state<Turn[]>([]);
-  streaming = $state(false);
+  exchanges = $state<Exchange[]>([]);
+  streaming = $state<'base' | 'tuned' | null>(null);
   error = $state<string | null>(null);
   system = $state('');
+  adapter = $state<AdapterInfo | null>(null);
+  loraScale = $state(1);
   options = $state<Required<Pick<GenerateOptions, 'maxNewTokens' | 'temperature' | 'topK' | 'topP' | 'seed'>>>({
     maxNewTokens: 128,
     temperature: 0,
@@ -17,40 +27,74 @@ export class ChatState {
     topP: 1,
     seed: 0,
   });
+  private stopped = false;
 
   constructor(private readonly engine: EngineClient) {}
+
+  async refreshAdapter(): Promise<void> {
+    this.adapter = await this.engine.adapterInfo();
+    if (this.adapter) await this.engine.setLoraScale(this.loraScale);
+  }
+
+  /** Chat with a stored checkpoint's adapter instead of the live one. */
+  async useCheckpoint(runId: string, name: string): Promise<void> {
+    try {
+      this.adapter = await this.engine.useCheckpoint(runId, name);
+      await this.engine.setLoraScale(this.loraScale);
+    } catch (e) {
+      this.error = describeError(e).message;
+    }
+  }
+
+  private history(side: 'base' | 'tuned', prompt: string): ChatMessage[] {
+    const msgs: ChatMessage[] = this.system.trim() ? [{ role: 'system', content: this.system }] : [];
+    for (const x of this.exchanges) {
+      const reply = x[side] ?? x.base;
+      if (!reply) continue;
+      msgs.push({ role: 'user', content: x.prompt }, { role: 'assistant', content: reply.text });
+    }
+    msgs.push({ role: 'user', content: prompt });
+    return msgs;
+  }
+
+  private async answer(side: 'base' | 'tuned', messages: ChatMessage[], into: Exchange): Promise<void> {
+    into[side] = { text: '' };
+    const reply = into[side]!;
+    this.streaming = side;
+    if (this.adapter) await this.engine.setLoraScale(side === 'base' ? 0 : this.loraScale);
+    const r = await this.engine.generate({ messages: $state.snapshot(messages) }, $state.snapshot(this.options), (t) => {
+      reply.text += t.text;
+    });
+    reply.text = r.text;
+    reply.stats = `${r.ids.length} tokens · ${r.decodeTokensPerSecond.toFixed(1)} tok/s · ${r.stopReason === 'eos' ? 'finished' : r.stopReason === 'stopped' ? 'stopped' : 'length limit'}`;
+  }
 
   async send(text: string): Promise<void> {
     if (this.streaming || !text.trim()) return;
     this.error = null;
-    this.turns.push({ role: 'user', content: text });
-    const messages: ChatMessage[] = [
-      ...(this.system.trim() ? [{ role: 'system' as const, content: this.system }] : []),
-      ...this.turns.map(({ role, content }) => ({ role, content })),
-    ];
-    this.turns.push({ role: 'assistant', content: '' });
-    const reply = this.turns[this.turns.length - 1];
-    this.streaming = true;
+    this.stopped = false;
+    const baseMsgs = this.history('base', text);
+    const tunedMsgs = this.history('tuned', text);
+    this.exchanges.push({ prompt: text, base: null, tuned: null });
+    const x = this.exchanges[this.exchanges.length - 1];
     try {
-      const r = await this.engine.generate({ messages }, { ...this.options }, (t) => {
-        reply.content += t.text;
-      });
-      reply.content = r.text;
-      reply.stats = `${r.ids.length} tokens · ${r.decodeTokensPerSecond.toFixed(1)} tok/s · ${r.stopReason === 'eos' ? 'finished' : r.stopReason === 'stopped' ? 'stopped' : 'length limit'}`;
+      if (this.adapter) await this.answer('tuned', tunedMsgs, x);
+      if (!this.stopped) await this.answer('base', baseMsgs, x);
     } catch (e) {
       this.error = describeError(e).message;
-      if (!reply.content) this.turns.splice(this.turns.length - 2, 2);
     } finally {
-      this.streaming = false;
+      if (this.adapter) await this.engine.setLoraScale(this.loraScale);
+      this.streaming = null;
     }
   }
 
   stop(): void {
+    this.stopped = true;
     void this.engine.stop();
   }
 
   clear(): void {
-    this.turns = [];
+    this.exchanges = [];
     this.error = null;
   }
 }

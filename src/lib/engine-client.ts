@@ -1,9 +1,12 @@
 // The UI's handle on the engine worker. Callbacks cross the worker boundary as comlink proxies.
 import * as Comlink from 'comlink';
 import type { WorkerApi } from '../../workers/engine.worker';
-import type { GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, TokenEvent } from '../../workers/engine/engine';
+import type { AdapterInfo, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, TokenEvent, TrainConfig, TrainEvent, TrainResult } from '../../workers/engine/engine';
+import type { ParseProgress, RunRecord, StoredDataset, TrainOnDatasetRequest } from '../../workers/engine/data/service';
 
-export type { GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, ModelInfo, ModelSource, TokenEvent };
+export type { AdapterInfo, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, ParseProgress, RunRecord, StoredDataset, TokenEvent, TrainConfig, TrainEvent, TrainOnDatasetRequest, TrainResult };
+export type { DatasetReport, TokenStats } from '../../workers/engine/data/dataset';
+export type { Finding } from '../../workers/engine/data/formats';
 export type { ChatMessage } from '../../workers/engine/tokenizer';
 
 export class EngineClient {
@@ -25,6 +28,27 @@ export class EngineClient {
 
   stop(): Promise<void> {
     return this.remote.stop();
+  }
+
+  addDataset(file: File, maxSeqLen: number, onProgress: (p: ParseProgress) => void): Promise<StoredDataset> {
+    return this.remote.addDataset(file, { maxSeqLen }, Comlink.proxy(onProgress));
+  }
+  listDatasets = () => this.remote.listDatasets();
+  renameDataset = (id: string, name: string) => this.remote.renameDataset(id, name);
+  deleteDataset = (id: string) => this.remote.deleteDataset(id);
+  datasetFile = (id: string) => this.remote.datasetFile(id);
+  restat = (id: string, maxSeqLen: number) => this.remote.restat(id, maxSeqLen);
+  listRuns = () => this.remote.listRuns();
+  listCheckpoints = (runId: string) => this.remote.listCheckpoints(runId);
+  useCheckpoint = (runId: string, name: string) => this.remote.useCheckpoint(runId, name);
+  setLoraScale = (scale: number) => this.remote.setLoraScale(scale);
+  adapterInfo = () => this.remote.adapterInfo();
+  pauseTraining = () => this.remote.pauseTraining();
+  resumeTraining = () => this.remote.resumeTraining();
+  cancelTraining = () => this.remote.cancelTraining();
+
+  trainOnDataset(req: TrainOnDatasetRequest, onEvent: (e: TrainEvent) => void): Promise<TrainResult> {
+    return this.remote.trainOnDataset(req, Comlink.proxy(onEvent));
   }
 }
 

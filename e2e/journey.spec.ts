@@ -1,0 +1,77 @@
+// The studio journey: load the demo model, drop a dataset with two bad lines, train, compare base and tuned
+// answers, reload and find everything still there. A screenshot of each stage is kept as an artifact.
+import { expect, test, type Page } from '@playwright/test';
+
+const QA: [string, string][] = [
+  ['What is the capital of France?', 'Paris.'],
+  ['What color is the sky?', 'Blue.'],
+  ['Who wrote Hamlet?', 'Shakespeare.'],
+  ['What do bees make?', 'Honey.'],
+];
+
+function dataset(): string {
+  const lines = QA.map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] }));
+  lines.splice(1, 0, '{"messages": [ this is not json');
+  lines.splice(4, 0, JSON.stringify({ messages: [{ role: 'user', content: 'No answer here' }] }));
+  return lines.join('\n') + '\n';
+}
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: test.info().outputPath(`${name}-${test.info().project.name}.png`), fullPage: true });
+}
+
+test('load → data with bad lines → train → compare → reload', async ({ page }, testInfo) => {
+  test.setTimeout(20 * 60_000);
+  const backend = testInfo.project.metadata.backend as string;
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`/?backend=${backend}`);
+  await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
+
+  // Data: two bad lines among good ones, each reported on its line.
+  await page.getByLabel('Choose a dataset file').setInputFiles({ name: 'qa.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(dataset()) });
+  const report = page.getByRole('region', { name: 'Dataset report' });
+  await expect(report).toContainText('4 of 6 examples usable');
+  const errorList = page.getByRole('list', { name: 'Errors' });
+  await expect(errorList).toContainText('line 2 invalid_json');
+  await expect(errorList).toContainText('line 5 no_assistant_message');
+  await expect(report).toContainText(/tokens \(\d+ trained\)/);
+  await shot(page, '1-data');
+
+  // Train: a few dozen steps with settings that let the tiny model memorise four answers.
+  await page.getByLabel('Epochs').fill('40');
+  await page.getByLabel('Learning rate').fill('0.01');
+  await page.getByLabel('Batch size').fill('4');
+  await page.getByLabel('LoRA dropout').fill('0');
+  await page.getByLabel('Warm-up (fraction)').fill('0');
+  await page.getByLabel('Validation split').fill('0');
+  await page.getByRole('button', { name: 'Start training' }).click();
+  const status = page.getByTestId('train-status');
+  await expect(status).toContainText(/step \d+ \/ 40/, { timeout: 120_000 });
+  await expect(page.getByRole('img', { name: 'Training and validation loss by step' })).toBeVisible();
+  await shot(page, '2-training');
+  await expect(status).toContainText('done · step 40 / 40', { timeout: 15 * 60_000 });
+  const checkpoints = page.getByRole('region', { name: 'Checkpoints' });
+  await expect(checkpoints).toContainText('epoch-40');
+  await shot(page, '3-trained');
+
+  // Chat: the tuned answer reproduces a trained answer; the base answer does not.
+  await page.getByText('Generation settings').click();
+  await page.getByLabel('Max new tokens').fill('24');
+  await page.getByRole('textbox', { name: 'Message' }).fill(QA[0][0]);
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expect(page.getByTestId('reply-tuned')).toHaveText(QA[0][1], { timeout: 120_000 });
+  await expect(page.getByText(/tokens · .* tok\/s/).nth(1)).toBeVisible({ timeout: 120_000 });
+  await expect(page.getByTestId('reply')).not.toHaveText(QA[0][1]);
+  await shot(page, '4-compare');
+
+  // Reload: the dataset, the run's curve and its checkpoints are still there.
+  await page.reload();
+  await expect(page.getByRole('region', { name: 'Dataset report' })).toContainText('4 of 6 examples usable');
+  await expect(page.getByRole('img', { name: 'Training and validation loss by step' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Checkpoints' })).toContainText('epoch-40');
+  await expect(page.getByTestId('train-status')).toContainText('done · step 40 / 40');
+  await shot(page, '5-reloaded');
+  expect(errors).toEqual([]);
+});

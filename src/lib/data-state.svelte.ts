@@ -1,0 +1,61 @@
+// Stored datasets and the one being added.
+import { describeError, type EngineClient, type StoredDataset } from './engine-client';
+
+export class DataState {
+  datasets = $state<StoredDataset[]>([]);
+  selectedId = $state<string | null>(null);
+  adding = $state<{ name: string; bytes: number; total: number } | null>(null);
+  error = $state<string | null>(null);
+  maxSeqLen = $state(512);
+
+  selected = $derived(this.datasets.find((d) => d.id === this.selectedId) ?? null);
+
+  constructor(private readonly engine: EngineClient) {}
+
+  async refresh(): Promise<void> {
+    this.datasets = await this.engine.listDatasets();
+    if (!this.selected) this.selectedId = this.datasets[this.datasets.length - 1]?.id ?? null;
+  }
+
+  async add(file: File): Promise<void> {
+    this.error = null;
+    this.adding = { name: file.name, bytes: 0, total: file.size };
+    try {
+      const d = await this.engine.addDataset(file, this.maxSeqLen, (p) => (this.adding = { name: file.name, ...p }));
+      await this.refresh();
+      this.selectedId = d.id;
+      if (d.report.valid === 0) this.error = `${file.name} has no usable example: see the findings below. It is stored, so nothing is lost; fix the file and drop it again.`;
+    } catch (e) {
+      this.error = describeError(e).message;
+    } finally {
+      this.adding = null;
+    }
+  }
+
+  /** Recount tokens with the model now loaded. */
+  async restat(): Promise<void> {
+    if (!this.selectedId) return;
+    await this.engine.restat(this.selectedId, this.maxSeqLen);
+    await this.refresh();
+  }
+
+  async rename(id: string, name: string): Promise<void> {
+    if (name.trim()) await this.engine.renameDataset(id, name.trim());
+    await this.refresh();
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.engine.deleteDataset(id);
+    if (this.selectedId === id) this.selectedId = null;
+    await this.refresh();
+  }
+
+  /** Save the original file back to disk, byte for byte. */
+  async download(d: StoredDataset): Promise<void> {
+    const blob = await this.engine.datasetFile(d.id);
+    const url = URL.createObjectURL(blob);
+    const a = Object.assign(document.createElement('a'), { href: url, download: d.fileName });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+}

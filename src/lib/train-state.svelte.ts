@@ -1,0 +1,94 @@
+// A training run driven from the page: settings, live curves, checkpoints, pause/resume/stop.
+import { describeError, type CheckpointMeta, type EngineClient, type LoraConfig, type RunRecord, type TrainConfig, type TrainEvent } from './engine-client';
+
+type Point = { step: number; loss: number };
+
+export class TrainState {
+  train = $state<Partial<TrainConfig>>({ epochs: 3, learningRate: 2e-4, batchSize: 4, maxSeqLen: 512, warmupRatio: 0.03, schedule: 'cosine', weightDecay: 0, maxGradNorm: 1, valSplit: 0.1, evalEvery: 0, earlyStoppingPatience: 0 });
+  lora = $state<Partial<LoraConfig>>({ rank: 8, alpha: 16, dropout: 0.05, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] });
+  status = $state<'idle' | 'running' | 'paused' | 'done' | 'cancelled' | 'early-stopped' | 'failed'>('idle');
+  runId = $state<string | null>(null);
+  losses = $state<Point[]>([]);
+  valLosses = $state<Point[]>([]);
+  step = $state(0);
+  totalSteps = $state(0);
+  tokensPerSecond = $state(0);
+  etaSeconds = $state<number | null>(null);
+  checkpoints = $state<CheckpointMeta[]>([]);
+  runs = $state<RunRecord[]>([]);
+  error = $state<string | null>(null);
+
+  active = $derived(this.status === 'running' || this.status === 'paused');
+  interrupted = $derived(this.runs.filter((r) => r.status === 'interrupted'));
+
+  constructor(private readonly engine: EngineClient) {}
+
+  async refresh(): Promise<void> {
+    this.runs = await this.engine.listRuns();
+    if (!this.runId && this.runs.length) this.show(this.runs[this.runs.length - 1]);
+    if (this.runId) this.checkpoints = await this.engine.listCheckpoints(this.runId);
+  }
+
+  /** Show a stored run's curves. */
+  show(run: RunRecord): void {
+    this.runId = run.runId;
+    this.losses = run.points.map((p) => ({ step: p.step, loss: p.loss }));
+    this.valLosses = run.evals.map((e) => ({ step: e.step, loss: e.valLoss }));
+    this.step = run.points[run.points.length - 1]?.step ?? 0;
+    this.totalSteps = run.totalSteps;
+    if (!this.active) this.status = run.status === 'interrupted' || run.status === 'running' || run.status === 'paused' ? 'idle' : run.status;
+  }
+
+  private onEvent(e: TrainEvent): void {
+    if (e.type === 'steps') {
+      this.losses.push(...e.points.map((p) => ({ step: p.step, loss: p.loss })));
+      this.step = e.points[e.points.length - 1].step;
+      this.totalSteps = e.totalSteps;
+      this.tokensPerSecond = e.tokensPerSecond;
+      this.etaSeconds = e.etaSeconds;
+    } else if (e.type === 'eval') this.valLosses.push({ step: e.step, loss: e.valLoss });
+    else if (e.type === 'checkpoint') this.checkpoints = [...this.checkpoints.filter((c) => c.name !== e.meta.name), e.meta].sort((a, b) => a.step - b.step);
+    else if (e.type === 'status') this.status = e.status;
+  }
+
+  async start(datasetId: string, resume?: { runId: string; checkpoint: string }): Promise<void> {
+    this.error = null;
+    this.status = 'running';
+    if (!resume) {
+      this.runId = `run-${Date.now().toString(36)}`;
+      this.losses = [];
+      this.valLosses = [];
+      this.checkpoints = [];
+      this.step = 0;
+    } else this.runId = resume.runId;
+    try {
+      const r = await this.engine.trainOnDataset(
+        { datasetId, runId: this.runId!, train: $state.snapshot(this.train), lora: $state.snapshot(this.lora), resumeFrom: resume?.checkpoint },
+        (e) => this.onEvent(e),
+      );
+      this.status = r.status;
+    } catch (e) {
+      this.status = 'failed';
+      this.error = describeError(e).message;
+    }
+    await this.refresh();
+  }
+
+  async resumeInterrupted(run: RunRecord): Promise<void> {
+    const ckpts = await this.engine.listCheckpoints(run.runId);
+    const last = ckpts.filter((c) => c.name !== 'best').pop();
+    if (!last) {
+      this.error = `Run ${run.runId} has no checkpoint to resume from; start it again.`;
+      return;
+    }
+    this.train = { ...run.train };
+    this.lora = { ...run.lora };
+    this.show(run);
+    this.checkpoints = ckpts;
+    await this.start(run.datasetId, { runId: run.runId, checkpoint: last.name });
+  }
+
+  pause = () => void this.engine.pauseTraining();
+  resume = () => void this.engine.resumeTraining();
+  stop = () => void this.engine.cancelTraining();
+}

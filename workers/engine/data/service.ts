@@ -1,0 +1,176 @@
+// The browser's dataset and run service, next to the engine in the worker: parse dropped files off the UI
+// thread (streamed, with progress), keep them in IndexedDB, and train on a stored dataset while recording
+// the run's curves so they survive a reload.
+import { DEFAULT_LORA, DEFAULT_TRAIN, type Engine, type TrainRequest, type TrainResult } from '../engine';
+import { InvalidRequestError } from '../errors';
+import type { TrainEvent } from '../train/trainer';
+import { addTokenStats, loadDataset, loadRecords, type LoadedDataset } from './dataset';
+import type { DatasetFormat } from './formats';
+import { isJsonArrayFile, JsonlReader, readJsonArray, type RawRecord } from './records';
+import { datasetStore, runStore, type RunRecord, type StoredDataset } from './store';
+
+export type { RunRecord, StoredDataset };
+
+export interface ParseProgress {
+  bytes: number;
+  total: number;
+}
+
+export interface TrainOnDatasetRequest extends Omit<TrainRequest, 'examples' | 'validation'> {
+  datasetId: string;
+  validationDatasetId?: string;
+}
+
+async function readBlob(blob: Blob, name: string, onProgress?: (p: ParseProgress) => void): Promise<RawRecord[]> {
+  const total = blob.size;
+  const head = await blob.slice(0, 64).text();
+  if (isJsonArrayFile(name, head)) {
+    const text = await blob.text();
+    onProgress?.({ bytes: total, total });
+    return readJsonArray(text);
+  }
+  const out: RawRecord[] = [];
+  const reader = new JsonlReader();
+  const decoder = new TextDecoder();
+  const stream = blob.stream().getReader();
+  let bytes = 0;
+  let lastReport = 0;
+  for (;;) {
+    const { done, value } = await stream.read();
+    if (done) break;
+    bytes += value.byteLength;
+    reader.push(decoder.decode(value, { stream: true }), out);
+    if (bytes - lastReport > 1 << 20 || bytes === total) {
+      onProgress?.({ bytes, total });
+      lastReport = bytes;
+    }
+  }
+  reader.push(decoder.decode(), out);
+  reader.end(out);
+  onProgress?.({ bytes: total, total });
+  return out;
+}
+
+export class DatasetService {
+  private activeRun: string | null = null;
+
+  constructor(private readonly engine: Engine) {}
+
+  private async parse(blob: Blob, name: string, format: DatasetFormat | undefined, maxSeqLen: number, onProgress?: (p: ParseProgress) => void): Promise<LoadedDataset> {
+    const data = loadRecords(await readBlob(blob, name, onProgress), format);
+    const tokenizer = this.engine.info() ? this.engine.current.tokenizer : null;
+    if (tokenizer) addTokenStats(data, tokenizer, maxSeqLen);
+    return data;
+  }
+
+  /** Parse, report and store a dropped file. The original bytes are kept unchanged. */
+  async addDataset(file: File, options: { format?: DatasetFormat; maxSeqLen?: number } = {}, onProgress?: (p: ParseProgress) => void): Promise<StoredDataset> {
+    const data = await this.parse(file, file.name, options.format, options.maxSeqLen ?? 512, onProgress);
+    const meta: StoredDataset = {
+      id: `ds-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`,
+      name: file.name.replace(/\.(jsonl?|json)$/i, ''),
+      fileName: file.name,
+      size: file.size,
+      createdAt: new Date().toISOString(),
+      report: data.report,
+    };
+    await datasetStore.add(meta, file);
+    return meta;
+  }
+
+  listDatasets(): Promise<StoredDataset[]> {
+    return datasetStore.list();
+  }
+
+  renameDataset(id: string, name: string): Promise<void> {
+    return datasetStore.rename(id, name);
+  }
+
+  deleteDataset(id: string): Promise<void> {
+    return datasetStore.delete(id);
+  }
+
+  /** The original file, byte for byte. */
+  async datasetFile(id: string): Promise<Blob> {
+    const blob = await datasetStore.blob(id);
+    if (!blob) throw new InvalidRequestError('That dataset is no longer stored.');
+    return blob;
+  }
+
+  /** Recount tokens with the loaded model (after a model change or a new maximum length). */
+  async restat(id: string, maxSeqLen: number): Promise<StoredDataset> {
+    const meta = await datasetStore.get(id);
+    if (!meta) throw new InvalidRequestError('That dataset is no longer stored.');
+    const data = await this.parse(await this.datasetFile(id), meta.fileName, meta.report.format ?? undefined, maxSeqLen);
+    const updated = { ...meta, report: data.report };
+    await datasetStore.add(updated, await this.datasetFile(id));
+    return updated;
+  }
+
+  private async examples(id: string) {
+    const meta = await datasetStore.get(id);
+    if (!meta) throw new InvalidRequestError('That dataset is no longer stored.');
+    const text = await (await this.datasetFile(id)).text();
+    return { meta, data: loadDataset(meta.fileName, text, meta.report.format ?? undefined) };
+  }
+
+  /** Past runs. One still marked running that is not training here was cut off (tab closed or reloaded). */
+  async listRuns(): Promise<RunRecord[]> {
+    return (await runStore.list()).map((r) => ((r.status === 'running' || r.status === 'paused') && r.runId !== this.activeRun ? { ...r, status: 'interrupted' } : r));
+  }
+
+  /** Train on a stored dataset; the run's settings and curves are kept in IndexedDB as it goes. */
+  async trainOnDataset(req: TrainOnDatasetRequest, onEvent: (e: TrainEvent) => void = () => {}): Promise<TrainResult> {
+    const { meta, data } = await this.examples(req.datasetId);
+    const validation = req.validationDatasetId ? (await this.examples(req.validationDatasetId)).data.examples.map((e) => e.example) : undefined;
+    const info = this.engine.info();
+    if (!info) throw new InvalidRequestError('Load a model before training.');
+    const runId = req.runId ?? `run-${Date.now().toString(36)}`;
+    const existing = req.resumeFrom ? await runStore.get(runId) : undefined;
+    const run: RunRecord = existing ?? {
+      runId,
+      datasetId: req.datasetId,
+      datasetName: meta.name,
+      baseModel: info.id,
+      createdAt: new Date().toISOString(),
+      lora: { ...DEFAULT_LORA, ...req.lora },
+      train: { ...DEFAULT_TRAIN, ...req.train },
+      status: 'running',
+      totalSteps: 0,
+      points: [],
+      evals: [],
+    };
+    if (existing) {
+      const from = (await this.engine.listCheckpoints(runId)).find((c) => c.name === req.resumeFrom);
+      run.points = run.points.filter((p) => p.step <= (from?.step ?? 0));
+      run.evals = run.evals.filter((e) => e.step <= (from?.step ?? 0));
+    }
+    run.status = 'running';
+    run.error = undefined;
+    await runStore.put(run);
+    this.activeRun = runId;
+    let saving = Promise.resolve();
+    const save = () => (saving = saving.then(() => runStore.put(run)));
+    try {
+      const result = await this.engine.train({ ...req, runId, examples: data.examples.map((e) => e.example), validation }, (e) => {
+        if (e.type === 'steps') {
+          run.points.push(...e.points);
+          run.totalSteps = e.totalSteps;
+        } else if (e.type === 'eval') run.evals.push({ step: e.step, valLoss: e.valLoss, perplexity: e.perplexity, accuracy: e.accuracy });
+        else if (e.type === 'status') run.status = e.status;
+        void save();
+        onEvent(e);
+      });
+      run.status = result.status;
+      return result;
+    } catch (e) {
+      run.status = 'failed';
+      run.error = (e as Error).message;
+      throw e;
+    } finally {
+      this.activeRun = null;
+      await save();
+      await runStore.put(run);
+    }
+  }
+}

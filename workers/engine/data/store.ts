@@ -1,0 +1,86 @@
+// Datasets and runs in IndexedDB (browser). A dataset is its original file (kept byte for byte) plus its
+// report; both go in one transaction. A run is its settings, curves and status, updated as it trains.
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import type { DatasetReport } from './dataset';
+import type { LoraConfig } from '../lora';
+import type { TrainConfig } from '../train/config';
+import type { EvalResult, StepPoint, TrainSummary } from '../train/trainer';
+
+export interface StoredDataset {
+  id: string;
+  name: string;
+  fileName: string;
+  size: number; // bytes of the original file
+  createdAt: string;
+  report: DatasetReport;
+}
+
+export interface RunRecord {
+  runId: string;
+  datasetId: string;
+  datasetName: string;
+  baseModel: string;
+  createdAt: string;
+  lora: LoraConfig;
+  train: TrainConfig;
+  status: 'running' | 'paused' | 'interrupted' | TrainSummary['status'] | 'failed';
+  totalSteps: number;
+  points: StepPoint[];
+  evals: EvalResult[];
+  error?: string;
+}
+
+interface Schema extends DBSchema {
+  datasets: { key: string; value: StoredDataset };
+  files: { key: string; value: { id: string; blob: Blob } };
+  runs: { key: string; value: RunRecord };
+}
+
+let db: Promise<IDBPDatabase<Schema>> | null = null;
+function open(): Promise<IDBPDatabase<Schema>> {
+  db ??= openDB<Schema>('webtune-data', 1, {
+    upgrade(d) {
+      d.createObjectStore('datasets', { keyPath: 'id' });
+      d.createObjectStore('files', { keyPath: 'id' });
+      d.createObjectStore('runs', { keyPath: 'runId' });
+    },
+  });
+  return db;
+}
+
+export const datasetStore = {
+  async add(meta: StoredDataset, blob: Blob): Promise<void> {
+    const tx = (await open()).transaction(['datasets', 'files'], 'readwrite');
+    await Promise.all([tx.objectStore('datasets').put(meta), tx.objectStore('files').put({ id: meta.id, blob }), tx.done]);
+  },
+  async list(): Promise<StoredDataset[]> {
+    return (await (await open()).getAll('datasets')).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  },
+  async get(id: string): Promise<StoredDataset | undefined> {
+    return (await open()).get('datasets', id);
+  },
+  async blob(id: string): Promise<Blob | undefined> {
+    return (await (await open()).get('files', id))?.blob;
+  },
+  async rename(id: string, name: string): Promise<void> {
+    const d = await open();
+    const meta = await d.get('datasets', id);
+    if (meta) await d.put('datasets', { ...meta, name });
+  },
+  async delete(id: string): Promise<void> {
+    const tx = (await open()).transaction(['datasets', 'files'], 'readwrite');
+    await Promise.all([tx.objectStore('datasets').delete(id), tx.objectStore('files').delete(id), tx.done]);
+  },
+};
+
+export const runStore = {
+  async put(run: RunRecord): Promise<void> {
+    await (await open()).put('runs', run);
+  },
+  async list(): Promise<RunRecord[]> {
+    return (await (await open()).getAll('runs')).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  },
+  async get(runId: string): Promise<RunRecord | undefined> {
+    return (await open()).get('runs', runId);
+  },
+};
