@@ -36,7 +36,7 @@ test('load the demo model and chat with it', async ({ page }, testInfo) => {
   const final = (await page.getByTestId('reply').textContent()) ?? '';
   expect(final.length).toBeGreaterThan(0);
   expect(texts.filter((t) => t.length > 0 && t !== final).length).toBeGreaterThan(0); // partial texts came first
-  for (const t of texts) expect(final.startsWith(t)).toBe(true); // each was a prefix of the answer
+  for (const t of texts) expect(final.startsWith(t), JSON.stringify({ t, final })).toBe(true); // each was a prefix of the answer
   await page.screenshot({ path: testInfo.outputPath(`chat-${backend}.png`), fullPage: true });
   expect(errors).toEqual([]);
 });

@@ -47,6 +47,7 @@ const api = {
   deleteDataset: datasets.deleteDataset.bind(datasets),
   datasetFile: datasets.datasetFile.bind(datasets),
   restat: datasets.restat.bind(datasets),
+  previewDataset: datasets.previewDataset.bind(datasets),
   listRuns: datasets.listRuns.bind(datasets),
   trainOnDataset: datasets.trainOnDataset.bind(datasets),
 };

@@ -62,9 +62,12 @@ export class ChatState {
     const reply = into[side]!;
     this.streaming = side;
     if (this.adapter) await this.engine.setLoraScale(side === 'base' ? 0 : this.loraScale);
+    // Token events come on their own message port and may trail the result: once it is in, ignore them.
+    let finished = false;
     const r = await this.engine.generate({ messages: $state.snapshot(messages) }, $state.snapshot(this.options), (t) => {
-      reply.text += t.text;
+      if (!finished) reply.text += t.text;
     });
+    finished = true;
     reply.text = r.text;
     reply.stats = `${r.ids.length} tokens · ${r.decodeTokensPerSecond.toFixed(1)} tok/s · ${r.stopReason === 'eos' ? 'finished' : r.stopReason === 'stopped' ? 'stopped' : 'length limit'}`;
   }

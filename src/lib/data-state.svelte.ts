@@ -1,5 +1,5 @@
 // Stored datasets and the one being added.
-import { describeError, type EngineClient, type StoredDataset } from './engine-client';
+import { describeError, type DatasetFormat, type EngineClient, type StoredDataset } from './engine-client';
 
 export class DataState {
   datasets = $state<StoredDataset[]>([]);
@@ -7,6 +7,8 @@ export class DataState {
   adding = $state<{ name: string; bytes: number; total: number } | null>(null);
   error = $state<string | null>(null);
   maxSeqLen = $state(512);
+  /** '' = detect per file; otherwise the format the user chose. */
+  format = $state<'' | DatasetFormat>('');
 
   selected = $derived(this.datasets.find((d) => d.id === this.selectedId) ?? null);
 
@@ -21,7 +23,7 @@ export class DataState {
     this.error = null;
     this.adding = { name: file.name, bytes: 0, total: file.size };
     try {
-      const d = await this.engine.addDataset(file, this.maxSeqLen, (p) => (this.adding = { name: file.name, ...p }));
+      const d = await this.engine.addDataset(file, { maxSeqLen: this.maxSeqLen, format: this.format || undefined }, (p) => (this.adding = { name: file.name, ...p }));
       await this.refresh();
       this.selectedId = d.id;
       if (d.report.valid === 0) this.error = `${file.name} has no usable example: see the findings below. It is stored, so nothing is lost; fix the file and drop it again.`;

@@ -2,11 +2,13 @@
 import * as Comlink from 'comlink';
 import type { WorkerApi } from '../../workers/engine.worker';
 import type { AdapterInfo, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, TokenEvent, TrainConfig, TrainEvent, TrainResult } from '../../workers/engine/engine';
-import type { ParseProgress, RunRecord, StoredDataset, TrainOnDatasetRequest } from '../../workers/engine/data/service';
+import type { ParseProgress, PreviewExample, RunRecord, StoredDataset, TrainOnDatasetRequest } from '../../workers/engine/data/service';
 
+export type { PreviewExample };
 export type { AdapterInfo, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, ParseProgress, RunRecord, StoredDataset, TokenEvent, TrainConfig, TrainEvent, TrainOnDatasetRequest, TrainResult };
 export type { DatasetReport, TokenStats } from '../../workers/engine/data/dataset';
-export type { Finding } from '../../workers/engine/data/formats';
+export type { DatasetFormat, Finding } from '../../workers/engine/data/formats';
+import type { DatasetFormat } from '../../workers/engine/data/formats';
 export type { ChatMessage } from '../../workers/engine/tokenizer';
 
 export class EngineClient {
@@ -30,14 +32,15 @@ export class EngineClient {
     return this.remote.stop();
   }
 
-  addDataset(file: File, maxSeqLen: number, onProgress: (p: ParseProgress) => void): Promise<StoredDataset> {
-    return this.remote.addDataset(file, { maxSeqLen }, Comlink.proxy(onProgress));
+  addDataset(file: File, options: { maxSeqLen: number; format?: DatasetFormat }, onProgress: (p: ParseProgress) => void): Promise<StoredDataset> {
+    return this.remote.addDataset(file, options, Comlink.proxy(onProgress));
   }
   listDatasets = () => this.remote.listDatasets();
   renameDataset = (id: string, name: string) => this.remote.renameDataset(id, name);
   deleteDataset = (id: string) => this.remote.deleteDataset(id);
   datasetFile = (id: string) => this.remote.datasetFile(id);
   restat = (id: string, maxSeqLen: number) => this.remote.restat(id, maxSeqLen);
+  previewDataset = (id: string, offset: number, count: number, maxSeqLen: number) => this.remote.previewDataset(id, offset, count, maxSeqLen);
   listRuns = () => this.remote.listRuns();
   listCheckpoints = (runId: string) => this.remote.listCheckpoints(runId);
   useCheckpoint = (runId: string, name: string) => this.remote.useCheckpoint(runId, name);

@@ -17,6 +17,8 @@ export class TrainState {
   checkpoints = $state<CheckpointMeta[]>([]);
   runs = $state<RunRecord[]>([]);
   error = $state<string | null>(null);
+  /** A second stored dataset to validate on; null = hold out the validation split. */
+  validationDatasetId = $state<string | null>(null);
 
   active = $derived(this.status === 'running' || this.status === 'paused');
   interrupted = $derived(this.runs.filter((r) => r.status === 'interrupted'));
@@ -63,7 +65,14 @@ export class TrainState {
     } else this.runId = resume.runId;
     try {
       const r = await this.engine.trainOnDataset(
-        { datasetId, runId: this.runId!, train: $state.snapshot(this.train), lora: $state.snapshot(this.lora), resumeFrom: resume?.checkpoint },
+        {
+          datasetId,
+          validationDatasetId: this.validationDatasetId && this.validationDatasetId !== datasetId ? this.validationDatasetId : undefined,
+          runId: this.runId!,
+          train: $state.snapshot(this.train),
+          lora: $state.snapshot(this.lora),
+          resumeFrom: resume?.checkpoint,
+        },
         (e) => this.onEvent(e),
       );
       this.status = r.status;

@@ -4,6 +4,7 @@
 import { DEFAULT_LORA, DEFAULT_TRAIN, type Engine, type TrainRequest, type TrainResult } from '../engine';
 import { InvalidRequestError } from '../errors';
 import type { TrainEvent } from '../train/trainer';
+import { tokenizeExample, type TrainOn } from '../train/examples';
 import { addTokenStats, loadDataset, loadRecords, type LoadedDataset } from './dataset';
 import type { DatasetFormat } from './formats';
 import { isJsonArrayFile, JsonlReader, readJsonArray, type RawRecord } from './records';
@@ -14,6 +15,13 @@ export type { RunRecord, StoredDataset };
 export interface ParseProgress {
   bytes: number;
   total: number;
+}
+
+/** One example as the model sees it: runs of text that are trained or not, and what truncation cuts. */
+export interface PreviewExample {
+  line: number;
+  tokens: number;
+  pieces: { text: string; trained: boolean; cut: boolean }[];
 }
 
 export interface TrainOnDatasetRequest extends Omit<TrainRequest, 'examples' | 'validation'> {
@@ -72,6 +80,7 @@ export class DatasetService {
       fileName: file.name,
       size: file.size,
       createdAt: new Date().toISOString(),
+      ...(options.format ? { forcedFormat: options.format } : {}),
       report: data.report,
     };
     await datasetStore.add(meta, file);
@@ -101,7 +110,7 @@ export class DatasetService {
   async restat(id: string, maxSeqLen: number): Promise<StoredDataset> {
     const meta = await datasetStore.get(id);
     if (!meta) throw new InvalidRequestError('That dataset is no longer stored.');
-    const data = await this.parse(await this.datasetFile(id), meta.fileName, meta.report.format ?? undefined, maxSeqLen);
+    const data = await this.parse(await this.datasetFile(id), meta.fileName, meta.forcedFormat, maxSeqLen);
     const updated = { ...meta, report: data.report };
     await datasetStore.add(updated, await this.datasetFile(id));
     return updated;
@@ -111,7 +120,28 @@ export class DatasetService {
     const meta = await datasetStore.get(id);
     if (!meta) throw new InvalidRequestError('That dataset is no longer stored.');
     const text = await (await this.datasetFile(id)).text();
-    return { meta, data: loadDataset(meta.fileName, text, meta.report.format ?? undefined) };
+    return { meta, data: loadDataset(meta.fileName, text, meta.forcedFormat) };
+  }
+
+  /** A page of examples rendered with the loaded model's chat template and tokenizer. */
+  async previewDataset(id: string, offset: number, count: number, maxSeqLen: number, trainOn: TrainOn = 'assistant'): Promise<{ total: number; items: PreviewExample[] }> {
+    if (!this.engine.info()) throw new InvalidRequestError('Load a model to preview examples with its chat template.');
+    const tok = this.engine.current.tokenizer;
+    const { data } = await this.examples(id);
+    const items = data.examples.slice(offset, offset + count).map(({ line, example }) => {
+      const t = tokenizeExample(tok, example, Number.MAX_SAFE_INTEGER, trainOn);
+      const pieces: PreviewExample['pieces'] = [];
+      const flag = (i: number) => `${t.trained[i]}${i >= maxSeqLen ? 1 : 0}`;
+      let start = 0;
+      for (let i = 1; i <= t.ids.length; i++) {
+        if (i === t.ids.length || flag(i) !== flag(start)) {
+          pieces.push({ text: tok.decode(t.ids.slice(start, i), false), trained: t.trained[start] === 1, cut: start >= maxSeqLen });
+          start = i;
+        }
+      }
+      return { line, tokens: t.ids.length, pieces };
+    });
+    return { total: data.examples.length, items };
   }
 
   /** Past runs. One still marked running that is not training here was cut off (tab closed or reloaded). */

@@ -2,6 +2,7 @@
 // report; both go in one transaction. A run is its settings, curves and status, updated as it trains.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { DatasetReport } from './dataset';
+import type { DatasetFormat } from './formats';
 import type { LoraConfig } from '../lora';
 import type { TrainConfig } from '../train/config';
 import type { EvalResult, StepPoint, TrainSummary } from '../train/trainer';
@@ -12,6 +13,7 @@ export interface StoredDataset {
   fileName: string;
   size: number; // bytes of the original file
   createdAt: string;
+  forcedFormat?: DatasetFormat; // the format the user chose; absent = detected per line
   report: DatasetReport;
 }
 
