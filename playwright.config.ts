@@ -1,6 +1,7 @@
 import { defineConfig } from '@playwright/test';
 
 // Debian's chromium (installed by .ci/run); Playwright's own browser download cannot work offline.
+const port = Number(process.env.E2E_PORT ?? 4173);
 const chromiumArgs = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'];
 
 export default defineConfig({
@@ -11,7 +12,7 @@ export default defineConfig({
   workers: 1,
   reporter: [['list']],
   use: {
-    baseURL: 'http://127.0.0.1:4173',
+    baseURL: `http://127.0.0.1:${port}`,
     launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs },
     screenshot: 'only-on-failure',
   },
@@ -20,8 +21,8 @@ export default defineConfig({
     { name: 'wasm', metadata: { backend: 'wasm' } },
   ],
   webServer: {
-    command: 'npm run -s build -- --logLevel warn && npx vite preview',
-    url: 'http://127.0.0.1:4173',
+    command: `npm run -s build -- --logLevel warn && npx vite preview --port ${port}`,
+    url: `http://127.0.0.1:${port}`,
     reuseExistingServer: !process.env.CI,
     timeout: 120_000,
   },

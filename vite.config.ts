@@ -1,8 +1,32 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
 
 export default defineConfig({
-  plugins: [svelte()],
+  plugins: [
+    svelte(),
+    // Offline: the app shell, the WASM binaries, the engine worker and the built-in demo model are
+    // precached by a Workbox service worker. Models downloaded from the Hub live in Cache Storage (see
+    // workers/engine/source.ts); datasets, runs and checkpoints in IndexedDB.
+    VitePWA({
+      registerType: 'autoUpdate',
+      injectRegister: 'auto',
+      manifest: {
+        name: 'webtune',
+        short_name: 'webtune',
+        description: 'Fine-tune small language models in your browser, on your own GPU, offline.',
+        theme_color: '#4f46e5',
+        background_color: '#f6f7f9',
+        display: 'standalone',
+        icons: [{ src: 'favicon.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'any' }],
+      },
+      workbox: {
+        globPatterns: ['**/*.{js,css,html,wasm,svg,json,safetensors}'],
+        maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
+        navigateFallback: 'index.html',
+      },
+    }),
+  ],
   appType: 'mpa', // a missing file is a 404, as on the Hub, not index.html
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 4000 },

@@ -41,11 +41,11 @@ test('load the demo model and chat with it', async ({ page }, testInfo) => {
   expect(errors).toEqual([]);
 });
 
-test('a wrong repo id shows a clear error and the page stays usable', async ({ page }, testInfo) => {
+test('a wrong repo id shows a clear error and the page stays usable', async ({ page, baseURL }, testInfo) => {
   const backend = testInfo.project.metadata.backend as string;
   await page.goto(`/?backend=${backend}`);
   // A local URL with no model behind it: the error names the file and says what to check.
-  await page.getByLabel('Hugging Face repo id or model URL').fill('http://127.0.0.1:4173/no-such-model');
+  await page.getByLabel('Hugging Face repo id or model URL').fill(`${baseURL}/no-such-model`);
   await page.getByRole('button', { name: 'Download' }).click();
   await expect(page.getByRole('alert')).toContainText(/config\.json/);
   await page.getByRole('button', { name: 'Load the built-in demo model' }).click();

@@ -1,7 +1,10 @@
 // Datasets in the browser: stored in IndexedDB, listed, renamed, deleted, surviving a reload, and the
 // original downloaded back byte for byte. Independent of the compute backend, so it runs once (WASM project).
 import { expect, test } from '@playwright/test';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 test('a dataset is kept byte for byte, survives a reload, can be renamed and deleted', async ({ page }, testInfo) => {
   test.skip(testInfo.project.name !== 'wasm', 'dataset storage does not depend on the compute backend; run once');
@@ -22,6 +25,16 @@ test('a dataset is kept byte for byte, survives a reload, can be renamed and del
   const report = page.getByRole('region', { name: 'Dataset report' });
   await expect(report).toContainText('2 of 3 examples usable');
   await expect(page.getByRole('list', { name: 'Errors' })).toContainText('line 4 invalid_json');
+
+  // The page and `cli validate` report the same findings for the same bytes.
+  const file = join(mkdtempSync(join(tmpdir(), 'same-')), 'mixed.jsonl');
+  writeFileSync(file, original);
+  const cli = JSON.parse(execFileSync(process.execPath, ['scripts/node-run.mjs', 'workers/cli/main.ts', 'validate', '--data', file, '--json'], { encoding: 'utf8' }).trim().split('\n').pop()!);
+  const fromCli = [...cli.errors, ...cli.warnings].map((f: { line: number; code: string }) => `line ${f.line} ${f.code}`).sort();
+  await page.getByText('Warnings').click();
+  const fromPage = (await page.getByRole('list', { name: /Errors|Warnings/ }).locator('li').allTextContents()).map((t) => t.split(' ').slice(0, 3).join(' ')).sort();
+  expect(fromPage).toEqual(fromCli);
+  expect(fromCli).toEqual(['line 3 mixed_formats', 'line 4 invalid_json']);
 
   // Preview: with a model loaded, the example appears as the model sees it, the answer marked as trained.
   await page.getByRole('button', { name: 'Load the built-in demo model' }).click();

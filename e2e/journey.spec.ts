@@ -46,6 +46,8 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   await page.getByLabel('LoRA dropout').fill('0');
   await page.getByLabel('Warm-up (fraction)').fill('0');
   await page.getByLabel('Validation split').fill('0');
+  await page.getByRole('button', { name: 'Estimate time' }).click();
+  await expect(page.getByTestId('estimate')).toContainText(/About \d+ (s|min) on this device:\s+[\d,]+ tokens at \d+ tokens\/s/, { timeout: 120_000 });
   await page.getByRole('button', { name: 'Start training' }).click();
   const status = page.getByTestId('train-status');
   await expect(status).toContainText(/step \d+ \/ 40/, { timeout: 120_000 });
@@ -73,5 +75,21 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   await expect(page.getByRole('region', { name: 'Checkpoints' })).toContainText('epoch-40');
   await expect(page.getByTestId('train-status')).toContainText('done · step 40 / 40');
   await shot(page, '5-reloaded');
+
+  // Offline: the app shell comes from the service worker, the demo model from its precache, the tuned
+  // adapter from the checkpoint in IndexedDB.
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.context().setOffline(true);
+  await page.reload();
+  await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
+  await page.getByLabel('Tuned model checkpoint').selectOption('epoch-40');
+  await page.getByText('Generation settings').click();
+  await page.getByLabel('Max new tokens').fill('24');
+  await page.getByRole('textbox', { name: 'Message' }).fill(QA[2][0]);
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expect(page.getByTestId('reply-tuned')).toHaveText(QA[2][1], { timeout: 120_000 });
+  await shot(page, '6-offline');
+  await page.context().setOffline(false);
   expect(errors).toEqual([]);
 });

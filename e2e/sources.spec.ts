@@ -3,10 +3,10 @@
 import { expect, test } from '@playwright/test';
 import { join } from 'node:path';
 
-const DEMO_URL = 'http://127.0.0.1:4173/models/demo';
 
-test('a downloaded model is cached: after a reload, loading it again fetches nothing', async ({ page, context }, testInfo) => {
+test('a downloaded model is cached: after a reload, loading it again fetches nothing', async ({ page, context, baseURL }, testInfo) => {
   const backend = testInfo.project.metadata.backend as string;
+  const DEMO_URL = `${baseURL}/models/demo`;
   const modelRequests: string[] = [];
   context.on('request', (r) => {
     if (r.url().startsWith(DEMO_URL)) modelRequests.push(r.url());

@@ -150,3 +150,30 @@ describe('checkpoint retention', () => {
     engine.unload();
   });
 });
+
+describe('training speed probe', () => {
+  it('measures tokens/s on a few real steps and leaves the live adapter and memory as they were', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32');
+    const t = makeTrainer(engine, chats(), { epochs: 1, valSplit: 0 });
+    const live = engine.current.model.adapter!;
+    await engine.generate({ ids: [1, 2, 3] }, { maxNewTokens: 1 }); // the rotary tables are built on first use
+    const before = tf.memory().numTensors;
+    const tps = await engine.measureTrainingSpeed(chats(), { batchSize: 2 }, { rank: 4 });
+    expect(tps).toBeGreaterThan(0);
+    expect(engine.current.model.adapter).toBe(live);
+    expect(tf.memory().numTensors).toBe(before);
+    t.dispose();
+    engine.unload();
+  });
+});
+
+describe('run lifetime', () => {
+  it('a finished run leaves no tensors behind but the adapter it trained', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32');
+    await engine.train({ examples: chats(), train: { epochs: 1, valSplit: 0 } }); // warm: rotary tables, first adapter
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 2; i++) await engine.train({ examples: chats(), train: { epochs: 1, valSplit: 0.25 } });
+    expect(tf.memory().numTensors).toBe(before);
+    engine.unload();
+  });
+});

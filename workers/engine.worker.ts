@@ -48,6 +48,7 @@ const api = {
   datasetFile: datasets.datasetFile.bind(datasets),
   restat: datasets.restat.bind(datasets),
   previewDataset: datasets.previewDataset.bind(datasets),
+  estimateTraining: datasets.estimateTraining.bind(datasets),
   listRuns: datasets.listRuns.bind(datasets),
   trainOnDataset: datasets.trainOnDataset.bind(datasets),
 };

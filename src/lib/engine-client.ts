@@ -42,6 +42,7 @@ export class EngineClient {
   restat = (id: string, maxSeqLen: number) => this.remote.restat(id, maxSeqLen);
   previewDataset = (id: string, offset: number, count: number, maxSeqLen: number) => this.remote.previewDataset(id, offset, count, maxSeqLen);
   listRuns = () => this.remote.listRuns();
+  estimateTraining = (id: string, train: Partial<TrainConfig>, lora: Partial<LoraConfig>) => this.remote.estimateTraining(id, train, lora);
   listCheckpoints = (runId: string) => this.remote.listCheckpoints(runId);
   useCheckpoint = (runId: string, name: string) => this.remote.useCheckpoint(runId, name);
   setLoraScale = (scale: number) => this.remote.setLoraScale(scale);

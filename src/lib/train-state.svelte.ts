@@ -17,6 +17,8 @@ export class TrainState {
   checkpoints = $state<CheckpointMeta[]>([]);
   runs = $state<RunRecord[]>([]);
   error = $state<string | null>(null);
+  estimate = $state<{ tokensPerSecond: number; tokens: number; seconds: number } | null>(null);
+  estimating = $state(false);
   /** A second stored dataset to validate on; null = hold out the validation split. */
   validationDatasetId = $state<string | null>(null);
 
@@ -34,6 +36,10 @@ export class TrainState {
   /** Show a stored run's curves. */
   show(run: RunRecord): void {
     this.runId = run.runId;
+    if (!this.active) {
+      this.train = { ...run.train }; // the form shows the settings that made this curve
+      this.lora = { ...run.lora };
+    }
     this.losses = run.points.map((p) => ({ step: p.step, loss: p.loss }));
     this.valLosses = run.evals.map((e) => ({ step: e.step, loss: e.valLoss }));
     this.step = run.points[run.points.length - 1]?.step ?? 0;
@@ -95,6 +101,19 @@ export class TrainState {
     this.show(run);
     this.checkpoints = ckpts;
     await this.start(run.datasetId, { runId: run.runId, checkpoint: last.name });
+  }
+
+  /** Measure a few real steps with the current settings and extrapolate to the whole run. */
+  async estimateFor(datasetId: string): Promise<void> {
+    this.estimating = true;
+    this.error = null;
+    try {
+      this.estimate = await this.engine.estimateTraining(datasetId, $state.snapshot(this.train), $state.snapshot(this.lora));
+    } catch (e) {
+      this.error = describeError(e).message;
+    } finally {
+      this.estimating = false;
+    }
   }
 
   pause = () => void this.engine.pauseTraining();

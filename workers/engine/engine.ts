@@ -161,6 +161,39 @@ export class Engine implements EngineApi {
     }
   }
 
+  /**
+   * Training tokens/s on this device for these settings, from a short real run (one warm-up step, then two
+   * timed ones) on the first examples. The live adapter, if any, is left as it was.
+   */
+  async measureTrainingSpeed(examples: Example[], train: Partial<TrainConfig> = {}, lora: Partial<LoraConfig> = {}): Promise<number> {
+    const { model, tokenizer, id } = this.current;
+    if (this.control) throw new InvalidRequestError('A training run is going on; measure speed before or after it.');
+    const cfg = validateTrain({ ...DEFAULT_TRAIN, ...train, valSplit: 0, maxSteps: 3, epochs: 1000 });
+    const loraCfg = validateLora({ ...DEFAULT_LORA, ...lora });
+    const sample = examples.slice(0, cfg.batchSize * cfg.gradAccum * 3).map((e) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
+    if (sample.length === 0) throw new InvalidRequestError('There is no example to measure with.');
+    const live = model.adapter;
+    const probe = LoraAdapter.create(model.config, loraCfg, cfg.seed);
+    model.adapter = probe;
+    const trainer = new Trainer(model, probe, sample, [], cfg, { runId: 'speed-probe', baseModel: id });
+    try {
+      const step = async (s: number) => {
+        const { metrics, tokens } = trainer.trainStep(s % trainer.stepsPerEpoch);
+        await metrics.data();
+        metrics.dispose();
+        return tokens;
+      };
+      await step(0);
+      const t0 = performance.now();
+      const tokens = (await step(1)) + (await step(2));
+      return (tokens * 1000) / (performance.now() - t0);
+    } finally {
+      trainer.dispose();
+      probe.dispose();
+      model.adapter = live;
+    }
+  }
+
   pauseTraining(): void {
     this.control?.pause();
   }

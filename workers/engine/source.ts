@@ -71,6 +71,9 @@ export class HttpModelFiles implements ModelFiles {
       res = await fetch(url, { signal: opts.signal, credentials: 'omit' });
     } catch (e) {
       if (opts.signal?.aborted) throw e;
+      // Offline, an optional file that no cache holds cannot exist for us: every file a model has was
+      // cached when it was first loaded online. Online, a network error is an error.
+      if (opts.optional && globalThis.navigator?.onLine === false) return null;
       throw new DownloadInterruptedError(url, 0, null, e);
     }
     // Static hosts with a single-page-app fallback answer any path with their index.html: no model file is HTML.

@@ -1,7 +1,7 @@
 // The browser's dataset and run service, next to the engine in the worker: parse dropped files off the UI
 // thread (streamed, with progress), keep them in IndexedDB, and train on a stored dataset while recording
 // the run's curves so they survive a reload.
-import { DEFAULT_LORA, DEFAULT_TRAIN, type Engine, type TrainRequest, type TrainResult } from '../engine';
+import { DEFAULT_LORA, DEFAULT_TRAIN, type Engine, type LoraConfig, type TrainConfig, type TrainRequest, type TrainResult } from '../engine';
 import { InvalidRequestError } from '../errors';
 import type { TrainEvent } from '../train/trainer';
 import { tokenizeExample, type TrainOn } from '../train/examples';
@@ -121,6 +121,18 @@ export class DatasetService {
     if (!meta) throw new InvalidRequestError('That dataset is no longer stored.');
     const text = await (await this.datasetFile(id)).text();
     return { meta, data: loadDataset(meta.fileName, text, meta.forcedFormat) };
+  }
+
+  /** How long training on this dataset would take here: its tokens × epochs ÷ tokens/s measured now. */
+  async estimateTraining(id: string, train: Partial<TrainConfig>, lora: Partial<LoraConfig>): Promise<{ tokensPerSecond: number; tokens: number; seconds: number }> {
+    const { data } = await this.examples(id);
+    const examples = data.examples.map((e) => e.example);
+    const tokensPerSecond = await this.engine.measureTrainingSpeed(examples, train, lora);
+    const maxLen = train.maxSeqLen ?? DEFAULT_TRAIN.maxSeqLen;
+    const tok = this.engine.current.tokenizer;
+    const perEpoch = examples.reduce((n, e) => n + Math.min(maxLen, tokenizeExample(tok, e, Number.MAX_SAFE_INTEGER, train.trainOn ?? 'assistant').ids.length), 0);
+    const tokens = perEpoch * (1 - (train.valSplit ?? DEFAULT_TRAIN.valSplit)) * (train.epochs ?? DEFAULT_TRAIN.epochs);
+    return { tokensPerSecond, tokens: Math.round(tokens), seconds: tokens / tokensPerSecond };
   }
 
   /** A page of examples rendered with the loaded model's chat template and tokenizer. */

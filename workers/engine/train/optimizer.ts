@@ -13,8 +13,14 @@ export class AdamW {
     readonly params: tf.Variable[],
     private readonly cfg: TrainConfig,
   ) {
-    this.m = params.map((p) => tf.variable(tf.zerosLike(p), false));
-    this.v = params.map((p) => tf.variable(tf.zerosLike(p), false));
+    const zeros = (p: tf.Variable) => {
+      const z = tf.zerosLike(p);
+      const v = tf.variable(z, false);
+      z.dispose(); // the variable keeps the data; the initial tensor would otherwise outlive the run
+      return v;
+    };
+    this.m = params.map(zeros);
+    this.v = params.map(zeros);
   }
 
   /**
