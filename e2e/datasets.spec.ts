@@ -62,6 +62,12 @@ test('a dataset is kept byte for byte, survives a reload, can be renamed and del
   await page.getByLabel('Choose a dataset file').setInputFiles({ name: 'forced.jsonl', mimeType: 'application/jsonl', buffer: original });
   await expect(page.getByRole('list', { name: 'Errors' })).toContainText('line 1 unknown_format');
 
+  // A file with no usable example is refused, with the reason.
+  await page.getByLabel('Dataset format').selectOption('');
+  await page.getByLabel('Choose a dataset file').setInputFiles({ name: 'empty.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{oops\n[1]\n') });
+  await expect(page.getByRole('alert')).toContainText('empty.jsonl has no usable example, so it was not added. line 1: invalid_json');
+  await expect(page.getByLabel('Dataset', { exact: true }).locator('option')).toHaveCount(2);
+
   page.on('dialog', (d) => d.accept());
   await page.getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('button', { name: 'Delete' }).click();

@@ -26,7 +26,6 @@ export class DataState {
       const d = await this.engine.addDataset(file, { maxSeqLen: this.maxSeqLen, format: this.format || undefined }, (p) => (this.adding = { name: file.name, ...p }));
       await this.refresh();
       this.selectedId = d.id;
-      if (d.report.valid === 0) this.error = `${file.name} has no usable example: see the findings below. It is stored, so nothing is lost; fix the file and drop it again.`;
     } catch (e) {
       this.error = describeError(e).message;
     } finally {

@@ -74,6 +74,11 @@ export class DatasetService {
   /** Parse, report and store a dropped file. The original bytes are kept unchanged. */
   async addDataset(file: File, options: { format?: DatasetFormat; maxSeqLen?: number } = {}, onProgress?: (p: ParseProgress) => void): Promise<StoredDataset> {
     const data = await this.parse(file, file.name, options.format, options.maxSeqLen ?? 512, onProgress);
+    if (data.report.valid === 0) {
+      const first = data.report.errors.slice(0, 3).map((f) => `line ${f.line}: ${f.code}: ${f.message}`);
+      const more = data.report.errors.length > 3 ? ` (and ${data.report.errors.length - 3} more)` : '';
+      throw new InvalidRequestError(`${file.name} has no usable example, so it was not added. ${first.join(' ')}${more}${data.report.records === 0 ? 'The file is empty.' : ''}`);
+    }
     const meta: StoredDataset = {
       id: `ds-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`,
       name: file.name.replace(/\.(jsonl?|json)$/i, ''),
