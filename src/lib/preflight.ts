@@ -1,0 +1,49 @@
+// Before a download: will this model fit? Float32 weights must fit in memory, and on WebGPU its largest
+// tensor (the embedding, vocab × hidden) must fit in one storage buffer binding of this GPU.
+
+export interface CuratedModel {
+  id: string;
+  label: string;
+  parameters: number;
+  vocab: number;
+  hidden: number;
+  note: string;
+}
+
+export interface Preflight {
+  level: 'ok' | 'warn' | 'refuse';
+  message: string;
+}
+
+type GpuLimits = { maxStorageBufferBindingSize: number; maxBufferSize: number };
+
+export async function gpuLimits(): Promise<GpuLimits | null> {
+  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<{ limits: GpuLimits } | null> } }).gpu;
+  const adapter = await gpu?.requestAdapter().catch(() => null);
+  return adapter ? { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize } : null;
+}
+
+const GB = 1024 ** 3;
+
+/** Training at `seqLen` tokens, batch 4, with activation checkpointing: measured ≈ weights + 0.9 GB for 135M at 256. */
+export function estimateBytes(m: CuratedModel, seqLen: number): { weights: number; training: number } {
+  const weights = m.parameters * 4;
+  const activations = 4 * seqLen * m.hidden * 4 * 60 + 64 * 1024 ** 2 * 4; // checkpoints, one block's recompute, loss chunks
+  return { weights, training: weights + activations };
+}
+
+export function preflight(m: CuratedModel, seqLen: number, limits: GpuLimits | null, models: CuratedModel[]): Preflight {
+  const { weights, training } = estimateBytes(m, seqLen);
+  const largest = m.vocab * m.hidden * 4;
+  const smaller = models.filter((x) => x.parameters < m.parameters).sort((a, b) => b.parameters - a.parameters)[0];
+  const hint = smaller ? ` Try ${smaller.label} instead.` : '';
+  const memory = (navigator as { deviceMemory?: number }).deviceMemory; // GB, capped at 8 by browsers
+  const sizes = `${(weights / GB).toFixed(2)} GB of float32 weights; training at ${seqLen} tokens needs about ${(training / GB).toFixed(1)} GB`;
+  if (limits && largest > limits.maxStorageBufferBindingSize) {
+    return { level: 'refuse', message: `${m.label}: its embedding (${(largest / GB).toFixed(2)} GB) is larger than this GPU's largest buffer binding (${(limits.maxStorageBufferBindingSize / GB).toFixed(2)} GB), so WebGPU cannot run it here. ${sizes}.${hint}` };
+  }
+  if (memory !== undefined && training > memory * GB * 0.5) {
+    return { level: 'warn', message: `${m.label}: ${sizes}, more than half of this device's reported memory (${memory} GB or more). It may run slowly or fail.${hint}` };
+  }
+  return { level: 'ok', message: `${m.label}: ${sizes}.` };
+}
