@@ -1,6 +1,8 @@
 // The studio journey: load the demo model, drop a dataset with two bad lines, train, compare base and tuned
 // answers, reload and find everything still there. A screenshot of each stage is kept as an artifact.
 import { expect, test, type Page } from '@playwright/test';
+import { unzipSync } from 'fflate';
+import { readFileSync } from 'node:fs';
 
 const QA: [string, string][] = [
   ['What is the capital of France?', 'Paris.'],
@@ -68,6 +70,20 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   await expect(page.getByTestId('reply')).not.toHaveText(QA[0][1]);
   await shot(page, '4-compare');
 
+  // Export: a zip holding PEFT's two files with PEFT's tensor names.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export adapter (PEFT zip)' }).click()]);
+  const zipPath = await download.path();
+  const entries = unzipSync(new Uint8Array(readFileSync(zipPath)));
+  const names = Object.keys(entries).map((p) => p.split('/').pop()).sort();
+  expect(names).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+  const cfgEntry = Object.entries(entries).find(([p]) => p.endsWith('adapter_config.json'))![1];
+  expect(JSON.parse(new TextDecoder().decode(cfgEntry))).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 8, lora_alpha: 16 });
+  const st = Object.entries(entries).find(([p]) => p.endsWith('.safetensors'))![1];
+  const headerLen = Number(new DataView(st.buffer, st.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(st.subarray(8, 8 + headerLen)));
+  expect(Object.keys(header)).toContain('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
+  const zipBytes = readFileSync(zipPath);
+
   // Reload: the dataset, the run's curve and its checkpoints are still there.
   await page.reload();
   await expect(page.getByRole('region', { name: 'Dataset report' })).toContainText('4 of 6 examples usable');
@@ -91,5 +107,17 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   await expect(page.getByTestId('reply-tuned')).toHaveText(QA[2][1], { timeout: 120_000 });
   await shot(page, '6-offline');
   await page.context().setOffline(false);
+
+  // Import: the exported zip, in a fresh page, gives the tuned answers back.
+  await page.reload();
+  await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
+  await page.getByLabel('Import a PEFT adapter').setInputFiles({ name: 'adapter.zip', mimeType: 'application/zip', buffer: zipBytes });
+  await expect(page.getByRole('status').filter({ hasText: 'Imported adapter.zip: rank 8' })).toBeVisible();
+  await page.getByText('Generation settings').click();
+  await page.getByLabel('Max new tokens').fill('24');
+  await page.getByRole('textbox', { name: 'Message' }).fill(QA[3][0]);
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expect(page.getByTestId('reply-tuned')).toHaveText(QA[3][1], { timeout: 120_000 });
   expect(errors).toEqual([]);
 });

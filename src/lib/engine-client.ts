@@ -47,6 +47,8 @@ export class EngineClient {
   useCheckpoint = (runId: string, name: string) => this.remote.useCheckpoint(runId, name);
   setLoraScale = (scale: number) => this.remote.setLoraScale(scale);
   adapterInfo = () => this.remote.adapterInfo();
+  exportAdapter = () => this.remote.exportAdapter();
+  importAdapter = (files: Record<string, Uint8Array>) => this.remote.importAdapter(files);
   pauseTraining = () => this.remote.pauseTraining();
   resumeTraining = () => this.remote.resumeTraining();
   cancelTraining = () => this.remote.cancelTraining();

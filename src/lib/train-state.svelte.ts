@@ -33,6 +33,12 @@ export class TrainState {
     if (this.runId) this.checkpoints = await this.engine.listCheckpoints(this.runId);
   }
 
+  /** Show a past run: its settings, curves and checkpoints. */
+  async select(run: RunRecord): Promise<void> {
+    this.show(run);
+    this.checkpoints = await this.engine.listCheckpoints(run.runId);
+  }
+
   /** Show a stored run's curves. */
   show(run: RunRecord): void {
     this.runId = run.runId;
