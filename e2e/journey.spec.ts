@@ -70,6 +70,19 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   await expect(page.getByTestId('reply')).not.toHaveText(QA[0][1]);
   await shot(page, '4-compare');
 
+  // Evaluate: expected, base and tuned answers side by side with losses; CSV export.
+  await page.getByLabel('Examples to evaluate').selectOption('all');
+  await page.getByLabel('Number of examples').fill('2');
+  await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
+  await expect(page.getByTestId('eval-summary')).toContainText('2 of 2 examples', { timeout: 300_000 });
+  await expect(page.getByTestId('eval-summary')).toContainText('tuned answers matching exactly: 2');
+  await expect(page.getByRole('table', { name: 'Evaluation' }).locator('tbody tr')).toHaveCount(2);
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
+  const csvText = readFileSync(await csv.path(), 'utf8');
+  expect(csvText.split('\r\n')[0]).toBe('index,prompt,expected,base,tuned,baseLoss,tunedLoss');
+  expect(csvText).toContain(`"${QA[0][0]}","${QA[0][1]}"`);
+  await shot(page, '4b-evaluate');
+
   // Export: a zip holding PEFT's two files with PEFT's tensor names.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export adapter (PEFT zip)' }).click()]);
   const zipPath = await download.path();

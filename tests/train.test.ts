@@ -177,3 +177,16 @@ describe('run lifetime', () => {
     engine.unload();
   });
 });
+
+describe('evaluation', () => {
+  it('answers a held-out example with base and tuned models and scores it under both', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32');
+    await engine.train({ examples: chats(), train: { epochs: 60, batchSize: 8, learningRate: 1e-2, warmupRatio: 0, schedule: 'constant', valSplit: 0 }, lora: { dropout: 0 } });
+    const row = await engine.evaluateExample(chats()[1], 0, 48);
+    expect(row).toMatchObject({ index: 0, prompt: QA[1][0], expected: QA[1][1], tuned: QA[1][1] });
+    expect(row.base).not.toBe(QA[1][1]);
+    expect(row.tunedLoss!).toBeLessThan(0.1 * row.baseLoss);
+    expect(engine.adapterInfo()!.strength).toBe(1); // restored after scoring the base model
+    engine.unload();
+  });
+});

@@ -49,6 +49,8 @@ const api = {
   restat: datasets.restat.bind(datasets),
   previewDataset: datasets.previewDataset.bind(datasets),
   estimateTraining: datasets.estimateTraining.bind(datasets),
+  evaluateDataset: datasets.evaluateDataset.bind(datasets),
+  stopEvaluation: datasets.stopEvaluation.bind(datasets),
   listRuns: datasets.listRuns.bind(datasets),
   trainOnDataset: datasets.trainOnDataset.bind(datasets),
 };

@@ -1,11 +1,11 @@
 // The UI's handle on the engine worker. Callbacks cross the worker boundary as comlink proxies.
 import * as Comlink from 'comlink';
 import type { WorkerApi } from '../../workers/engine.worker';
-import type { AdapterInfo, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, TokenEvent, TrainConfig, TrainEvent, TrainResult } from '../../workers/engine/engine';
+import type { AdapterInfo, EvalRow, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, TokenEvent, TrainConfig, TrainEvent, TrainResult } from '../../workers/engine/engine';
 import type { ParseProgress, PreviewExample, RunRecord, StoredDataset, TrainOnDatasetRequest } from '../../workers/engine/data/service';
 
 export type { PreviewExample };
-export type { AdapterInfo, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, ParseProgress, RunRecord, StoredDataset, TokenEvent, TrainConfig, TrainEvent, TrainOnDatasetRequest, TrainResult };
+export type { AdapterInfo, EvalRow, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, ParseProgress, RunRecord, StoredDataset, TokenEvent, TrainConfig, TrainEvent, TrainOnDatasetRequest, TrainResult };
 export type { DatasetReport, TokenStats } from '../../workers/engine/data/dataset';
 export type { DatasetFormat, Finding } from '../../workers/engine/data/formats';
 import type { DatasetFormat } from '../../workers/engine/data/formats';
@@ -48,6 +48,11 @@ export class EngineClient {
   setLoraScale = (scale: number) => this.remote.setLoraScale(scale);
   adapterInfo = () => this.remote.adapterInfo();
   exportAdapter = () => this.remote.exportAdapter();
+  stopEvaluation = () => this.remote.stopEvaluation();
+
+  evaluateDataset(req: { datasetId: string; split?: { valSplit: number; seed: number }; limit: number; maxNewTokens: number }, onRow: (row: EvalRow) => void): Promise<number> {
+    return this.remote.evaluateDataset(req, Comlink.proxy(onRow));
+  }
   importAdapter = (files: Record<string, Uint8Array>) => this.remote.importAdapter(files);
   pauseTraining = () => this.remote.pauseTraining();
   resumeTraining = () => this.remote.resumeTraining();

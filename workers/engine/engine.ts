@@ -13,7 +13,8 @@ import { DEFAULT_LORA, LoraAdapter, validateLora, type LoraConfig } from './lora
 import { exportPeft, importPeft, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
 import { decodeCheckpoint, MemoryCheckpointStore, type CheckpointMeta, type CheckpointStore } from './train/checkpoint';
 import { DEFAULT_TRAIN, validateTrain, type TrainConfig } from './train/config';
-import { tokenizeExample, type Example } from './train/examples';
+import { collate, tokenizeExample, trainedCount, type Example } from './train/examples';
+import { chunkedLmEval, chunkRowsFor } from './train/lm-loss';
 import { splitIndices } from './train/split';
 import { TrainControl, Trainer, type TrainEvent, type TrainSummary } from './train/trainer';
 
@@ -76,6 +77,17 @@ export interface AdapterInfo {
 
 /** A PEFT folder's files by name (adapter_config.json, adapter_model.safetensors). */
 export type AdapterFiles = Record<string, Uint8Array>;
+
+/** One held-out example answered by the base model and by the tuned one. */
+export interface EvalRow {
+  index: number;
+  prompt: string; // the last user message
+  expected: string; // the reference answer (the example's last assistant message)
+  base: string;
+  tuned: string | null; // null without an adapter
+  baseLoss: number; // mean loss over the example's trained tokens
+  tunedLoss: number | null;
+}
 
 export interface EngineApi {
   load(source: ModelSource, options?: LoadOptions, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
@@ -191,6 +203,51 @@ export class Engine implements EngineApi {
       trainer.dispose();
       probe.dispose();
       model.adapter = live;
+    }
+  }
+
+  /**
+   * Answer one chat example's prompt (all messages before its last assistant message) greedily with the base
+   * model (LoRA scale 0) and the tuned one (the current scale), and score the whole example under both.
+   */
+  async evaluateExample(example: Example, index: number, maxNewTokens = 128): Promise<EvalRow> {
+    const { model, tokenizer } = this.current;
+    if (!('messages' in example)) throw new InvalidRequestError('Evaluation needs chat examples (with an assistant answer).');
+    const last = example.messages.map((m) => m.role).lastIndexOf('assistant');
+    if (last < 0) throw new InvalidRequestError('This example has no assistant answer to compare with.');
+    const prompt = example.messages.slice(0, last).map(({ role, content }) => ({ role, content }));
+    const adapter = model.adapter;
+    const strength = adapter?.strength ?? 1;
+    const lossUnder = (scale: number) => {
+      if (adapter) adapter.strength = scale;
+      const t = tokenizeExample(tokenizer, example, model.config.maxPositions, 'assistant');
+      const b = collate([t], 0);
+      return tf.tidy(() => {
+        const hidden = model.forward(tf.tensor2d(b.ids, [1, b.T], 'int32'));
+        return chunkedLmEval(hidden.reshape([b.T, -1]) as tf.Tensor2D, model.head(), b.targets, b.weights, chunkRowsFor(model.config.vocabSize));
+      });
+    };
+    const answer = async (scale: number) => {
+      if (adapter) adapter.strength = scale;
+      return (await this.generate({ messages: prompt }, { maxNewTokens })).text;
+    };
+    const count = Math.max(1, trainedCount(tokenizeExample(tokenizer, example, model.config.maxPositions, 'assistant')));
+    try {
+      const base = await answer(0);
+      const baseStats = lossUnder(0);
+      const baseLoss = (await baseStats.data())[0] / count;
+      baseStats.dispose();
+      let tuned: string | null = null;
+      let tunedLoss: number | null = null;
+      if (adapter) {
+        tuned = await answer(strength);
+        const st = lossUnder(strength);
+        tunedLoss = (await st.data())[0] / count;
+        st.dispose();
+      }
+      return { index, prompt: prompt.filter((m) => m.role === 'user').pop()?.content ?? '', expected: example.messages[last].content, base, tuned, baseLoss, tunedLoss };
+    } finally {
+      if (adapter) adapter.strength = strength;
     }
   }
 

@@ -1,7 +1,8 @@
 // The browser's dataset and run service, next to the engine in the worker: parse dropped files off the UI
 // thread (streamed, with progress), keep them in IndexedDB, and train on a stored dataset while recording
 // the run's curves so they survive a reload.
-import { DEFAULT_LORA, DEFAULT_TRAIN, type Engine, type LoraConfig, type TrainConfig, type TrainRequest, type TrainResult } from '../engine';
+import { splitIndices } from '../train/split';
+import { DEFAULT_LORA, DEFAULT_TRAIN, type Engine, type EvalRow, type LoraConfig, type TrainConfig, type TrainRequest, type TrainResult } from '../engine';
 import { InvalidRequestError } from '../errors';
 import type { TrainEvent } from '../train/trainer';
 import { tokenizeExample, type TrainOn } from '../train/examples';
@@ -61,6 +62,7 @@ async function readBlob(blob: Blob, name: string, onProgress?: (p: ParseProgress
 
 export class DatasetService {
   private activeRun: string | null = null;
+  private stopEval = false;
 
   constructor(private readonly engine: Engine) {}
 
@@ -138,6 +140,26 @@ export class DatasetService {
     const perEpoch = examples.reduce((n, e) => n + Math.min(maxLen, tokenizeExample(tok, e, Number.MAX_SAFE_INTEGER, train.trainOn ?? 'assistant').ids.length), 0);
     const tokens = perEpoch * (1 - (train.valSplit ?? DEFAULT_TRAIN.valSplit)) * (train.epochs ?? DEFAULT_TRAIN.epochs);
     return { tokensPerSecond, tokens: Math.round(tokens), seconds: tokens / tokensPerSecond };
+  }
+
+  /**
+   * Held-out examples through the base and tuned models, row by row. With `split`, the validation part of
+   * the dataset as a run with that split and seed saw it; otherwise the dataset's first examples.
+   */
+  async evaluateDataset(req: { datasetId: string; split?: { valSplit: number; seed: number }; limit: number; maxNewTokens: number }, onRow: (row: EvalRow) => void): Promise<number> {
+    const { data } = await this.examples(req.datasetId);
+    const all = data.examples.map((e) => e.example);
+    let chosen = all;
+    if (req.split && req.split.valSplit > 0) chosen = splitIndices(all.length, req.split.valSplit, req.split.seed).val.map((i) => all[i]);
+    chosen = chosen.filter((e) => 'messages' in e).slice(0, req.limit);
+    this.stopEval = false;
+    for (let i = 0; i < chosen.length && !this.stopEval; i++) onRow(await this.engine.evaluateExample(chosen[i], i, req.maxNewTokens));
+    return chosen.length;
+  }
+
+  stopEvaluation(): void {
+    this.stopEval = true;
+    this.engine.stop();
   }
 
   /** A page of examples rendered with the loaded model's chat template and tokenizer. */

@@ -1,0 +1,46 @@
+// Held-out examples answered by the base and the tuned model, with per-example losses; exportable.
+import { describeError, type EngineClient, type EvalRow } from './engine-client';
+
+export class EvalState {
+  rows = $state<EvalRow[]>([]);
+  running = $state(false);
+  total = $state(0);
+  limit = $state(20);
+  error = $state<string | null>(null);
+
+  mean = $derived.by(() => {
+    const tuned = this.rows.filter((r) => r.tunedLoss !== null);
+    const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+    return { base: avg(this.rows.map((r) => r.baseLoss)), tuned: avg(tuned.map((r) => r.tunedLoss!)), exact: tuned.filter((r) => r.tuned?.trim() === r.expected.trim()).length };
+  });
+
+  constructor(private readonly engine: EngineClient) {}
+
+  async run(datasetId: string, split: { valSplit: number; seed: number } | undefined, maxNewTokens: number): Promise<void> {
+    this.rows = [];
+    this.error = null;
+    this.running = true;
+    try {
+      this.total = await this.engine.evaluateDataset({ datasetId, split, limit: this.limit, maxNewTokens }, (row) => this.rows.push(row));
+    } catch (e) {
+      this.error = describeError(e).message;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  stop = () => void this.engine.stopEvaluation();
+
+  /** CSV with RFC 4180 quoting, or one JSON object per line. */
+  export(format: 'csv' | 'jsonl'): void {
+    const cols = ['index', 'prompt', 'expected', 'base', 'tuned', 'baseLoss', 'tunedLoss'] as const;
+    const q = (v: unknown) => `"${String(v ?? '').replace(/"/g, '""')}"`;
+    const text =
+      format === 'csv'
+        ? [cols.join(','), ...this.rows.map((r) => cols.map((c) => q(r[c])).join(','))].join('\r\n') + '\r\n'
+        : this.rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+    const url = URL.createObjectURL(new Blob([text], { type: format === 'csv' ? 'text/csv' : 'application/jsonl' }));
+    Object.assign(document.createElement('a'), { href: url, download: `webtune-evaluation.${format}` }).click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+}
