@@ -24,6 +24,17 @@ test('a downloaded model is cached: after a reload, loading it again fetches not
   await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
   // Files that exist come from Cache Storage; only absent optional files (404s are not cached) are asked again.
   expect(modelRequests.filter((u) => /\/(config\.json|tokenizer\.json|tokenizer_config\.json|model\.safetensors)$/.test(u))).toEqual([]);
+
+  // The cache is listed with its size, and deleting it makes the next load download again.
+  await page.getByText(/Models kept for offline use/).click();
+  const cached = page.getByRole('list', { name: 'Cached models' });
+  await expect(cached).toContainText(/models\/demo · 1\.\d MB in 5 files/);
+  await cached.getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByText('None yet')).toBeVisible();
+  modelRequests.length = 0;
+  await page.getByRole('button', { name: 'Download' }).click();
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
+  expect(modelRequests.some((u) => u.endsWith('/model.safetensors'))).toBe(true);
 });
 
 test('a local model folder loads through the folder picker', async ({ page }, testInfo) => {

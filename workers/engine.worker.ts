@@ -7,6 +7,7 @@ import { configureWasm } from './engine/backend';
 import { Engine, type EngineApi } from './engine/engine';
 import { IdbCheckpointStore } from './engine/idb-checkpoints';
 import { DatasetService } from './engine/data/service';
+import { deleteCachedModel, listCachedModels } from './engine/model-cache';
 
 configureWasm({
   'tfjs-backend-wasm.wasm': wasmPlain,
@@ -51,6 +52,8 @@ const api = {
   estimateTraining: datasets.estimateTraining.bind(datasets),
   evaluateDataset: datasets.evaluateDataset.bind(datasets),
   stopEvaluation: datasets.stopEvaluation.bind(datasets),
+  listCachedModels,
+  deleteCachedModel,
   listRuns: datasets.listRuns.bind(datasets),
   trainOnDataset: datasets.trainOnDataset.bind(datasets),
 };

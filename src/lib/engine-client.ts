@@ -49,6 +49,8 @@ export class EngineClient {
   adapterInfo = () => this.remote.adapterInfo();
   exportAdapter = () => this.remote.exportAdapter();
   stopEvaluation = () => this.remote.stopEvaluation();
+  listCachedModels = () => this.remote.listCachedModels();
+  deleteCachedModel = (base: string) => this.remote.deleteCachedModel(base);
 
   evaluateDataset(req: { datasetId: string; split?: { valSplit: number; seed: number }; limit: number; maxNewTokens: number }, onRow: (row: EvalRow) => void): Promise<number> {
     return this.remote.evaluateDataset(req, Comlink.proxy(onRow));

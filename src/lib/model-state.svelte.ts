@@ -15,6 +15,7 @@ export class ModelState {
   files = $state<FileRow[]>([]);
   tensors = $state({ loaded: 0, total: 0 });
   label = $state('');
+  warnings = $state<string[]>([]);
   private startedAt = 0;
 
   bytesLoaded = $derived(this.files.reduce((a, f) => a + f.loaded, 0));
@@ -36,6 +37,7 @@ export class ModelState {
     this.files = [];
     this.tensors = { loaded: 0, total: 0 };
     this.label = label;
+    this.warnings = [];
     this.startedAt = performance.now();
     try {
       this.info = await this.engine.load(source, options, (p) => this.onProgress(p));
@@ -49,6 +51,10 @@ export class ModelState {
   private onProgress(p: LoadProgress): void {
     if (p.stage === 'tensors') {
       this.tensors = { loaded: p.loaded, total: p.total };
+      return;
+    }
+    if (p.stage === 'warning') {
+      this.warnings.push(p.message);
       return;
     }
     const row = this.files.find((f) => f.file === p.file);

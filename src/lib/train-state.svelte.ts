@@ -63,6 +63,7 @@ export class TrainState {
     } else if (e.type === 'eval') this.valLosses.push({ step: e.step, loss: e.valLoss });
     else if (e.type === 'checkpoint') this.checkpoints = [...this.checkpoints.filter((c) => c.name !== e.meta.name), e.meta].sort((a, b) => a.step - b.step);
     else if (e.type === 'status') this.status = e.status;
+    else if (e.type === 'warning') this.error = e.message;
   }
 
   async start(datasetId: string, resume?: { runId: string; checkpoint: string }): Promise<void> {

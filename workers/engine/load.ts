@@ -10,7 +10,8 @@ import { TextTokenizer } from './tokenizer';
 
 export type LoadProgress =
   | ({ stage: 'file' } & FileProgress) // bytes of one file arriving
-  | { stage: 'tensors'; loaded: number; total: number }; // weights uploaded to the backend
+  | { stage: 'tensors'; loaded: number; total: number } // weights uploaded to the backend
+  | { stage: 'warning'; message: string }; // something the user should know that did not stop the load
 
 export interface LoadedModel {
   id: string;
@@ -27,7 +28,7 @@ function text(bytes: Uint8Array): string {
 
 /** The safetensors files of the folder, in order: the shards named by the index, or model.safetensors. */
 async function weightFiles(files: ModelFiles, onProgress?: (p: LoadProgress) => void): Promise<string[]> {
-  const index = await files.read(INDEX, { optional: true, onProgress: (p) => onProgress?.({ stage: 'file', ...p }) });
+  const index = await files.read(INDEX, { optional: true, ...readOptions(onProgress) });
   if (!index) return ['model.safetensors'];
   let map: unknown;
   try {
@@ -44,18 +45,25 @@ async function weightFiles(files: ModelFiles, onProgress?: (p: LoadProgress) => 
 }
 
 /** Only the tokenizer and chat template of a model folder (no weights): for dataset statistics. */
+function readOptions(onProgress?: (p: LoadProgress) => void) {
+  return {
+    onProgress: (p: FileProgress) => onProgress?.({ stage: 'file', ...p }),
+    onWarning: (message: string) => onProgress?.({ stage: 'warning', message }),
+  };
+}
+
 export async function loadTokenizer(files: ModelFiles, onProgress?: (p: LoadProgress) => void): Promise<TextTokenizer> {
-  const fileProgress = (p: FileProgress) => onProgress?.({ stage: 'file', ...p });
-  const tokenizerJson = await files.read('tokenizer.json', { onProgress: fileProgress });
-  const tokenizerConfig = await files.read('tokenizer_config.json', { onProgress: fileProgress });
-  const template = await files.read('chat_template.jinja', { optional: true, onProgress: fileProgress });
-  const generation = await files.read('generation_config.json', { optional: true, onProgress: fileProgress });
+  const rd = readOptions(onProgress);
+  const tokenizerJson = await files.read('tokenizer.json', rd);
+  const tokenizerConfig = await files.read('tokenizer_config.json', rd);
+  const template = await files.read('chat_template.jinja', { optional: true, ...rd });
+  const generation = await files.read('generation_config.json', { optional: true, ...rd });
   return TextTokenizer.fromFiles(tokenizerJson, tokenizerConfig, template && text(template), generation);
 }
 
 export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel> {
-  const fileProgress = (p: FileProgress) => onProgress?.({ stage: 'file', ...p });
-  const config = parseConfig(text(await files.read('config.json', { onProgress: fileProgress })));
+  const rd = readOptions(onProgress);
+  const config = parseConfig(text(await files.read('config.json', rd)));
   const tokenizer = await loadTokenizer(files, onProgress);
 
   const expected = expectedTensors(config);
@@ -63,7 +71,7 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
   const total = expected.size;
   try {
     for (const file of await weightFiles(files, onProgress)) {
-      let bytes: Uint8Array | null = await files.read(file, { onProgress: fileProgress });
+      let bytes: Uint8Array | null = await files.read(file, rd);
       const header = parseSafetensorsHeader(bytes, file);
       for (const entry of header.tensors) {
         const shape = expected.get(entry.name);

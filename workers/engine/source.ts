@@ -18,6 +18,7 @@ export interface FileProgress {
 
 export interface ReadOptions {
   optional?: boolean;
+  onWarning?: (message: string) => void;
   onProgress?: (p: FileProgress) => void;
   signal?: AbortSignal;
 }
@@ -41,7 +42,7 @@ export function hubBaseUrl(repo: string, revision = 'main'): string {
   return `${HUB}/${repo}/resolve/${encodeURIComponent(revision)}`;
 }
 
-const CACHE_NAME = 'webtune-models-v1';
+export const CACHE_NAME = 'webtune-models-v1';
 
 /** Files fetched over HTTP(S), streamed with progress, kept in Cache Storage when the host has it. */
 export class HttpModelFiles implements ModelFiles {
@@ -86,7 +87,13 @@ export class HttpModelFiles implements ModelFiles {
     // Only a body that arrived whole is cached: a half-finished download is never stored as complete.
     if (cache) {
       const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) };
-      await cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers }));
+      try {
+        await cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers }));
+      } catch (e) {
+        // Storage full: the model still loads from memory; it just will not be there offline. Say so.
+        if (!isQuotaError(e)) throw e;
+        opts.onWarning?.(`${file} could not be kept for offline use: this site's storage is full. Delete cached models, runs or datasets to make room.`);
+      }
     }
     return bytes;
   }
@@ -152,6 +159,10 @@ export class BrowserModelFiles implements ModelFiles {
     opts.onProgress?.({ file, loaded: bytes.byteLength, total: bytes.byteLength, cached: true });
     return bytes;
   }
+}
+
+export function isQuotaError(e: unknown): boolean {
+  return e instanceof Error && (e.name === 'QuotaExceededError' || /quota/i.test(e.message));
 }
 
 /** Resolve a host-independent source. Node adds directories on top of this (workers/node/). */

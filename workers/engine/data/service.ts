@@ -4,6 +4,7 @@
 import { splitIndices } from '../train/split';
 import { DEFAULT_LORA, DEFAULT_TRAIN, type Engine, type EvalRow, type LoraConfig, type TrainConfig, type TrainRequest, type TrainResult } from '../engine';
 import { InvalidRequestError } from '../errors';
+import { isQuotaError } from '../source';
 import type { TrainEvent } from '../train/trainer';
 import { tokenizeExample, type TrainOn } from '../train/examples';
 import { addTokenStats, loadDataset, loadRecords, type LoadedDataset } from './dataset';
@@ -90,7 +91,12 @@ export class DatasetService {
       ...(options.format ? { forcedFormat: options.format } : {}),
       report: data.report,
     };
-    await datasetStore.add(meta, file);
+    try {
+      await datasetStore.add(meta, file);
+    } catch (e) {
+      if (!isQuotaError(e)) throw e;
+      throw new InvalidRequestError(`${file.name} was not stored: this site's storage is full. Nothing already stored was changed; delete cached models, runs or datasets to make room, then add it again.`);
+    }
     return meta;
   }
 
@@ -219,7 +225,14 @@ export class DatasetService {
     await runStore.put(run);
     this.activeRun = runId;
     let saving = Promise.resolve();
-    const save = () => (saving = saving.then(() => runStore.put(run)));
+    let saveError: unknown = null;
+    // Curves are kept as the run goes; if storage is full they stay in memory only (checkpoints say why).
+    const save = () =>
+      (saving = saving
+        .then(() => runStore.put(run))
+        .catch((e) => {
+          if (!isQuotaError(e)) saveError ??= e;
+        }));
     try {
       const result = await this.engine.train({ ...req, runId, examples: data.examples.map((e) => e.example), validation }, (e) => {
         if (e.type === 'steps') {
@@ -239,7 +252,7 @@ export class DatasetService {
     } finally {
       this.activeRun = null;
       await save();
-      await runStore.put(run);
     }
+    if (saveError) throw saveError;
   }
 }

@@ -3,6 +3,7 @@
 // Metrics stay on the device until a progress report is due; then they are read back together.
 import * as tf from '../tf';
 import { InvalidRequestError, WebtuneError } from '../errors';
+import { isQuotaError } from '../source';
 import type { LlamaModel } from '../llama';
 import type { LoraAdapter } from '../lora';
 import { Rng } from '../sampling';
@@ -36,7 +37,8 @@ export type TrainEvent =
   | { type: 'steps'; points: StepPoint[]; totalSteps: number; tokensPerSecond: number; etaSeconds: number | null }
   | ({ type: 'eval' } & EvalResult)
   | { type: 'checkpoint'; meta: CheckpointMeta }
-  | { type: 'status'; status: 'running' | 'paused' };
+  | { type: 'status'; status: 'running' | 'paused' }
+  | { type: 'warning'; message: string };
 
 export interface TrainSummary {
   status: 'done' | 'cancelled' | 'early-stopped';
@@ -337,7 +339,14 @@ export class Trainer {
     const { meta, bytes } = await this.serialize(name, valLoss);
     const store = this.opts.store;
     if (store) {
-      await store.save(meta, bytes);
+      try {
+        await store.save(meta, bytes);
+      } catch (e) {
+        if (!isQuotaError(e)) throw e;
+        // Storage full: training goes on; the checkpoints already stored are untouched.
+        onEvent({ type: 'warning', message: `Checkpoint ${name} was not saved: this site's storage is full. Training continues and earlier checkpoints are intact; delete cached models, runs or datasets to make room.` });
+        return meta;
+      }
       onEvent({ type: 'checkpoint', meta });
       // The new one is saved first: pruning never leaves the run with fewer good checkpoints than before.
       const epochs = (await store.list()).filter((m) => m.name.startsWith('epoch-') && m.runId === this.opts.runId);
