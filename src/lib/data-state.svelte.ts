@@ -26,6 +26,7 @@ export class DataState {
       const d = await this.engine.addDataset(file, { maxSeqLen: this.maxSeqLen, format: this.format || undefined }, (p) => (this.adding = { name: file.name, ...p }));
       await this.refresh();
       this.selectedId = d.id;
+      void navigator.storage?.persist?.(); // ask once there is something to keep; a refusal is shown, not an error
     } catch (e) {
       this.error = describeError(e).message;
     } finally {

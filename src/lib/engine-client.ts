@@ -50,6 +50,7 @@ export class EngineClient {
   exportAdapter = () => this.remote.exportAdapter();
   stopEvaluation = () => this.remote.stopEvaluation();
   listCachedModels = () => this.remote.listCachedModels();
+  inspect = (source: ModelSource) => this.remote.inspect(source);
   deleteCachedModel = (base: string) => this.remote.deleteCachedModel(base);
 
   evaluateDataset(req: { datasetId: string; split?: { valSplit: number; seed: number }; limit: number; maxNewTokens: number }, onRow: (row: EvalRow) => void): Promise<number> {

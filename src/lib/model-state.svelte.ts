@@ -1,4 +1,5 @@
 // Which model is loaded, how far its download is, and on which backend it runs.
+import { curatedModels, gpuLimits, preflight } from './preflight';
 import { describeError, type EngineClient, type LoadOptions, type LoadProgress, type ModelInfo, type ModelSource } from './engine-client';
 
 export interface FileRow {
@@ -30,7 +31,7 @@ export class ModelState {
     return s > 0 ? this.networkBytes / s : 0;
   }
 
-  async load(source: ModelSource, label: string, options: LoadOptions): Promise<void> {
+  async load(source: ModelSource, label: string, options: LoadOptions, seqLen = 512): Promise<void> {
     this.status = 'loading';
     this.error = null;
     this.info = null;
@@ -40,6 +41,18 @@ export class ModelState {
     this.warnings = [];
     this.startedAt = performance.now();
     try {
+      // Preflight from config.json alone: refuse what cannot run here, warn about what may not fit.
+      if (source.kind !== 'demo') {
+        const facts = await this.engine.inspect(source);
+        const limits = options.backend === 'wasm' || options.backend === 'cpu' ? null : await gpuLimits();
+        const check = preflight({ label, parameters: facts.parameters, vocab: facts.vocabSize, hidden: facts.hiddenSize }, seqLen, limits, await curatedModels());
+        if (check.level === 'refuse') {
+          this.error = { name: 'PreflightRefused', message: check.message };
+          this.status = 'error';
+          return;
+        }
+        if (check.level === 'warn') this.warnings.push(check.message);
+      }
       this.info = await this.engine.load(source, options, (p) => this.onProgress(p));
       this.status = 'ready';
     } catch (e) {

@@ -17,6 +17,16 @@ export interface Preflight {
 
 type GpuLimits = { maxStorageBufferBindingSize: number; maxBufferSize: number };
 
+let curated: Promise<CuratedModel[]> | null = null;
+/** The suggested models of public/models.json (fetched once). */
+export function curatedModels(): Promise<CuratedModel[]> {
+  curated ??= fetch(`${import.meta.env.BASE_URL}models.json`)
+    .then((r) => r.json() as Promise<{ models: CuratedModel[] }>)
+    .then((j) => j.models)
+    .catch(() => []);
+  return curated;
+}
+
 export async function gpuLimits(): Promise<GpuLimits | null> {
   const gpu = (navigator as { gpu?: { requestAdapter(): Promise<{ limits: GpuLimits } | null> } }).gpu;
   const adapter = await gpu?.requestAdapter().catch(() => null);
@@ -26,18 +36,20 @@ export async function gpuLimits(): Promise<GpuLimits | null> {
 const GB = 1024 ** 3;
 
 /** Training at `seqLen` tokens, batch 4, with activation checkpointing: measured ≈ weights + 0.9 GB for 135M at 256. */
-export function estimateBytes(m: CuratedModel, seqLen: number): { weights: number; training: number } {
+export function estimateBytes(m: ModelFacts, seqLen: number): { weights: number; training: number } {
   const weights = m.parameters * 4;
   const activations = 4 * seqLen * m.hidden * 4 * 60 + 64 * 1024 ** 2 * 4; // checkpoints, one block's recompute, loss chunks
   return { weights, training: weights + activations };
 }
 
-export function preflight(m: CuratedModel, seqLen: number, limits: GpuLimits | null, models: CuratedModel[]): Preflight {
+export type ModelFacts = Pick<CuratedModel, 'label' | 'parameters' | 'vocab' | 'hidden'>;
+
+export function preflight(m: ModelFacts, seqLen: number, limits: GpuLimits | null, models: CuratedModel[], deviceMemoryGB = (navigator as { deviceMemory?: number }).deviceMemory): Preflight {
   const { weights, training } = estimateBytes(m, seqLen);
   const largest = m.vocab * m.hidden * 4;
   const smaller = models.filter((x) => x.parameters < m.parameters).sort((a, b) => b.parameters - a.parameters)[0];
   const hint = smaller ? ` Try ${smaller.label} instead.` : '';
-  const memory = (navigator as { deviceMemory?: number }).deviceMemory; // GB, capped at 8 by browsers
+  const memory = deviceMemoryGB; // GB, capped at 8 by browsers
   const sizes = `${(weights / GB).toFixed(2)} GB of float32 weights; training at ${seqLen} tokens needs about ${(training / GB).toFixed(1)} GB`;
   if (limits && largest > limits.maxStorageBufferBindingSize) {
     return { level: 'refuse', message: `${m.label}: its embedding (${(largest / GB).toFixed(2)} GB) is larger than this GPU's largest buffer binding (${(limits.maxStorageBufferBindingSize / GB).toFixed(2)} GB), so WebGPU cannot run it here. ${sizes}.${hint}` };

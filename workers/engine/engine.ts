@@ -3,7 +3,7 @@
 import * as tf from './tf';
 import { selectBackend, type BackendInfo, type BackendPreference } from './backend';
 import type { ModelConfig } from './config';
-import { parameterCount } from './config';
+import { parameterCount, parseConfig } from './config';
 import { InvalidRequestError, NoModelLoadedError } from './errors';
 import { generateIds, type GenerateOptions, type StopReason } from './generate';
 import { loadModel, type LoadedModel, type LoadProgress } from './load';
@@ -127,6 +127,13 @@ export class Engine implements EngineApi {
 
   load(source: ModelSource, options: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
     return this.loadFiles(filesFor(source, this.options.demoBaseUrl), options, onProgress);
+  }
+
+  /** Read only config.json: enough to estimate memory before downloading any weights. */
+  async inspect(source: ModelSource): Promise<{ parameters: number; vocabSize: number; hiddenSize: number; architecture: string }> {
+    const files = filesFor(source, this.options.demoBaseUrl);
+    const config = parseConfig(new TextDecoder().decode(await files.read('config.json')));
+    return { parameters: parameterCount(config), vocabSize: config.vocabSize, hiddenSize: config.hiddenSize, architecture: config.architecture };
   }
 
   private store(runId: string): CheckpointStore {
