@@ -58,6 +58,7 @@ export function parsePeftConfig(text: string, model: ModelConfig): { config: Lor
   } catch (e) {
     throw new ModelFormatError(ADAPTER_CONFIG, `is not valid JSON (${(e as Error).message}).`);
   }
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new ModelFormatError(ADAPTER_CONFIG, 'must be a JSON object.');
   if (c.peft_type !== 'LORA') refuse('peft_type', `= ${JSON.stringify(c.peft_type)} (only LORA)`);
   if (c.task_type !== undefined && c.task_type !== 'CAUSAL_LM') refuse('task_type', `= ${JSON.stringify(c.task_type)} (only CAUSAL_LM)`);
   if (c.use_dora === true) refuse('use_dora', '(DoRA)');
@@ -82,12 +83,22 @@ export function parsePeftConfig(text: string, model: ModelConfig): { config: Lor
     if (unknown !== undefined) refuse('target_modules', `names ${JSON.stringify(unknown)}, which`);
     chosen = all.filter((m) => tm.includes(m.target));
   } else if (typeof tm === 'string') {
-    const re = new RegExp(`^(?:${tm})$`);
+    let re: RegExp;
+    try {
+      re = new RegExp(`^(?:${tm})$`);
+    } catch (e) {
+      throw new ModelFormatError(ADAPTER_CONFIG, `"target_modules" is not a valid pattern (${(e as Error).message}).`);
+    }
     chosen = all.filter((m) => re.test(m.path));
   } else throw new ModelFormatError(ADAPTER_CONFIG, '"target_modules" must be a list of module names or a pattern.');
   if (chosen.length === 0) throw new ModelFormatError(ADAPTER_CONFIG, '"target_modules" matches no linear module of this model.');
   const targets = LORA_TARGETS.filter((t) => chosen.some((m) => m.target === t));
-  const config = validateLora({ rank: r, alpha, dropout: typeof c.lora_dropout === 'number' ? c.lora_dropout : 0, targets: [...targets], rslora: c.use_rslora === true });
+  let config: LoraConfig;
+  try {
+    config = validateLora({ rank: r, alpha, dropout: typeof c.lora_dropout === 'number' ? c.lora_dropout : 0, targets: [...targets], rslora: c.use_rslora === true });
+  } catch (e) {
+    throw new ModelFormatError(ADAPTER_CONFIG, (e as Error).message);
+  }
   return { config, paths: chosen.map((m) => m.path) };
 }
 

@@ -46,9 +46,12 @@ function tokenText(v: unknown): string | undefined {
 function pickTemplate(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
   if (Array.isArray(v)) {
-    const named = v as { name?: string; template?: string }[];
-    return (named.find((t) => t.name === 'default') ?? named[0])?.template;
+    const named = v.filter((t): t is { name?: unknown; template?: unknown } => t !== null && typeof t === 'object');
+    const t = (named.find((x) => x.name === 'default') ?? named[0])?.template;
+    if (t !== undefined && typeof t !== 'string') throw new ModelFormatError('tokenizer_config.json', '"chat_template" entries must have a string "template".');
+    return t;
   }
+  if (v !== undefined && v !== null) throw new ModelFormatError('tokenizer_config.json', '"chat_template" must be a string or a list of {"name", "template"}.');
   return undefined;
 }
 
