@@ -109,6 +109,7 @@ export class DatasetService {
   }
 
   deleteDataset(id: string): Promise<void> {
+    if (this.parsed?.id === id) this.parsed = null;
     return datasetStore.delete(id);
   }
 
@@ -129,11 +130,17 @@ export class DatasetService {
     return updated;
   }
 
-  private async examples(id: string) {
+  /** The last dataset parsed for preview, estimates, evaluation or training: paging must not re-parse the file. */
+  private parsed: { id: string; meta: StoredDataset; data: LoadedDataset } | null = null;
+
+  private async examples(id: string): Promise<{ meta: StoredDataset; data: LoadedDataset }> {
     const meta = await datasetStore.get(id);
     if (!meta) throw new InvalidRequestError('That dataset is no longer stored.');
+    if (this.parsed?.id === id && this.parsed.meta.forcedFormat === meta.forcedFormat) return { meta, data: this.parsed.data };
     const text = await (await this.datasetFile(id)).text();
-    return { meta, data: loadDataset(meta.fileName, text, meta.forcedFormat) };
+    const data = loadDataset(meta.fileName, text, meta.forcedFormat);
+    this.parsed = { id, meta, data };
+    return { meta, data };
   }
 
   /** How long training on this dataset would take here: its tokens × epochs ÷ tokens/s measured now. */
