@@ -13,7 +13,7 @@ import { DEFAULT_LORA, LoraAdapter, validateLora, type LoraConfig } from './lora
 import { exportPeft, importPeft, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
 import { decodeCheckpoint, MemoryCheckpointStore, type CheckpointMeta, type CheckpointStore } from './train/checkpoint';
 import { DEFAULT_TRAIN, validateTrain, type TrainConfig } from './train/config';
-import { collate, tokenizeExample, trainedCount, type Example } from './train/examples';
+import { collate, tokenizeExample, type Example } from './train/examples';
 import { chunkedLmEval, chunkRowsFor } from './train/lm-loss';
 import { splitIndices } from './train/split';
 import { TrainControl, Trainer, type TrainEvent, type TrainSummary } from './train/trainer';
@@ -225,33 +225,28 @@ export class Engine implements EngineApi {
     const prompt = example.messages.slice(0, last).map(({ role, content }) => ({ role, content }));
     const adapter = model.adapter;
     const strength = adapter?.strength ?? 1;
-    const lossUnder = (scale: number) => {
+    // The example as the model scores it: tokenized and batched once, for both scales.
+    const b = collate([tokenizeExample(tokenizer, example, model.config.maxPositions, 'assistant')], 0);
+    const count = Math.max(1, b.trained);
+    const score = async (scale: number) => {
       if (adapter) adapter.strength = scale;
-      const t = tokenizeExample(tokenizer, example, model.config.maxPositions, 'assistant');
-      const b = collate([t], 0);
-      return tf.tidy(() => {
+      const stats = tf.tidy(() => {
         const hidden = model.forward(tf.tensor2d(b.ids, [1, b.T], 'int32'));
         return chunkedLmEval(hidden.reshape([b.T, -1]) as tf.Tensor2D, model.head(), b.targets, b.weights, chunkRowsFor(model.config.vocabSize));
       });
+      const nll = (await stats.data())[0];
+      stats.dispose();
+      return nll / count;
     };
     const answer = async (scale: number) => {
       if (adapter) adapter.strength = scale;
       return (await this.generate({ messages: prompt }, { maxNewTokens })).text;
     };
-    const count = Math.max(1, trainedCount(tokenizeExample(tokenizer, example, model.config.maxPositions, 'assistant')));
     try {
       const base = await answer(0);
-      const baseStats = lossUnder(0);
-      const baseLoss = (await baseStats.data())[0] / count;
-      baseStats.dispose();
-      let tuned: string | null = null;
-      let tunedLoss: number | null = null;
-      if (adapter) {
-        tuned = await answer(strength);
-        const st = lossUnder(strength);
-        tunedLoss = (await st.data())[0] / count;
-        st.dispose();
-      }
+      const baseLoss = await score(0);
+      const tuned = adapter ? await answer(strength) : null;
+      const tunedLoss = adapter ? await score(strength) : null;
       return { index, prompt: prompt.filter((m) => m.role === 'user').pop()?.content ?? '', expected: example.messages[last].content, base, tuned, baseLoss, tunedLoss };
     } finally {
       if (adapter) adapter.strength = strength;
@@ -386,11 +381,5 @@ export class Engine implements EngineApi {
     this.loaded?.model.adapter?.dispose();
     this.loaded?.model.dispose();
     this.loaded = null;
-  }
-
-  /** Live tensors and bytes on the backend, for memory checks. */
-  memory(): { numTensors: number; numBytes: number } {
-    const m = tf.memory();
-    return { numTensors: m.numTensors, numBytes: m.numBytes };
   }
 }

@@ -2,7 +2,7 @@
 import * as tf from './tf';
 import { InvalidRequestError } from './errors';
 import { KVCache, type LlamaModel } from './llama';
-import { argmax, Rng, sample, type SamplingOptions } from './sampling';
+import { Rng, sample, type SamplingOptions } from './sampling';
 
 export interface GenerateOptions {
   maxNewTokens?: number; // default 256: a full chat answer, bounded
@@ -110,4 +110,3 @@ export function fullLogits(model: LlamaModel, ids: number[]): tf.Tensor2D {
   return tf.tidy(() => model.logits(model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'))).reshape([ids.length, -1]) as tf.Tensor2D);
 }
 
-export { argmax };

@@ -126,7 +126,7 @@ export class DatasetService {
     if (!meta) throw new InvalidRequestError('That dataset is no longer stored.');
     const data = await this.parse(await this.datasetFile(id), meta.fileName, meta.forcedFormat, maxSeqLen);
     const updated = { ...meta, report: data.report };
-    await datasetStore.add(updated, await this.datasetFile(id));
+    await datasetStore.update(updated); // only the report changes; the original file is not written again
     return updated;
   }
 

@@ -64,6 +64,10 @@ export const datasetStore = {
   async blob(id: string): Promise<Blob | undefined> {
     return (await (await open()).get('files', id))?.blob;
   },
+  /** Replace a dataset's metadata (name, report); the stored file is left as it is. */
+  async update(meta: StoredDataset): Promise<void> {
+    await (await open()).put('datasets', meta);
+  },
   async rename(id: string, name: string): Promise<void> {
     const d = await open();
     const meta = await d.get('datasets', id);
