@@ -2,6 +2,8 @@ import { defineConfig } from '@playwright/test';
 
 // Debian's chromium (installed by .ci/run); Playwright's own browser download cannot work offline.
 const port = Number(process.env.E2E_PORT ?? 4173);
+/** The vite dev server, for test pages under e2e/pages/ that import engine modules directly. */
+export const devURL = `http://127.0.0.1:${port + 1}`;
 const chromiumArgs = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'];
 
 export default defineConfig({
@@ -20,10 +22,13 @@ export default defineConfig({
     { name: 'webgpu', metadata: { backend: 'webgpu' } },
     { name: 'wasm', metadata: { backend: 'wasm' } },
   ],
-  webServer: {
-    command: `npm run -s build -- --logLevel warn && npx vite preview --port ${port}`,
-    url: `http://127.0.0.1:${port}`,
-    reuseExistingServer: !process.env.CI,
-    timeout: 120_000,
-  },
+  webServer: [
+    {
+      command: `npm run -s build -- --logLevel warn && npx vite preview --port ${port}`,
+      url: `http://127.0.0.1:${port}`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 120_000,
+    },
+    { command: `npx vite --port ${port + 1} --strictPort --logLevel warn`, url: `${devURL}/e2e/pages/numerics.html`, reuseExistingServer: !process.env.CI, timeout: 120_000 },
+  ],
 });

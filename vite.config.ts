@@ -27,6 +27,13 @@ export default defineConfig({
       },
     }),
   ],
+  // The dev server serves tfjs's ES modules as they are (one URL per module, so the deep imports in
+  // workers/engine/tf.ts and the backends share one tfjs-core); only CommonJS code (their dependencies, and the
+  // WASM backend's Emscripten glue, bundled with tfjs-core left outside) is pre-bundled.
+  optimizeDeps: {
+    exclude: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-webgpu'],
+    include: ['@tensorflow/tfjs-core > seedrandom', '@tensorflow/tfjs-core > long', '@tensorflow/tfjs-backend-cpu > seedrandom', '@tensorflow/tfjs-backend-wasm', 'idb', 'comlink', 'fflate', 'uplot', '@huggingface/tokenizers', '@huggingface/jinja'],
+  },
   appType: 'mpa', // a missing file is a 404, as on the Hub, not index.html
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 4000 },

@@ -43,6 +43,7 @@ const engineApi: EngineApi = {
 const api = {
   ...engineApi,
   inspect: engine.inspect.bind(engine),
+  watchDeviceLoss: engine.watchDeviceLoss.bind(engine),
   addDataset: datasets.addDataset.bind(datasets),
   listDatasets: datasets.listDatasets.bind(datasets),
   renameDataset: datasets.renameDataset.bind(datasets),

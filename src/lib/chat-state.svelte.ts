@@ -4,6 +4,7 @@ import { describeError, type AdapterInfo, type ChatMessage, type EngineClient, t
 
 export interface Reply {
   text: string;
+  tokens: number; // generated so far; some tokens show no text (special or partial characters)
   stats?: string;
 }
 
@@ -58,14 +59,16 @@ export class ChatState {
   }
 
   private async answer(side: 'base' | 'tuned', messages: ChatMessage[], into: Exchange): Promise<void> {
-    into[side] = { text: '' };
+    into[side] = { text: '', tokens: 0 };
     const reply = into[side]!;
     this.streaming = side;
     if (this.adapter) await this.engine.setLoraScale(side === 'base' ? 0 : this.loraScale);
     // Token events come on their own message port and may trail the result: once it is in, ignore them.
     let finished = false;
     const r = await this.engine.generate({ messages: $state.snapshot(messages) }, $state.snapshot(this.options), (t) => {
-      if (!finished) reply.text += t.text;
+      if (finished) return;
+      reply.text += t.text;
+      reply.tokens++;
     });
     finished = true;
     reply.text = r.text;

@@ -28,6 +28,11 @@ export class EngineClient {
     return this.remote.generate(input, options, Comlink.proxy(onToken));
   }
 
+  /** `onLost` hears, with a message for the user, when the GPU device under the loaded model is lost. */
+  watchDeviceLoss(onLost: (message: string) => void): Promise<void> {
+    return this.remote.watchDeviceLoss(Comlink.proxy(onLost));
+  }
+
   stop(): Promise<void> {
     return this.remote.stop();
   }

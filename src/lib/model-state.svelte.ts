@@ -61,6 +61,13 @@ export class ModelState {
     }
   }
 
+  /** The GPU device under the model was lost: its weights are gone, so it must be loaded again. */
+  markLost(message: string): void {
+    this.status = 'error';
+    this.info = null;
+    this.error = { name: 'DeviceLostError', message };
+  }
+
   private onProgress(p: LoadProgress): void {
     if (p.stage === 'tensors') {
       this.tensors = { loaded: p.loaded, total: p.total };

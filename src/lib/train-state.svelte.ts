@@ -23,7 +23,8 @@ export class TrainState {
   validationDatasetId = $state<string | null>(null);
 
   active = $derived(this.status === 'running' || this.status === 'paused');
-  interrupted = $derived(this.runs.filter((r) => r.status === 'interrupted'));
+  /** Runs cut short (a closed tab, a lost GPU, an error) that can go on from their last checkpoint. */
+  interrupted = $derived(this.runs.filter((r) => r.status === 'interrupted' || r.status === 'failed'));
 
   constructor(private readonly engine: EngineClient) {}
 

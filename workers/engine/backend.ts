@@ -3,6 +3,7 @@
 import * as tf from './tf';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'; // registers the wasm backend too
 import { BackendUnavailableError } from './errors';
+import { deviceLost, registerWebGpu } from './gpu-device';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = BackendName | 'auto';
@@ -22,9 +23,16 @@ export function configureWasm(paths: string | Record<string, string>): void {
   tf.env().set('PROD', true); // no debug checks, no console advice about tfjs-node
 }
 
+let webGpuRegistered = false;
+
 async function tryBackend(name: BackendName): Promise<string | null> {
   try {
-    if (name === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
+    if (name === 'webgpu') {
+      await import('@tensorflow/tfjs-backend-webgpu'); // its kernels
+      // Our own device factory, once, and again after a device loss: the next setBackend gets a new device.
+      if (!webGpuRegistered || deviceLost()) registerWebGpu();
+      webGpuRegistered = true;
+    }
     if (!(await tf.setBackend(name))) return `tfjs could not initialise the ${name} backend`;
     await tf.ready();
     return null;

@@ -2,9 +2,10 @@
 // hosts (CLI, tests, benchmarks) use directly.
 import * as tf from './tf';
 import { selectBackend, type BackendInfo, type BackendPreference } from './backend';
+import { deviceLost, lossBehind, onDeviceLost } from './gpu-device';
 import type { ModelConfig } from './config';
 import { parameterCount, parseConfig } from './config';
-import { InvalidRequestError, NoModelLoadedError } from './errors';
+import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WebtuneError } from './errors';
 import { generateIds, type GenerateOptions, type StopReason } from './generate';
 import { loadModel, type LoadedModel, type LoadProgress } from './load';
 import { filesFor, type ModelFiles, type ModelSource } from './source';
@@ -123,7 +124,27 @@ export class Engine implements EngineApi {
   private control: TrainControl | null = null;
   private readonly stores = new Map<string, CheckpointStore>();
 
-  constructor(private readonly options: EngineOptions = {}) {}
+  private lostListener: ((message: string) => void) | null = null;
+
+  constructor(private readonly options: EngineOptions = {}) {
+    // A lost GPU device ends the work on it with a clear error; the weights on it are gone, so the model is
+    // unloaded and the next load brings a fresh device (or WASM, if the user picks it).
+    onDeviceLost((reason) => {
+      if (this.backend?.name !== 'webgpu') return;
+      this.control?.fail(new DeviceLostError(reason, 'training'));
+      this.lostListener?.(new DeviceLostError(reason, this.control ? 'training' : 'work').message);
+    });
+  }
+
+  /** Why the device this model lives on was lost, or null. */
+  private lost(): string | null {
+    return this.backend?.name === 'webgpu' ? deviceLost() : null;
+  }
+
+  /** Be told when the GPU device is lost (the UI marks the model as needing a reload). */
+  watchDeviceLoss(fn: (message: string) => void): void {
+    this.lostListener = fn;
+  }
 
   load(source: ModelSource, options: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
     return this.loadFiles(filesFor(source, this.options.demoBaseUrl), options, onProgress);
@@ -148,6 +169,7 @@ export class Engine implements EngineApi {
   async train(request: TrainRequest, onEvent: (e: TrainEvent) => void = () => {}): Promise<TrainResult> {
     const { model, tokenizer, id } = this.current;
     if (this.control) throw new InvalidRequestError('A training run is already going on; stop it first.');
+    if (this.lost()) throw new DeviceLostError(this.lost()!, 'work');
     const cfg = validateTrain({ ...DEFAULT_TRAIN, ...request.train });
     const lora = validateLora({ ...DEFAULT_LORA, ...request.lora });
     const all = request.examples.map((e) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
@@ -165,7 +187,11 @@ export class Engine implements EngineApi {
     this.control = new TrainControl();
     try {
       if (request.resumeFrom) await trainer.restore(await this.store(runId).load(request.resumeFrom));
-      const summary = await trainer.run(onEvent, this.control);
+      const summary = await trainer.run(onEvent, this.control).catch(async (e: unknown) => {
+        // A read from a lost device can fail before the loss event arrives: report the loss, not the symptom.
+        const lost = this.backend?.name === 'webgpu' && !(e instanceof WebtuneError) ? await lossBehind() : null;
+        throw lost && !(e instanceof DeviceLostError) ? new DeviceLostError(lost, 'training') : e;
+      });
       return {
         ...summary,
         runId,
@@ -361,7 +387,14 @@ export class Engine implements EngineApi {
       if (delta) shown = full;
       onToken({ id, text: delta });
     };
-    const r = await generateIds(model, promptIds, tokenizer.eosIds, options, emit, () => this.stopRequested);
+    const r = await generateIds(model, promptIds, tokenizer.eosIds, options, emit, () => {
+      const lost = this.lost();
+      if (lost) throw new DeviceLostError(lost, 'generation');
+      return this.stopRequested;
+    }).catch(async (e: unknown) => {
+      const lost = this.backend?.name === 'webgpu' && !(e instanceof WebtuneError) ? await lossBehind() : null;
+      throw lost && !(e instanceof DeviceLostError) ? new DeviceLostError(lost, 'generation') : e;
+    });
     const decodeTokens = Math.max(0, r.ids.length - 1);
     return {
       promptIds,

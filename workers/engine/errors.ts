@@ -78,3 +78,12 @@ export class NoModelLoadedError extends WebtuneError {
 export class InvalidRequestError extends WebtuneError {
   override name = 'InvalidRequestError';
 }
+
+/** The GPU device went away (driver reset, GPU process crash, destroy()). Its buffers, weights included, are gone. */
+export class DeviceLostError extends WebtuneError {
+  override name = 'DeviceLostError';
+  constructor(reason: string, during: 'training' | 'generation' | 'work') {
+    const kept = during === 'training' ? ' Training stopped; every checkpoint saved before this is kept.' : during === 'generation' ? ' The answer stopped here.' : '';
+    super(`${reason[0].toUpperCase()}${reason.slice(1)}.${kept} Load the model again to continue, on a new GPU device or on WASM; the page does not need reloading.`);
+  }
+}

@@ -3,6 +3,7 @@
 // (SmolLM2's V is 49,152; Qwen2.5's 151,936). The head W is frozen: only the hidden states get a gradient.
 import * as tf from '../tf';
 import { matmul } from '../ops/matmul';
+import { sumTensors } from '../ops/sum-tensors';
 
 /** Rows per chunk so that one chunk's logits take about `budgetBytes` (float32). */
 export function chunkRowsFor(vocab: number, budgetBytes = 64 * 1024 * 1024): number {
@@ -37,7 +38,7 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
         return tf.sum(tf.mul(nll, tf.tensor1d(targetWeights.subarray(s, s + n), 'float32')));
       }),
     );
-    const value = parts.length === 1 ? parts[0] : tf.addN(parts);
+    const value = parts.length === 1 ? parts[0] : sumTensors(parts);
     if (parts.length > 1) parts.forEach((p) => p.dispose());
     return {
       value: value as tf.Scalar,
@@ -81,6 +82,6 @@ export function chunkedLmEval(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
         }),
       );
     }
-    return tf.addN(parts) as tf.Tensor1D; // [Σ nll, Σ correct]
+    return sumTensors(parts) as tf.Tensor1D; // [Σ nll, Σ correct]
   });
 }

@@ -1,6 +1,7 @@
 // AdamW (decoupled weight decay) with gradient clipping by global norm. A step whose gradient norm is not
 // finite changes nothing: the check runs on the device, so no value is read back to decide it.
 import * as tf from '../tf';
+import { sumTensors } from '../ops/sum-tensors';
 import type { TrainConfig } from './config';
 
 export class AdamW {
@@ -33,7 +34,7 @@ export class AdamW {
     const c1 = 1 - Math.pow(beta1, this.t);
     const c2 = 1 - Math.pow(beta2, this.t);
     return tf.tidy(() => {
-      const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+      const norm = tf.sqrt(sumTensors(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
       const ok = tf.isFinite(norm);
       const clip = tf.minimum(1, tf.div(maxGradNorm, tf.add(norm, 1e-6)));
       this.params.forEach((p, i) => {

@@ -53,6 +53,8 @@ export interface TrainSummary {
 export class TrainControl {
   paused = false;
   cancelled = false;
+  /** Set when the work must end with an error (the GPU device was lost); the loop throws it. */
+  failure: Error | null = null;
   private wake: (() => void) | null = null;
   pause(): void {
     this.paused = true;
@@ -65,8 +67,16 @@ export class TrainControl {
     this.cancelled = true;
     this.wake?.();
   }
+  fail(e: Error): void {
+    this.failure = e;
+    this.wake?.();
+  }
+  /** Throw the failure, if any: called before each step and before each checkpoint write. */
+  check(): void {
+    if (this.failure) throw this.failure;
+  }
   async waitWhilePaused(): Promise<void> {
-    while (this.paused && !this.cancelled) await new Promise<void>((r) => (this.wake = r));
+    while (this.paused && !this.cancelled && !this.failure) await new Promise<void>((r) => (this.wake = r));
     this.wake = null;
   }
 }
@@ -95,6 +105,7 @@ export class Trainer {
   private readonly chunkRows: number;
   private readonly lengths: number[];
   private lastTrainLoss: number | null = null;
+  private control: TrainControl | null = null;
   private epochOrder: { epoch: number; batches: number[][] } | null = null;
 
   constructor(
@@ -204,6 +215,7 @@ export class Trainer {
   }
 
   async run(onEvent: (e: TrainEvent) => void, control = new TrainControl()): Promise<TrainSummary> {
+    this.control = control;
     const started = performance.now();
     const interval = this.opts.progressIntervalMs ?? 250;
     const pending: { step: number; lr: number; metrics: tf.Tensor1D }[] = [];
@@ -266,6 +278,7 @@ export class Trainer {
           tokenClock = performance.now();
           tokens = 0;
         }
+        control.check();
         if (control.cancelled) {
           status = 'cancelled';
           break;
@@ -283,6 +296,7 @@ export class Trainer {
           await flush();
           await yieldToEvents(); // let pause/cancel messages in
         }
+        control.check();
         let stop = false;
         if (evalDue) stop = await evaluateAndMaybeStop();
         if (epochEnd && !stop) await this.checkpoint(`epoch-${Math.ceil(done / this.stepsPerEpoch)}`, last.eval?.valLoss ?? null, onEvent);
@@ -337,6 +351,7 @@ export class Trainer {
 
   private async checkpoint(name: string, valLoss: number | null, onEvent: (e: TrainEvent) => void): Promise<CheckpointMeta> {
     const { meta, bytes } = await this.serialize(name, valLoss);
+    this.control?.check(); // nothing read back from a lost GPU device is ever saved
     const store = this.opts.store;
     if (store) {
       try {

@@ -1,0 +1,93 @@
+// Served by the vite dev server for e2e/numerics.spec.ts (never part of the app build). Computes the training
+// loss and every LoRA gradient of the demo model on a backend, with and without activation checkpointing, so
+// the test can compare WebGPU and WASM against the plain JS cpu backend in the same page.
+import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
+import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { configureWasm, selectBackend, type BackendName } from '../../workers/engine/backend';
+import { AdamW } from '../../workers/engine/train/optimizer';
+import { DEFAULT_TRAIN, validateTrain } from '../../workers/engine/train/config';
+import { Engine } from '../../workers/engine/engine';
+import { LORA_TARGETS, LoraAdapter } from '../../workers/engine/lora';
+import { chunkedLmLoss } from '../../workers/engine/train/lm-loss';
+import * as tf from '../../workers/engine/tf';
+
+configureWasm({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
+
+// Two sequences with padding-free targets; weights mask the prompt part as training does.
+const IDS = [
+  [1, 20, 77, 140, 3, 250, 99, 12, 2, 41, 7, 300],
+  [1, 55, 9, 18, 200, 31, 4, 88, 2, 17, 64, 5],
+];
+const WEIGHTS = [0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1];
+
+function seeded(n: number, seed: number, scale: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+export interface Result {
+  loss: number;
+  grads: Record<string, number[]>;
+}
+
+async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean): Promise<Result> {
+  const engine = new Engine({ demoBaseUrl: new URL('/models/demo', location.origin).href });
+  await engine.load({ kind: 'demo' }, { backend });
+  const { model } = engine.current;
+  const adapter = LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], rslora: false }, 7);
+  // B = 0 is every run's first step (only B gets a gradient then); a random B tests the A path too.
+  adapter.variables().forEach((v, i) => {
+    if (v.name.includes('lora_B') && !zeroB) v.assign(tf.tensor(seeded(v.size, 100 + i, 0.05), v.shape));
+  });
+  model.adapter = adapter;
+  model.checkpointing = checkpointing;
+  const B = IDS.length;
+  const T = IDS[0].length - 1;
+  const { value, grads } = tf.variableGrads(() => {
+    const hidden = model.forward(tf.tensor2d(IDS.flatMap((r) => r.slice(0, -1)), [B, T], 'int32'));
+    const targets = Int32Array.from(IDS.flatMap((r) => r.slice(1)));
+    const weights = Float32Array.from([...WEIGHTS, ...WEIGHTS]);
+    return chunkedLmLoss(hidden.reshape([B * T, -1]) as tf.Tensor2D, model.head(), targets, weights, 7);
+  }, adapter.variables());
+  const out: Result = { loss: (await value.data())[0], grads: {} };
+  for (const [name, g] of Object.entries(grads)) out.grads[name.replace(/#\d+$/, '')] = Array.from(await g.data());
+  value.dispose();
+  Object.values(grads).forEach((g) => g.dispose());
+  model.checkpointing = false;
+  engine.unload();
+  return out;
+}
+
+(globalThis as unknown as { numerics: typeof run }).numerics = run;
+
+export interface OptimizerResult {
+  norms: number[];
+  params: number[][];
+}
+
+/** Three AdamW steps over many small parameters (as many as a 30-layer model's LoRA pairs) from fixed gradients. */
+async function optimizerSteps(backend: BackendName, count: number): Promise<OptimizerResult> {
+  await selectBackend(backend);
+  const params = Array.from({ length: count }, (_, i) => tf.variable(tf.tensor2d(seeded(12, 500 + i, 0.1), [3, 4])));
+  const opt = new AdamW(params, validateTrain({ ...DEFAULT_TRAIN, weightDecay: 0.01, maxGradNorm: 1 }));
+  const norms: number[] = [];
+  for (let s = 0; s < 3; s++) {
+    const grads = params.map((_, i) => tf.tensor2d(seeded(12, 900 + 31 * s + i, 1), [3, 4]));
+    const norm = opt.step(grads, 0.01);
+    norms.push((await norm.data())[0]);
+    norm.dispose();
+    grads.forEach((g) => g.dispose());
+  }
+  const out = { norms, params: await Promise.all(params.map(async (p) => Array.from(await p.data()))) };
+  params.forEach((p) => p.dispose());
+  opt.dispose();
+  return out;
+}
+
+(globalThis as unknown as { optimizerSteps: typeof optimizerSteps }).optimizerSteps = optimizerSteps;
