@@ -229,7 +229,13 @@ export class DatasetService {
     }
     run.status = 'running';
     run.error = undefined;
-    await runStore.put(run);
+    try {
+      await runStore.put(run);
+    } catch (e) {
+      if (!isQuotaError(e)) throw e;
+      // Storage full: train anyway, from memory; the user hears what will not be kept.
+      onEvent({ type: 'warning', message: "This run's settings and curve are not being kept: this site's storage is full. Training goes on; delete cached models, runs or datasets to make room." });
+    }
     this.activeRun = runId;
     let saving = Promise.resolve();
     let saveError: unknown = null;
