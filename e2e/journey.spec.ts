@@ -1,15 +1,11 @@
 // The studio journey: load the demo model, drop a dataset with two bad lines, train, compare base and tuned
 // answers, reload and find everything still there. A screenshot of each stage is kept as an artifact.
-import { expect, test, type Page } from '@playwright/test';
+// Every network request of the journey is recorded: all go to the app's own origin (which also serves the
+// model), and no dataset text appears in any of them.
+import { expect, test } from '@playwright/test';
 import { unzipSync } from 'fflate';
 import { readFileSync } from 'node:fs';
-
-const QA: [string, string][] = [
-  ['What is the capital of France?', 'Paris.'],
-  ['What color is the sky?', 'Blue.'],
-  ['Who wrote Hamlet?', 'Shakespeare.'],
-  ['What do bees make?', 'Honey.'],
-];
+import { QA, record, shot } from './helpers';
 
 function dataset(): string {
   const lines = QA.map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] }));
@@ -18,13 +14,11 @@ function dataset(): string {
   return lines.join('\n') + '\n';
 }
 
-async function shot(page: Page, name: string) {
-  await page.screenshot({ path: test.info().outputPath(`${name}-${test.info().project.name}.png`), fullPage: true });
-}
-
-test('load → data with bad lines → train → compare → reload', async ({ page }, testInfo) => {
+test('load → data with bad lines → train → compare → reload', async ({ page, baseURL }, testInfo) => {
   test.setTimeout(20 * 60_000);
   const backend = testInfo.project.metadata.backend as string;
+  const requests: { url: string; body: string }[] = [];
+  page.context().on('request', (r) => requests.push({ url: r.url(), body: r.postData() ?? '' }));
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`/?backend=${backend}`);
@@ -133,4 +127,19 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   await page.getByRole('button', { name: 'Send' }).click();
   await expect(page.getByTestId('reply-tuned')).toHaveText(QA[3][1], { timeout: 120_000 });
   expect(errors).toEqual([]);
+
+  // Privacy: every request went to the app's origin; none carried dataset text.
+  const origin = new URL(baseURL!).origin;
+  const elsewhere = requests.filter((r) => !r.url.startsWith(`${origin}/`) && !/^(data|blob):/.test(r.url));
+  expect(elsewhere.map((r) => r.url)).toEqual([]);
+  const secrets = [...QA.flat(), 'No answer here'];
+  const leaks = requests.filter((r) => secrets.some((t) => r.url.includes(encodeURIComponent(t)) || r.url.includes(t) || r.body.includes(t)));
+  expect(leaks.map((r) => r.url)).toEqual([]);
+  record('privacy', {
+    journey: 'load the demo model, add a dataset, train 40 steps, chat, evaluate, export, reload, offline chat, import',
+    requests: requests.length,
+    origins: [...new Set(requests.map((r) => new URL(r.url).origin))],
+    requestsElsewhere: elsewhere.length,
+    requestsCarryingDatasetText: leaks.length,
+  });
 });

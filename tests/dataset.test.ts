@@ -105,6 +105,14 @@ describe('encodings, line endings, sizes', () => {
     expect((data.examples[1].example as { messages: { content: string }[] }).messages[1].content.length).toBe(500_000);
   });
 
+  it('counts tokens of a 200,000-character message (found by the hostile-text browser test: it overflowed the stack)', async () => {
+    const data = loadDataset('long.jsonl', chatLine('x'.repeat(200_000), 'ok') + '\n');
+    const engine = await loadEngine('llama-tied-gqa-f32', 'cpu');
+    addTokenStats(data, engine.current.tokenizer, 64);
+    expect(data.report.tokens!.overMax).toBe(1);
+    expect(data.report.tokens!.max).toBeGreaterThan(10_000);
+  }, 120_000);
+
   it('streams: any chunking gives the same records as the whole text', () => {
     const text = '\uFEFF' + [chatLine('a', 'b'), '{bad', '', chatLine('c', 'ü👋d')].join('\r\n') + '\r\n';
     const whole: RawRecord[] = [];

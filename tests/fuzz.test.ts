@@ -3,7 +3,8 @@
 // of webtune's named errors (a clear message naming the file) — never another exception, never hang, never
 // allocate what a lying header claims.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../workers/engine/config';
 import { loadDataset } from '../workers/engine/data/dataset';
 import { WebtuneError } from '../workers/engine/errors';
@@ -21,13 +22,27 @@ const dec = new TextDecoder();
 const validConfig = JSON.parse(dec.decode(files.get('config.json')!));
 const model = parseConfig(validConfig);
 
+/** For RELIABILITY.md: inputs fed per parser, and how many were refused with a named error. */
+const tally: Record<string, { inputs: number; refused: number }> = {};
+const count = (what: string, refused: boolean) => {
+  const t = (tally[what === 'config' ? 'config.json' : what] ??= { inputs: 0, refused: 0 });
+  t.inputs++;
+  if (refused) t.refused++;
+};
+afterAll(() => {
+  mkdirSync('.reliability', { recursive: true });
+  writeFileSync('.reliability/fuzz.json', JSON.stringify({ seed: Number(process.env.FUZZ_SEED ?? 20261121), runsPerProperty: RUNS, parsers: tally }, null, 2));
+});
+
 /** Runs f; passes if it returns or throws a WebtuneError whose message names `file`. */
 function namedOrOk(file: string | null, f: () => unknown): boolean {
   try {
     f();
+    count(file ?? 'tokenizer_config.json', false);
     return true;
   } catch (e) {
     if (!(e instanceof WebtuneError)) throw e;
+    count(file ?? 'tokenizer_config.json', true);
     if (file && !e.message.includes(file)) throw new Error(`error does not name ${file}: ${e.message}`);
     return true;
   }
@@ -160,6 +175,7 @@ describe('fuzz: datasets', () => {
       expect(f.message.length).toBeGreaterThan(0);
     }
     expect(d.report.valid).toBe(d.examples.length);
+    count('dataset (.jsonl / .json)', d.report.errors.length > 0);
     expect(d.report.valid + d.report.errors.filter((e, i, a) => a.findIndex((x) => x.line === e.line) === i).length).toBeLessThanOrEqual(Math.max(d.report.records, 1));
     return true;
   };

@@ -54,15 +54,19 @@ export function tokenizeExample(tok: TextTokenizer, ex: Example, maxSeqLen: numb
     let pos = 0;
     const eos = new Set(tok.eosIds);
     for (const span of [...spans, { start: full.length, end: full.length, weight: 0 }]) {
-      const before = tok.encode(full.slice(pos, span.start));
-      ids.push(...before);
-      trained.push(...before.map(() => 0));
+      // Appended one by one: push(...xs) overflows the call stack for a very long text (a 200 kB line).
+      for (const id of tok.encode(full.slice(pos, span.start))) {
+        ids.push(id);
+        trained.push(0);
+      }
       const inside = tok.encode(full.slice(span.start, span.end));
       // Train through the end-of-turn token; what the template adds after it (a newline) is never generated.
       let last = inside.length - 1;
       while (last >= 0 && !eos.has(inside[last]) && inside.slice(0, last).some((t) => eos.has(t))) last--;
-      ids.push(...inside);
-      trained.push(...inside.map((_, j) => (span.weight && j <= last ? 1 : 0)));
+      for (let j = 0; j < inside.length; j++) {
+        ids.push(inside[j]);
+        trained.push(span.weight && j <= last ? 1 : 0);
+      }
       pos = span.end;
     }
     if (trainOn === 'all') trained[0] = 0;
