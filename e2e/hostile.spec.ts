@@ -45,8 +45,9 @@ test('payloads in data, names, prompts and model output stay inert text', async 
   await expect(report).toContainText('5 of 6 examples usable');
   await expect(page.getByRole('list', { name: 'Errors' })).toContainText('line 6 invalid_json');
   await page.getByText('Preview: examples as the model sees them').click();
-  await expect(page.getByText(IMG).first()).toBeVisible();
-  await expect(page.getByText(SCRIPT).first()).toBeVisible();
+  await expect(page.getByRole('article', { name: 'Example on line 1' })).toContainText(IMG);
+  await expect(page.getByRole('article', { name: 'Example on line 2' })).toContainText(SCRIPT);
+  await expect(page.getByRole('article', { name: 'Example on line 3' })).toContainText(LINK);
 
   // The tuned model learns to answer with a payload; its answer must arrive as text.
   await page.getByLabel('Dataset', { exact: true }).selectOption({ index: 0 });
@@ -61,7 +62,7 @@ test('payloads in data, names, prompts and model output stay inert text', async 
   await page.getByRole('button', { name: 'Start training' }).click();
   await expect(page.getByTestId('train-status')).toContainText('done · step', { timeout: 300_000 });
   heap.push(await heapMiB());
-  await ask(page, PAIRS[0][0], 40);
+  await ask(page, PAIRS[0][0], 80);
   await expect(page.getByTestId('reply-tuned')).toHaveText(IMG, { timeout: 120_000 });
   await ask(page, `${SCRIPT}${LINK}`, 8);
   await expect(page.getByText(`${SCRIPT}${LINK}`)).toBeVisible();

@@ -73,7 +73,7 @@ if (soak) {
   out.push(`${soak.steps} training steps and ${soak.tokens} generated tokens on the tiny demo model (Node, ${soak.backend}), ${soak.seconds.toFixed(0)} s; loss ${soak.firstLoss.toFixed(2)} → ${soak.lastLoss.toFixed(3)}.`, '');
   out.push('| at | tensors | bytes |', '| ---: | ---: | ---: |');
   for (const s of soak.train) out.push(`| step ${s.at} | ${s.tensors} | ${s.bytes.toLocaleString('en')} |`);
-  for (const s of soak.generate) out.push(`| token ${s.at} | ${s.tensors} | ${s.bytes.toLocaleString('en')} (less the KV cache) |`);
+  for (const s of soak.generate) out.push(`| token ${s.at} | ${s.tensors} | ${s.bytes.toLocaleString('en')} (less the KV cache and rotary tables, which grow with the position) |`);
   out.push('', `Flat: training ${soak.trainFlat ? 'yes' : '**NO**'}, generation ${soak.generateFlat ? 'yes' : '**NO**'}.`, '');
 } else out.push(missing('the soak'), '');
 for (const r of e2e('heap')) out.push(`Page JS heap (${r.project}) over ${r.steps} training steps in the browser: ${r.samplesMiB} MiB; bound ${r.boundMiB} MiB.`, '');

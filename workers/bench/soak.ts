@@ -13,7 +13,7 @@ import { DEMO_SPEC, makeModelFiles } from '../tiny/tiny-model';
 export interface MemorySample {
   at: number; // step or token
   tensors: number;
-  bytes: number; // for generation: less the KV cache, which rightly grows by one position per token
+  bytes: number; // for generation: less the KV cache and rotary tables, which rightly grow with the position
 }
 
 export interface SoakResult {
@@ -62,7 +62,7 @@ export async function soak(opts: { steps: number; tokens: number; samples?: numb
   const kvBytesPerToken = numLayers * 2 * numKvHeads * headDim * 4; // K and V, float32
   // No end-of-sequence ids: exactly `tokens` tokens are generated.
   await generateIds(model, tokenizer.encode('Colour 3?', true), [], { maxNewTokens: opts.tokens, temperature: 1, seed: 7 }, () => {
-    if (++n % tokenEvery === 0) generate.push(sample(n, n * kvBytesPerToken));
+    if (++n % tokenEvery === 0) generate.push(sample(n, n * kvBytesPerToken + model.ropeBytes));
   }, () => false);
   opts.log?.(`generated ${n} tokens: ${generate.map((g) => g.tensors).join(', ')} tensors`);
   model.adapter.dispose();

@@ -63,6 +63,10 @@ function hashSeed(seed: number, text: string): number {
 
 export class LlamaModel {
   private readonly rope: RotaryTables;
+  /** Bytes of the rotary tables, which grow (doubling) with the longest position seen. */
+  get ropeBytes(): number {
+    return this.rope.bytes;
+  }
   /** Applied on its target modules when set (frozen base weights are never changed). */
   adapter: LoraAdapter | null = null;
   /** Set by the trainer during training steps only. */
@@ -230,6 +234,11 @@ class RotaryTables {
     private readonly dim: number,
     private readonly theta: number,
   ) {}
+
+  /** Bytes held: the tables double as longer positions are reached. */
+  get bytes(): number {
+    return 2 * this.size * this.dim * 4;
+  }
 
   /** x [B, n, T, D] at positions offset..offset+T-1 → rotated x. */
   apply(x: tf.Tensor4D, offset: number): tf.Tensor4D {
