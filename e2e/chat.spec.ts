@@ -38,6 +38,20 @@ test('load the demo model and chat with it', async ({ page }, testInfo) => {
   expect(texts.filter((t) => t.length > 0 && t !== final).length).toBeGreaterThan(0); // partial texts came first
   for (const t of texts) expect(final.startsWith(t), JSON.stringify({ t, final })).toBe(true); // each was a prefix of the answer
   await page.screenshot({ path: testInfo.outputPath(`chat-${backend}.png`), fullPage: true });
+
+  // Dark: the same page under prefers-color-scheme: dark has a dark background and light text.
+  const luminance = (css: string) => {
+    const [r, g, b] = (css.match(/\d+(\.\d+)?/g) ?? ['0', '0', '0']).slice(0, 3).map(Number);
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+  };
+  const colors = () => page.evaluate(() => ({ bg: getComputedStyle(document.body).backgroundColor, fg: getComputedStyle(document.body).color }));
+  const light = await colors();
+  expect(luminance(light.bg)).toBeGreaterThan(0.8);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = await colors();
+  expect(luminance(dark.bg)).toBeLessThan(0.2);
+  expect(luminance(dark.fg)).toBeGreaterThan(0.7);
+  await page.screenshot({ path: testInfo.outputPath(`chat-dark-${backend}.png`), fullPage: true });
   expect(errors).toEqual([]);
 });
 
