@@ -8,7 +8,9 @@ const dir = '.reliability';
 const read = (f: string): Json | null => (existsSync(`${dir}/${f}`) ? (JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as Json) : null);
 const e2e = (name: string): Json[] =>
   existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`e2e-${name}-`)).map((f) => read(f)!) : [];
-const list = (v: unknown) => (Array.isArray(v) ? v.map((x) => `- ${String(x)}`).join('\n') : String(v));
+// Invisible and direction-changing characters are written as escapes, so the record reads as it is.
+const visible = (x: unknown) => String(x).replace(/[\u200B-\u200F\u202A-\u202E\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
+const list = (v: unknown) => (Array.isArray(v) ? v.map((x) => `- \`${visible(x)}\``).join('\n') : visible(v));
 const missing = (what: string) => `_No figures: ${what} did not run. Run \`npm run reliability\`._`;
 
 const out: string[] = [];
@@ -71,9 +73,10 @@ const soak = read('soak.json') as { backend: string; steps: number; tokens: numb
 out.push('## 7. Soak (npm run soak; tests/soak.test.ts is the short form in CI)', '');
 if (soak) {
   out.push(`${soak.steps} training steps and ${soak.tokens} generated tokens on the tiny demo model (Node, ${soak.backend}), ${soak.seconds.toFixed(0)} s; loss ${soak.firstLoss.toFixed(2)} → ${soak.lastLoss.toFixed(3)}.`, '');
+  out.push('Generation bytes leave out the KV cache and the rotary tables, which rightly grow with the position.', '');
   out.push('| at | tensors | bytes |', '| ---: | ---: | ---: |');
   for (const s of soak.train) out.push(`| step ${s.at} | ${s.tensors} | ${s.bytes.toLocaleString('en')} |`);
-  for (const s of soak.generate) out.push(`| token ${s.at} | ${s.tensors} | ${s.bytes.toLocaleString('en')} (less the KV cache and rotary tables, which grow with the position) |`);
+  for (const s of soak.generate) out.push(`| token ${s.at} | ${s.tensors} | ${s.bytes.toLocaleString('en')} |`);
   out.push('', `Flat: training ${soak.trainFlat ? 'yes' : '**NO**'}, generation ${soak.generateFlat ? 'yes' : '**NO**'}.`, '');
 } else out.push(missing('the soak'), '');
 for (const r of e2e('heap')) out.push(`Page JS heap (${r.project}) over ${r.steps} training steps in the browser: ${r.samplesMiB} MiB; bound ${r.boundMiB} MiB.`, '');

@@ -1,0 +1,43 @@
+// The benchmark in a module worker, on the backend asked for: the backend's own limits (1024³ matmul,
+// weight read rate), then the tiny demo model and, with `full`, SmolLM2-135M-Instruct's exact shape, at
+// sequence length 256 — the same code `npm run bench` runs in Node.
+import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
+import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { configureWasm, selectBackend } from '../../workers/engine/backend';
+import { benchModel, formatTable, measureLimits, type ModelBench } from '../../workers/bench/bench';
+import { DEMO_SPEC, SMOLLM2_135M_SHAPE } from '../../workers/tiny/tiny-model';
+
+export interface BenchRequest {
+  backend: 'webgpu' | 'wasm';
+  full: boolean;
+}
+
+export interface BrowserBenchResult {
+  host: string;
+  backend: string;
+  adapter?: string;
+  matmul1024Gflops: number;
+  readGBps: number;
+  rows: ModelBench[];
+  table: string;
+}
+
+configureWasm({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
+
+const post = (m: unknown) => (self as unknown as { postMessage(m: unknown): void }).postMessage(m);
+
+self.onmessage = async (e: MessageEvent<BenchRequest>) => {
+  const log = (s: string) => post({ log: s });
+  try {
+    const info = await selectBackend(e.data.backend);
+    const limits = await measureLimits(1024, 1024, 1024);
+    log(`${info.name}${info.adapter ? ` (${info.adapter})` : ''}: 1024³ matmul ${limits.matmulGflops.toFixed(2)} GFLOP/s, weight read ${limits.readGBps.toFixed(2)} GB/s`);
+    const rows = [await benchModel({ ...DEMO_SPEC, maxPositions: 512 }, { seqLen: 256, batch: 4, trainSteps: 3, decodeTokens: 32, log })];
+    if (e.data.full) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 1, decodeTokens: 8, log }));
+    const result: BrowserBenchResult = { host: navigator.userAgent, backend: info.name, adapter: info.adapter, matmul1024Gflops: limits.matmulGflops, readGBps: limits.readGBps, rows, table: formatTable(rows) };
+    post({ result });
+  } catch (err) {
+    post({ error: err instanceof Error ? err.message : String(err) });
+  }
+};
