@@ -127,8 +127,8 @@ export class Engine implements EngineApi {
   private lostListener: ((message: string) => void) | null = null;
 
   constructor(private readonly options: EngineOptions = {}) {
-    // A lost GPU device ends the work on it with a clear error; the weights on it are gone, so the model is
-    // unloaded and the next load brings a fresh device (or WASM, if the user picks it).
+    // A lost GPU device ends the work on it with a clear error; the weights on it are gone, so the model
+    // must be loaded again, and that load brings a fresh device (or WASM, if the user picks it).
     onDeviceLost((reason) => {
       if (this.backend?.name !== 'webgpu') return;
       this.control?.fail(new DeviceLostError(reason, 'training'));
@@ -139,6 +139,16 @@ export class Engine implements EngineApi {
   /** Why the device this model lives on was lost, or null. */
   private lost(): string | null {
     return this.backend?.name === 'webgpu' ? deviceLost() : null;
+  }
+
+  /**
+   * The error to report for `e`: a read from a lost device can fail before the loss event arrives, so a
+   * non-webtune error on WebGPU waits a moment for it and, if the device was lost, reports the loss instead.
+   */
+  private async asDeviceLoss(e: unknown, during: 'training' | 'generation'): Promise<unknown> {
+    if (e instanceof WebtuneError || this.backend?.name !== 'webgpu') return e;
+    const lost = await lossBehind();
+    return lost ? new DeviceLostError(lost, during) : e;
   }
 
   /** Be told when the GPU device is lost (the UI marks the model as needing a reload). */
@@ -188,9 +198,7 @@ export class Engine implements EngineApi {
     try {
       if (request.resumeFrom) await trainer.restore(await this.store(runId).load(request.resumeFrom));
       const summary = await trainer.run(onEvent, this.control).catch(async (e: unknown) => {
-        // A read from a lost device can fail before the loss event arrives: report the loss, not the symptom.
-        const lost = this.backend?.name === 'webgpu' && !(e instanceof WebtuneError) ? await lossBehind() : null;
-        throw lost && !(e instanceof DeviceLostError) ? new DeviceLostError(lost, 'training') : e;
+        throw await this.asDeviceLoss(e, 'training');
       });
       return {
         ...summary,
@@ -392,8 +400,7 @@ export class Engine implements EngineApi {
       if (lost) throw new DeviceLostError(lost, 'generation');
       return this.stopRequested;
     }).catch(async (e: unknown) => {
-      const lost = this.backend?.name === 'webgpu' && !(e instanceof WebtuneError) ? await lossBehind() : null;
-      throw lost && !(e instanceof DeviceLostError) ? new DeviceLostError(lost, 'generation') : e;
+      throw await this.asDeviceLoss(e, 'generation');
     });
     const decodeTokens = Math.max(0, r.ids.length - 1);
     return {
