@@ -1,19 +1,12 @@
 // The engine in a module Web Worker, behind comlink. The UI imports only the type WorkerApi.
 import * as Comlink from 'comlink';
-import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { configureWasm } from './engine/backend';
+import { configureBrowserWasm } from './wasm-urls';
 import { Engine, type EngineApi } from './engine/engine';
 import { IdbCheckpointStore } from './engine/idb-checkpoints';
 import { DatasetService } from './engine/data/service';
 import { deleteCachedModel, listCachedModels } from './engine/model-cache';
 
-configureWasm({
-  'tfjs-backend-wasm.wasm': wasmPlain,
-  'tfjs-backend-wasm-simd.wasm': wasmSimd,
-  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
-});
+configureBrowserWasm();
 
 const engine = new Engine({
   demoBaseUrl: new URL(`${import.meta.env.BASE_URL}models/demo`, self.location.origin).href,

@@ -1,10 +1,8 @@
 // The benchmark in a module worker, on the backend asked for: the backend's own limits (1024³ matmul,
 // weight read rate), then the tiny demo model and, with `full`, SmolLM2-135M-Instruct's exact shape, at
 // sequence length 256 — the same code `npm run bench` runs in Node.
-import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { configureWasm, selectBackend } from '../../workers/engine/backend';
+import { selectBackend } from '../../workers/engine/backend';
+import { configureBrowserWasm } from '../../workers/wasm-urls';
 import { benchModel, formatTable, measureLimits, type ModelBench } from '../../workers/bench/bench';
 import { DEMO_SPEC, SMOLLM2_135M_SHAPE } from '../../workers/tiny/tiny-model';
 
@@ -23,7 +21,7 @@ export interface BrowserBenchResult {
   table: string;
 }
 
-configureWasm({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
+configureBrowserWasm();
 
 const post = (m: unknown) => (self as unknown as { postMessage(m: unknown): void }).postMessage(m);
 

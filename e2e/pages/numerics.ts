@@ -1,10 +1,8 @@
 // Served by the vite dev server for e2e/numerics.spec.ts (never part of the app build). Computes the training
 // loss and every LoRA gradient of the demo model on a backend, with and without activation checkpointing, so
 // the test can compare WebGPU and WASM against the plain JS cpu backend in the same page.
-import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { configureWasm, selectBackend, type BackendName } from '../../workers/engine/backend';
+import { selectBackend, type BackendName } from '../../workers/engine/backend';
+import { configureBrowserWasm } from '../../workers/wasm-urls';
 import { AdamW } from '../../workers/engine/train/optimizer';
 import { DEFAULT_TRAIN, validateTrain } from '../../workers/engine/train/config';
 import { Engine } from '../../workers/engine/engine';
@@ -12,7 +10,7 @@ import { LORA_TARGETS, LoraAdapter } from '../../workers/engine/lora';
 import { chunkedLmLoss } from '../../workers/engine/train/lm-loss';
 import * as tf from '../../workers/engine/tf';
 
-configureWasm({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
+configureBrowserWasm();
 
 // Two sequences with padding-free targets; weights mask the prompt part as training does.
 const IDS = [

@@ -179,7 +179,8 @@ export class Engine implements EngineApi {
   async train(request: TrainRequest, onEvent: (e: TrainEvent) => void = () => {}): Promise<TrainResult> {
     const { model, tokenizer, id } = this.current;
     if (this.control) throw new InvalidRequestError('A training run is already going on; stop it first.');
-    if (this.lost()) throw new DeviceLostError(this.lost()!, 'work');
+    const lost = this.lost();
+    if (lost) throw new DeviceLostError(lost, 'work');
     const cfg = validateTrain({ ...DEFAULT_TRAIN, ...request.train });
     const lora = validateLora({ ...DEFAULT_LORA, ...request.lora });
     const all = request.examples.map((e) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
