@@ -1,8 +1,9 @@
 // The matmul helper and its replacement BatchMatMul gradient: values and gradients for every transpose
-// combination, rank 2 and rank 4, on WASM (materialised transposes) and cpu (native), match finite differences.
+// combination, rank 2, rank 4 and rank 4 × rank 2 (a broadcast operand), on WASM (materialised transposes, one
+// 2-D product per batch entry) and cpu (native), match finite differences.
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../workers/engine/backend';
-import { matmul } from '../workers/engine/ops/matmul';
+import { matmul, SPLIT_MIN_MACS } from '../workers/engine/ops/matmul';
 import * as tf from '../workers/engine/tf';
 import { setupNodeHost } from '../workers/node/host';
 
@@ -15,10 +16,10 @@ describe.each(['wasm', 'cpu'] as const)('matmul on %s', (backend) => {
   ])('transposeA=%s transposeB=%s: value and gradients', async (ta, tb) => {
     setupNodeHost();
     await selectBackend(backend);
-    for (const batch of [[], [2, 3]]) {
+    for (const [batch, bBatch] of [[[], []], [[2, 3], [2, 3]], [[2, 3], []]]) {
       const [m, k, n] = [4, 5, 3];
       const aShape = [...batch, ...(ta ? [k, m] : [m, k])];
-      const bShape = [...batch, ...(tb ? [n, k] : [k, n])];
+      const bShape = [...bBatch, ...(tb ? [n, k] : [k, n])];
       const a = tf.randomNormal(aShape, 0, 1, 'float32', 1);
       const b = tf.randomNormal(bShape, 0, 1, 'float32', 2);
       const w = tf.randomNormal([...batch, m, n], 0, 1, 'float32', 3); // a fixed projection to make a scalar loss
@@ -30,7 +31,7 @@ describe.each(['wasm', 'cpu'] as const)('matmul on %s', (backend) => {
         for (let i = 0; i < m; i++)
           for (let j = 0; j < n; j++) {
             let s = 0;
-            for (let p = 0; p < k; p++) s += av[z * m * k + (ta ? p * m + i : i * k + p)] * bv[z * k * n + (tb ? j * k + p : p * n + j)];
+            for (let p = 0; p < k; p++) s += av[z * m * k + (ta ? p * m + i : i * k + p)] * bv[(bBatch.length ? z : 0) * k * n + (tb ? j * k + p : p * n + j)];
             expect(got[z * m * n + i * n + j]).toBeCloseTo(s, 4);
           }
       // Gradients: against central finite differences.
@@ -48,5 +49,50 @@ describe.each(['wasm', 'cpu'] as const)('matmul on %s', (backend) => {
         }
       }
     }
+  });
+});
+
+// Products large enough for WASM's one-2-D-product-per-entry path (SPLIT_MIN_MACS), against plain loops:
+// the value, and the gradients of Σ(op(A)·op(B) ⊙ W), which are W·op(B)ᵀ and op(A)ᵀ·W mapped back through op.
+describe('batched matmul split per entry (WASM)', () => {
+  it.each([
+    [false, false],
+    [false, true],
+    [true, false],
+  ])('transposeA=%s transposeB=%s', async (ta, tb) => {
+    setupNodeHost();
+    await selectBackend('wasm');
+    const [m, k, n] = [64, 64, 64];
+    expect(m * k * n).toBeGreaterThanOrEqual(SPLIT_MIN_MACS);
+    const Z = 3;
+    const a = tf.randomNormal([Z, ...(ta ? [k, m] : [m, k])], 0, 1, 'float32', 4);
+    const b = tf.randomNormal([Z, ...(tb ? [n, k] : [k, n])], 0, 1, 'float32', 5);
+    const w = tf.randomNormal([Z, m, n], 0, 1, 'float32', 6);
+    const [av, bv, wv] = await Promise.all([a.data(), b.data(), w.data()]);
+    const A = (z: number, i: number, p: number) => av[z * m * k + (ta ? p * m + i : i * k + p)]; // op(A)[z, i, p]
+    const B = (z: number, p: number, j: number) => bv[z * k * n + (tb ? j * k + p : p * n + j)]; // op(B)[z, p, j]
+    const got = await matmul(a, b, ta, tb).data();
+    const [ga, gb] = await Promise.all(tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(matmul(x, y, ta, tb), w)))([a, b]).map((g) => g.data()));
+    for (let z = 0; z < Z; z++)
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let p = 0; p < k; p++) s += A(z, i, p) * B(z, p, j);
+          expect(got[z * m * n + i * n + j]).toBeCloseTo(s, 3);
+        }
+    for (let z = 0; z < Z; z++)
+      for (let i = 0; i < m; i++)
+        for (let p = 0; p < k; p++) {
+          let s = 0; // d/dop(A)[z,i,p] = Σ_j W[z,i,j]·op(B)[z,p,j]
+          for (let j = 0; j < n; j++) s += wv[z * m * n + i * n + j] * B(z, p, j);
+          expect(ga[z * m * k + (ta ? p * m + i : i * k + p)]).toBeCloseTo(s, 3);
+        }
+    for (let z = 0; z < Z; z++)
+      for (let p = 0; p < k; p++)
+        for (let j = 0; j < n; j++) {
+          let s = 0; // d/dop(B)[z,p,j] = Σ_i op(A)[z,i,p]·W[z,i,j]
+          for (let i = 0; i < m; i++) s += A(z, i, p) * wv[z * m * n + i * n + j];
+          expect(gb[z * k * n + (tb ? j * k + p : p * n + j)]).toBeCloseTo(s, 3);
+        }
   });
 });

@@ -4,6 +4,9 @@ import * as tf from './tf';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'; // registers the wasm backend too
 import { BackendUnavailableError } from './errors';
 import { deviceLost, registerWebGpu } from './gpu-device';
+import { installWasmSlice } from './ops/wasm-slice';
+
+installWasmSlice();
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = BackendName | 'auto';

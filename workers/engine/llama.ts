@@ -116,29 +116,63 @@ export class LlamaModel {
 
   // One decoder layer: pre-norm attention and pre-norm MLP, each added back to the residual stream.
   private block(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): tf.Tensor3D {
-    const p = `model.layers.${i}.`;
-    const h = tf.add(x, this.attention(this.rmsNorm(x, p + 'input_layernorm.weight'), i, offset, cache)) as tf.Tensor3D;
-    return tf.add(h, this.mlp(this.rmsNorm(h, p + 'post_attention_layernorm.weight'), p)) as tf.Tensor3D;
+    const h = tf.add(x, this.linear(this.attentionMix(x, i, offset, cache), this.attnOut(i))) as tf.Tensor3D;
+    return tf.add(h, this.linear(this.swiglu(h, i), this.mlpOut(i))) as tf.Tensor3D;
   }
 
-  // The block as one op that saves only its input: activation memory O(layers · B·T·C) instead of
-  // O(layers · everything inside a block). Backward recomputes the block under a tape and returns
-  // gradients for the input and for this layer's LoRA weights (passed in as the op's other inputs).
+  private attnOut = (i: number) => `model.layers.${i}.self_attn.o_proj`;
+  private mlpOut = (i: number) => `model.layers.${i}.mlp.down_proj`;
+
+  // The block as one op that saves only its input x and its midpoint h = x + attention: activation memory
+  // O(layers · B·T·C) instead of O(layers · everything inside a block). Backward recomputes each half up
+  // to the input of its output projection (o_proj, down_proj) and no further: those outputs are not
+  // needed, only the products dy·Wᵀ. It returns gradients for x and for this layer's LoRA weights
+  // (passed in as the op's other inputs).
   private checkpointedBlock(x: tf.Tensor3D, i: number): tf.Tensor3D {
     const prefix = `model.layers.${i}.`;
-    const loraVars = [...(this.adapter?.modules ?? [])].filter(([path]) => path.startsWith(prefix)).flatMap(([, p]) => [p.A, p.B]);
+    const lora = [...(this.adapter?.modules ?? [])].filter(([path]) => path.startsWith(prefix));
+    const loraVars = lora.flatMap(([, p]) => [p.A, p.B]);
+    const varsOf = (group: string) => lora.filter(([path]) => path.startsWith(prefix + group)).flatMap(([, p]) => [p.A, p.B]);
+    const attnVars = varsOf('self_attn.');
+    const mlpVars = varsOf('mlp.');
     const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const input = args[0] as tf.Tensor3D;
-      (args[args.length - 1] as tf.GradSaveFunc)([input]);
+      const [h, out] = tf.tidy(() => {
+        const h = tf.add(input, this.linear(this.attentionMix(input, i, 0), this.attnOut(i))) as tf.Tensor3D; // [B, T, C]
+        return [h, tf.add(h, this.linear(this.swiglu(h, i), this.mlpOut(i)))];
+      });
+      (args[args.length - 1] as tf.GradSaveFunc)([input, h]);
       return {
-        value: tf.tidy(() => this.block(input, i, 0)),
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const xs = [saved[0], ...loraVars];
-          return withOwnTape(() => tf.grads((xIn: tf.Tensor) => tf.sum(tf.mul(this.block(xIn as tf.Tensor3D, i, 0), dy)))(xs));
-        },
+        value: out,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          withOwnTape(() =>
+            tf.tidy(() => {
+              const [xs, hs] = saved as tf.Tensor3D[];
+              const [dh, ...mlpGrads] = this.halfBackward(hs, dy as tf.Tensor3D, (t) => this.swiglu(t, i), this.mlpOut(i), mlpVars);
+              const [dx, ...attnGrads] = this.halfBackward(xs, dh, (t) => this.attentionMix(t, i, 0), this.attnOut(i), attnVars);
+              const byVar = new Map<tf.Tensor, tf.Tensor>([...attnVars.map((v, k) => [v, attnGrads[k]] as const), ...mlpVars.map((v, k) => [v, mlpGrads[k]] as const)]);
+              return [dx, ...loraVars.map((v) => byVar.get(v)!)];
+            }),
+          ),
       };
     });
     return op(x, ...loraVars) as tf.Tensor3D;
+  }
+
+  // Vector-Jacobian product of z ↦ z + linear(inner(z), module) with upstream g, for z and `vars` (the
+  // half's LoRA weights). With u = inner(z) and linear(u) = u·W + adapter(u), the gradients are those of
+  // Σ(u · g·Wᵀ) + Σ(adapter(u) · g), plus g itself for z (the residual): u·W is never computed.
+  private halfBackward(z: tf.Tensor3D, g: tf.Tensor3D, inner: (z: tf.Tensor3D) => tf.Tensor3D, module: string, vars: tf.Variable[]): tf.Tensor3D[] {
+    const [B, T, C] = g.shape;
+    const w = this.w(module + '.weight'); // [in, C]
+    const gu = matmul(g.reshape([B * T, C]), w, false, true).reshape([B, T, w.shape[0] as number]); // [B, T, in]
+    const grads = tf.grads((zIn: tf.Tensor) => {
+      const u = inner(zIn as tf.Tensor3D); // [B, T, in]
+      const frozen = tf.sum(tf.mul(u, gu));
+      const extra = this.adapterTerm(u.reshape([B * T, -1]) as tf.Tensor2D, module); // [B·T, C] or null
+      return extra ? tf.add(frozen, tf.sum(tf.mul(extra, g.reshape([B * T, C])))) : frozen;
+    })([z, ...vars]);
+    return [tf.add(g, grads[0]) as tf.Tensor3D, ...(grads.slice(1) as tf.Tensor3D[])];
   }
 
   // x * rsqrt(mean(x²) + eps) * weight, over the last axis.
@@ -147,16 +181,18 @@ export class LlamaModel {
     return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rmsNormEps))), this.w(weight)) as tf.Tensor3D;
   }
 
-  // Grouped-query causal self-attention with rotary position embeddings.
-  private attention(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): tf.Tensor3D {
+  // Grouped-query causal self-attention with rotary position embeddings, up to (not including) o_proj:
+  // the heads' outputs, merged [B, T, H·D].
+  private attentionMix(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): tf.Tensor3D {
     const { numHeads: H, numKvHeads: KVH, headDim: D } = this.config;
     const [B, T] = x.shape;
     const G = H / KVH;
     const p = `model.layers.${i}.self_attn.`;
+    const xn = this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`);
     const heads = (t: tf.Tensor, n: number) => t.reshape([B, T, n, D]).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, n, T, D]
-    const q = this.rope.apply(heads(this.linear(x, p + 'q_proj'), H), offset); // [B, H, T, D]
-    let k = this.rope.apply(heads(this.linear(x, p + 'k_proj'), KVH), offset); // [B, KVH, T, D]
-    let v = heads(this.linear(x, p + 'v_proj'), KVH); // [B, KVH, T, D]
+    const q = this.rope.apply(heads(this.linear(xn, p + 'q_proj'), H), offset); // [B, H, T, D]
+    let k = this.rope.apply(heads(this.linear(xn, p + 'k_proj'), KVH), offset); // [B, KVH, T, D]
+    let v = heads(this.linear(xn, p + 'v_proj'), KVH); // [B, KVH, T, D]
     if (cache) [k, v] = cache.append(i, k, v); // [B, KVH, S, D]
     const S = k.shape[2];
     // Query head h uses key/value head floor(h / G), so [B, H, T, D] regroups as [B, KVH, G·T, D] by a reshape.
@@ -164,16 +200,16 @@ export class LlamaModel {
     let scores = tf.mul(matmul(qg, k, false, true), 1 / Math.sqrt(D)); // [B, KVH, G·T, S]
     if (T > 1) scores = tf.add(scores, causalMask(G, T, S, offset)); // a single new token sees every cached one
     const att = matmul(tf.softmax(scores), v); // [B, KVH, G·T, D]
-    const merged = att.reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B, T, H * D]); // [B, T, H·D]
-    return this.linear(merged as tf.Tensor3D, p + 'o_proj');
+    return att.reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B, T, H * D]) as tf.Tensor3D; // [B, T, H·D]
   }
 
-  // SwiGLU: down(silu(gate(x)) · up(x)).
-  private mlp(x: tf.Tensor3D, p: string): tf.Tensor3D {
-    const gate = this.linear(x, p + 'mlp.gate_proj'); // [B, T, I]
-    const up = this.linear(x, p + 'mlp.up_proj'); // [B, T, I]
-    const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
-    return this.linear(act as tf.Tensor3D, p + 'mlp.down_proj'); // [B, T, C]
+  // SwiGLU on the post-attention-normed h, up to (not including) down_proj: silu(gate(hn)) · up(hn), [B, T, I].
+  private swiglu(h: tf.Tensor3D, i: number): tf.Tensor3D {
+    const p = `model.layers.${i}.`;
+    const hn = this.rmsNorm(h, p + 'post_attention_layernorm.weight');
+    const gate = this.linear(hn, p + 'mlp.gate_proj'); // [B, T, I]
+    const up = this.linear(hn, p + 'mlp.up_proj'); // [B, T, I]
+    return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor3D;
   }
 
   // x · W (+ b) (+ scale · (dropout(x) · Aᵀ) · Bᵀ). W is kept as [in, out]; A [r, in] and B [out, r] as PEFT.
@@ -184,13 +220,18 @@ export class LlamaModel {
     let y = matmul(x2, w); // [B·T, out]
     const b = this.weights.get(module + '.bias');
     if (b) y = tf.add(y, b);
-    const lora = this.adapter?.modules.get(module);
-    if (lora && this.adapter!.scale !== 0) {
-      const xd = this.dropout && this.dropout.rate > 0 ? tf.dropout(x2, this.dropout.rate, undefined, hashSeed(this.dropout.seed, module)) : x2;
-      const low = matmul(matmul(xd, lora.A, false, true), lora.B, false, true); // [B·T, r] → [B·T, out]
-      y = tf.add(y, tf.mul(low, this.adapter!.scale));
-    }
+    const extra = this.adapterTerm(x2 as tf.Tensor2D, module);
+    if (extra) y = tf.add(y, extra);
     return y.reshape([B, T, w.shape[1] as number]);
+  }
+
+  // The adapter's term of a linear module, scale · (dropout(x) · Aᵀ) · Bᵀ [N, out]; null without one.
+  private adapterTerm(x2: tf.Tensor2D, module: string): tf.Tensor | null {
+    const lora = this.adapter?.modules.get(module);
+    if (!lora || this.adapter!.scale === 0) return null;
+    const xd = this.dropout && this.dropout.rate > 0 ? tf.dropout(x2, this.dropout.rate, undefined, hashSeed(this.dropout.seed, module)) : x2;
+    const low = matmul(matmul(xd, lora.A, false, true), lora.B, false, true); // [N, r] → [N, out]
+    return tf.mul(low, this.adapter!.scale);
   }
 
   private w(name: string): tf.Tensor {

@@ -1,6 +1,6 @@
-// Custom op: the LM head and cross-entropy, row chunk by row chunk, with its own gradient, so that
-// at most `chunkRows` × V logits exist at once in the forward pass and in the backward pass alike
-// (SmolLM2's V is 49,152; Qwen2.5's 151,936). The head W is frozen: only the hidden states get a gradient.
+// Custom op: the LM head and cross-entropy, row chunk by row chunk, with its own gradient, so that at
+// most `chunkRows` × V logits exist at once (SmolLM2's V is 49,152; Qwen2.5's 151,936). The head W is
+// frozen: only the hidden states get a gradient.
 import * as tf from '../tf';
 import { matmul } from '../ops/matmul';
 import { sumTensors } from '../ops/sum-tensors';
@@ -17,9 +17,11 @@ function targetLogits(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
 }
 
 /**
- * Σᵢ weightᵢ · CE(hiddenᵢ · Wᵀ, targetᵢ).
- * hidden [N, C], head [C, V], targets [N], weights [N] → scalar. Targets and weights are host arrays,
- * uploaded chunk by chunk in both passes (tensors made inside a gradient scope would be gone by backward).
+ * Σᵢ weightᵢ · CE(hiddenᵢ · W, targetᵢ).
+ * hidden [N, C], head [C, V], targets [N], weights [N] → scalar. Targets and weights are host arrays.
+ * Training always wants the gradient, so each chunk computes it together with its loss from the one set of
+ * logits: dL/dhᵢ = weightᵢ · (softmax(logitsᵢ) − onehot(targetᵢ)) · Wᵀ, kept as [N, C] (the size of
+ * `hidden`) and scaled by the incoming gradient in backward. The logits are never computed twice.
  */
 export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number): tf.Scalar {
   const N = hidden.shape[0];
@@ -30,35 +32,33 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const h = args[0] as tf.Tensor2D;
     const save = args[1] as tf.GradSaveFunc;
-    save([h]);
-    const parts = spans.map(([s, n]) =>
+    const headT = tf.getBackend() === 'wasm' ? tf.transpose(head) : null; // [V, C], once for all chunks (WASM's fast path)
+    const chunks = spans.map(([s, n]) =>
       tf.tidy(() => {
         const logits = matmul(h.slice([s, 0], [n, -1]), head) as tf.Tensor2D; // [n, V]
-        const nll = tf.sub(tf.logSumExp(logits, 1), targetLogits(logits, tf.tensor1d(targetIds.subarray(s, s + n), 'int32'))); // [n]
-        return tf.sum(tf.mul(nll, tf.tensor1d(targetWeights.subarray(s, s + n), 'float32')));
+        const t = tf.tensor1d(targetIds.subarray(s, s + n), 'int32');
+        const w = tf.tensor1d(targetWeights.subarray(s, s + n), 'float32');
+        const max = tf.max(logits, 1, true); // [n, 1]
+        const e = tf.exp(tf.sub(logits, max)); // [n, V]
+        const z = tf.sum(e, 1, true); // [n, 1]
+        const lse = tf.add(tf.log(z), max).reshape([n]); // [n]
+        const loss = tf.sum(tf.mul(tf.sub(lse, targetLogits(logits, t)), w));
+        const diff = tf.mul(tf.sub(tf.div(e, z), tf.oneHot(t, V)), w.reshape([n, 1])); // [n, V]
+        const grad = headT ? tf.matMul(diff, headT) : tf.matMul(diff, head, false, true); // [n, C]
+        return [loss, grad] as const;
       }),
     );
-    const value = parts.length === 1 ? parts[0] : sumTensors(parts);
-    if (parts.length > 1) parts.forEach((p) => p.dispose());
+    headT?.dispose();
+    const losses = chunks.map(([l]) => l);
+    const value = losses.length === 1 ? losses[0] : sumTensors(losses);
+    if (losses.length > 1) losses.forEach((l) => l.dispose());
+    const grads = chunks.map(([, g]) => g);
+    const grad = grads.length === 1 ? grads[0] : tf.concat(grads, 0); // [N, C]
+    if (grads.length > 1) grads.forEach((g) => g.dispose());
+    save([grad]);
     return {
       value: value as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const hs = saved[0] as tf.Tensor2D;
-        // dL/dhᵢ = dy · weightᵢ · (softmax(logitsᵢ) − onehot(targetᵢ)) · Wᵀ, recomputed chunk by chunk.
-        const headT = tf.getBackend() === 'wasm' ? tf.transpose(head) : null; // [V, C], once for all chunks
-        const grads = spans.map(([s, n]) =>
-          tf.tidy(() => {
-            const logits = matmul(hs.slice([s, 0], [n, -1]), head); // [n, V]
-            const diff = tf.sub(tf.softmax(logits), tf.oneHot(tf.tensor1d(targetIds.subarray(s, s + n), 'int32'), V)); // [n, V]
-            const scaled = tf.mul(diff, tf.mul(tf.tensor1d(targetWeights.subarray(s, s + n), 'float32'), dy).reshape([n, 1]));
-            return headT ? tf.matMul(scaled, headT) : tf.matMul(scaled, head, false, true); // [n, C]
-          }),
-        );
-        headT?.dispose();
-        const g = grads.length === 1 ? grads[0] : tf.concat(grads, 0);
-        if (grads.length > 1) grads.forEach((t) => t.dispose());
-        return [g];
-      },
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(saved[0], dy)],
     };
   });
   return op(hidden) as tf.Scalar;
