@@ -57,4 +57,28 @@ describe.each(['cpu', 'wasm'] as const)('chunkedLmLoss on %s', (backend) => {
     for (let i = 0; i < N; i++) correct += am[i] === tv[i] ? wv[i] : 0;
     expect(ev[1]).toBe(correct);
   });
+
+  it('stays exact for extreme logits (loss ~100 per token), fractional weights and all-zero weights', async () => {
+    setupNodeHost();
+    await selectBackend(backend);
+    const N = 6, C = 4, V = 9;
+    const h = tf.mul(tf.randomNormal([N, C], 0, 1, 'float32', 3), 40) as tf.Tensor2D;
+    const W = tf.randomNormal([V, C], 0, 1, 'float32', 4) as tf.Tensor2D;
+    const head = tf.transpose(W) as tf.Tensor2D;
+    const tIds = Int32Array.from([8, 0, 5, 2, 2, 7]);
+    for (const wIds of [Float32Array.from([0.5, 1, 0, 0.25, 1, 1]), new Float32Array(N)]) {
+      const t = tf.tensor1d(tIds, 'int32');
+      const w = tf.tensor1d(wIds, 'float32');
+      const wantValue = (await plainLoss(h, W, t, w).data())[0];
+      const wantGrad = await tf.grad((x: tf.Tensor) => plainLoss(x as tf.Tensor2D, W, t, w))(h).data();
+      for (const chunk of [1, 4]) {
+        const value = (await chunkedLmLoss(h, head, tIds, wIds, chunk).data())[0];
+        expect(Number.isFinite(value)).toBe(true);
+        expect(Math.abs(value - wantValue)).toBeLessThan(1e-4 * Math.max(1, Math.abs(wantValue)));
+        const got = await tf.grad((x: tf.Tensor) => chunkedLmLoss(x as tf.Tensor2D, head, tIds, wIds, chunk))(h).data();
+        got.forEach((g, i) => expect(g).toBeCloseTo(wantGrad[i], 4));
+      }
+    }
+    if (backend === 'cpu') expect((await plainLoss(h, W, tf.tensor1d(tIds, 'int32'), tf.ones([N])).data())[0] / N).toBeGreaterThan(20);
+  });
 });

@@ -269,6 +269,7 @@ function causalMask(G: number, T: number, S: number, offset: number): tf.Tensor2
 class RotaryTables {
   private cos: tf.Tensor2D | null = null; // [L, D]
   private sin: tf.Tensor2D | null = null;
+  private rot: tf.Tensor2D | null = null; // [D, D]: x·rot = rotate_half(x) = [−x₂, x₁]
   private size = 0;
 
   constructor(
@@ -276,9 +277,9 @@ class RotaryTables {
     private readonly theta: number,
   ) {}
 
-  /** Bytes held: the tables double as longer positions are reached. */
+  /** Bytes held: the tables double as longer positions are reached (plus the fixed D×D rotation). */
   get bytes(): number {
-    return 2 * this.size * this.dim * 4;
+    return 2 * this.size * this.dim * 4 + (this.rot ? this.dim * this.dim * 4 : 0);
   }
 
   /** x [B, n, T, D] at positions offset..offset+T-1 → rotated x. */
@@ -288,16 +289,25 @@ class RotaryTables {
     this.ensure(offset + T);
     const cos = tf.slice(this.cos!, [offset, 0], [T, D]); // [T, D], broadcast over B and heads
     const sin = tf.slice(this.sin!, [offset, 0], [T, D]);
-    const [x1, x2] = tf.split(x, 2, 3); // halves of the head dim
-    const rotated = tf.concat([tf.neg(x2), x1], 3);
+    // rotate_half as one product with a signed permutation: a fast path on every backend, where slicing
+    // the halves apart and joining them again took three copies each way.
+    const rotated = matmul(x.reshape([-1, D]), this.rot!).reshape(x.shape); // [B, n, T, D]
     return tf.add(tf.mul(x, cos), tf.mul(rotated, sin)) as tf.Tensor4D;
   }
 
   private ensure(n: number): void {
-    if (n <= this.size) return;
-    const size = Math.max(n, 2 * this.size, 256);
     const D = this.dim;
     const half = D / 2;
+    if (!this.rot) {
+      const r = new Float32Array(D * D);
+      for (let j = 0; j < half; j++) {
+        r[(j + half) * D + j] = -1; // out[j] = −x[j + half]
+        r[j * D + j + half] = 1; // out[j + half] = x[j]
+      }
+      this.rot = tf.keep(tf.tensor2d(r, [D, D]));
+    }
+    if (n <= this.size) return;
+    const size = Math.max(n, 2 * this.size, 256);
     const c = new Float32Array(size * D);
     const s = new Float32Array(size * D);
     for (let j = 0; j < half; j++) {
@@ -308,16 +318,16 @@ class RotaryTables {
         s[pos * D + j] = s[pos * D + j + half] = Math.sin(a);
       }
     }
-    this.dispose();
+    this.cos?.dispose();
+    this.sin?.dispose();
     this.cos = tf.keep(tf.tensor2d(c, [size, D]));
     this.sin = tf.keep(tf.tensor2d(s, [size, D]));
     this.size = size;
   }
 
   dispose(): void {
-    this.cos?.dispose();
-    this.sin?.dispose();
-    this.cos = this.sin = null;
+    for (const t of [this.cos, this.sin, this.rot]) t?.dispose();
+    this.cos = this.sin = this.rot = null;
     this.size = 0;
   }
 }
