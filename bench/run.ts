@@ -14,7 +14,7 @@ const log = (s: string) => process.stderr.write(s + '\n');
 const limits1024 = await measureLimits(1024, 1024, 1024);
 log(`backend ${backend.name}: 1024³ matmul ${limits1024.matmulGflops.toFixed(1)} GFLOP/s, weight read ${limits1024.readGBps.toFixed(1)} GB/s`);
 const rows = [await benchModel({ ...DEMO_SPEC, maxPositions: 512 }, { seqLen: 256, batch: 4, trainSteps: 5, decodeTokens: 64, log })];
-if (!quick) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 2, decodeTokens: 16, log }));
+if (!quick) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 3, decodeTokens: 16, log }));
 const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 console.log(`\n${machine}; ${new Date().toISOString().slice(0, 10)}\n`);
 console.log(formatTable(rows));

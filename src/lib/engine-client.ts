@@ -29,7 +29,7 @@ export class EngineClient {
   }
 
   /** `onLost` hears, with a message for the user, when the GPU device under the loaded model is lost. */
-  watchDeviceLoss(onLost: (message: string) => void): Promise<void> {
+  watchDeviceLoss(onLost: (message: string, name: string) => void): Promise<void> {
     return this.remote.watchDeviceLoss(Comlink.proxy(onLost));
   }
 

@@ -61,11 +61,11 @@ export class ModelState {
     }
   }
 
-  /** The GPU device under the model was lost: its weights are gone, so it must be loaded again. */
-  markLost(message: string): void {
+  /** The GPU device (or the WASM heap) under the model was lost: its weights are gone, so it must be loaded again. */
+  markLost(message: string, name = 'DeviceLostError'): void {
     this.status = 'error';
     this.info = null;
-    this.error = { name: 'DeviceLostError', message };
+    this.error = { name, message };
   }
 
   private onProgress(p: LoadProgress): void {

@@ -77,3 +77,30 @@ export async function selectBackend(pref: BackendPreference = 'auto'): Promise<B
   if (!cpuErr) return { name: 'cpu', reason: `${notes.join('; ')}, so the plain JS backend (slow)` };
   throw new BackendUnavailableError(`No compute backend could start: ${notes.join('; ')}; cpu: ${cpuErr}.`);
 }
+
+/** Whether the WASM module has failed (out of memory: malloc fails, then a bad access or an abort). After
+ * that its heap is unusable and every call fails. Probed with a one-element op. */
+export function wasmFailed(): boolean {
+  if (tf.getBackend() !== 'wasm') return false;
+  try {
+    tf.tidy(() => {
+      tf.add(tf.scalar(1), tf.scalar(1)).dataSync();
+    });
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** Drop a failed WASM backend so that the next selectBackend starts a fresh one (a new heap). Tensors of
+ * the old one become inert: disposing them does nothing, since its module can no longer free memory. */
+export function discardWasmBackend(): void {
+  const old = tf.findBackend('wasm') as (tf.KernelBackend & { dispose(): void; disposeData(id: object): boolean }) | null;
+  const factory = tf.findBackendFactory('wasm');
+  if (!old || !factory) return;
+  old.dispose = () => {};
+  old.disposeData = () => true;
+  tf.removeBackend('wasm');
+  tf.registerBackend('wasm', factory);
+}
+

@@ -1,11 +1,11 @@
 // The engine: one typed interface (EngineApi) that the UI uses through comlink in a worker, and that Node
 // hosts (CLI, tests, benchmarks) use directly.
 import * as tf from './tf';
-import { selectBackend, type BackendInfo, type BackendPreference } from './backend';
+import { discardWasmBackend, selectBackend, wasmFailed, type BackendInfo, type BackendPreference } from './backend';
 import { deviceLost, lossBehind, onDeviceLost } from './gpu-device';
 import type { ModelConfig } from './config';
 import { parameterCount, parseConfig } from './config';
-import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WebtuneError } from './errors';
+import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WasmMemoryError, WebtuneError } from './errors';
 import { generateIds, type GenerateOptions, type StopReason } from './generate';
 import { loadModel, type LoadedModel, type LoadProgress } from './load';
 import { filesFor, type ModelFiles, type ModelSource } from './source';
@@ -124,7 +124,7 @@ export class Engine implements EngineApi {
   private control: TrainControl | null = null;
   private readonly stores = new Map<string, CheckpointStore>();
 
-  private lostListener: ((message: string) => void) | null = null;
+  private lostListener: ((message: string, name: string) => void) | null = null;
 
   constructor(private readonly options: EngineOptions = {}) {
     // A lost GPU device ends the work on it with a clear error; the weights on it are gone, so the model
@@ -132,7 +132,8 @@ export class Engine implements EngineApi {
     onDeviceLost((reason) => {
       if (this.backend?.name !== 'webgpu') return;
       this.control?.fail(new DeviceLostError(reason, 'training'));
-      this.lostListener?.(new DeviceLostError(reason, this.control ? 'training' : 'work').message);
+      const err = new DeviceLostError(reason, this.control ? 'training' : 'work');
+      this.lostListener?.(err.message, err.name);
     });
   }
 
@@ -145,14 +146,30 @@ export class Engine implements EngineApi {
    * The error to report for `e`: a read from a lost device can fail before the loss event arrives, so a
    * non-webtune error on WebGPU waits a moment for it and, if the device was lost, reports the loss instead.
    */
-  private async asDeviceLoss(e: unknown, during: 'training' | 'generation'): Promise<unknown> {
-    if (e instanceof WebtuneError || this.backend?.name !== 'webgpu') return e;
+  private async asDeviceLoss(e: unknown, during: 'training' | 'generation' | 'loading'): Promise<unknown> {
+    if (e instanceof WebtuneError) return e;
+    if (this.backend?.name === 'wasm') return this.asWasmFailure(e, during);
+    if (this.backend?.name !== 'webgpu' || during === 'loading') return e;
     const lost = await lossBehind();
     return lost ? new DeviceLostError(lost, during) : e;
   }
 
-  /** Be told when the GPU device is lost (the UI marks the model as needing a reload). */
-  watchDeviceLoss(fn: (message: string) => void): void {
+  /**
+   * A raw error on WASM after which the module no longer answers is its memory running out. The model's
+   * tensors lived in that heap: the model is dropped, the backend replaced by a fresh one for the next
+   * load, and the UI told (as for a lost GPU device).
+   */
+  private asWasmFailure(e: unknown, during: 'training' | 'generation' | 'loading'): unknown {
+    if (!wasmFailed()) return e;
+    this.loaded = null;
+    discardWasmBackend();
+    const err = new WasmMemoryError(during);
+    if (during !== 'loading') this.lostListener?.(err.message, err.name);
+    return err;
+  }
+
+  /** Be told when the model's device or heap is lost (the UI marks the model as needing a reload). */
+  watchDeviceLoss(fn: (message: string, name: string) => void): void {
     this.lostListener = fn;
   }
 
@@ -347,7 +364,9 @@ export class Engine implements EngineApi {
   async loadFiles(files: ModelFiles, options: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
     this.unload();
     this.backend = await selectBackend(options.backend ?? 'auto');
-    this.loaded = await loadModel(files, onProgress);
+    this.loaded = await loadModel(files, onProgress).catch((e: unknown) => {
+      throw this.asWasmFailure(e, 'loading');
+    });
     return this.info()!;
   }
 

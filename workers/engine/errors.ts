@@ -87,3 +87,20 @@ export class DeviceLostError extends WebtuneError {
     super(`${reason[0].toUpperCase()}${reason.slice(1)}.${kept} Load the model again to continue, on a new GPU device or on WASM; the page does not need reloading.`);
   }
 }
+
+/** The WASM backend's memory ran out (its heap is at most 4 GB, less on some devices). Its module is gone,
+ * and the model with it. */
+export class WasmMemoryError extends WebtuneError {
+  override name = 'WasmMemoryError';
+  constructor(during: 'training' | 'generation' | 'loading') {
+    const what = during === 'training' ? ' Training stopped; every checkpoint saved before this is kept.' : during === 'generation' ? ' The answer stopped here.' : '';
+    const fix =
+      during === 'training'
+        ? 'Lower the batch size or the maximum sequence length (gradient accumulation keeps the effective batch), or use a smaller model'
+        : during === 'generation'
+          ? 'Ask for fewer new tokens or a shorter conversation, or use a smaller model'
+          : 'Use a smaller model, or a browser with WebGPU';
+    super(`The WASM backend ran out of memory (its heap holds at most 4 GB, less on some devices).${what} ${fix}, then load the model again; the page does not need reloading.`);
+  }
+}
+
