@@ -32,7 +32,7 @@ self.onmessage = async (e: MessageEvent<BenchRequest>) => {
     const limits = await measureLimits(1024, 1024, 1024);
     log(`${info.name}${info.adapter ? ` (${info.adapter})` : ''}: 1024³ matmul ${limits.matmulGflops.toFixed(2)} GFLOP/s, weight read ${limits.readGBps.toFixed(2)} GB/s`);
     const rows = [await benchModel({ ...DEMO_SPEC, maxPositions: 512 }, { seqLen: 256, batch: 4, trainSteps: 3, decodeTokens: 32, log })];
-    if (e.data.full) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 1, decodeTokens: 8, log }));
+    if (e.data.full) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 2, decodeTokens: 16, log }));
     const result: BrowserBenchResult = { host: navigator.userAgent, backend: info.name, adapter: info.adapter, matmul1024Gflops: limits.matmulGflops, readGBps: limits.readGBps, rows, table: formatTable(rows) };
     post({ result });
   } catch (err) {
