@@ -144,12 +144,13 @@ export class Engine implements EngineApi {
 
   /**
    * The error to report for `e`: a read from a lost device can fail before the loss event arrives, so a
-   * non-webtune error on WebGPU waits a moment for it and, if the device was lost, reports the loss instead.
+   * non-webtune error on WebGPU waits a moment for it and, if the device was lost, reports the loss instead;
+   * on WASM, a dead module is reported as its memory running out.
    */
-  private async asDeviceLoss(e: unknown, during: 'training' | 'generation' | 'loading'): Promise<unknown> {
+  private async asDeviceLoss(e: unknown, during: 'training' | 'generation'): Promise<unknown> {
     if (e instanceof WebtuneError) return e;
     if (this.backend?.name === 'wasm') return this.asWasmFailure(e, during);
-    if (this.backend?.name !== 'webgpu' || during === 'loading') return e;
+    if (this.backend?.name !== 'webgpu') return e;
     const lost = await lossBehind();
     return lost ? new DeviceLostError(lost, during) : e;
   }

@@ -116,8 +116,13 @@ export class LlamaModel {
 
   // One decoder layer: pre-norm attention and pre-norm MLP, each added back to the residual stream.
   private block(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): tf.Tensor3D {
+    return this.halves(x, i, offset, cache)[1];
+  }
+
+  // The layer's midpoint h = x + attention(x) [B, T, C] and its output h + mlp(h) [B, T, C].
+  private halves(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): [tf.Tensor3D, tf.Tensor3D] {
     const h = tf.add(x, this.linear(this.attentionMix(x, i, offset, cache), this.attnOut(i))) as tf.Tensor3D;
-    return tf.add(h, this.linear(this.swiglu(h, i), this.mlpOut(i))) as tf.Tensor3D;
+    return [h, tf.add(h, this.linear(this.swiglu(h, i), this.mlpOut(i))) as tf.Tensor3D];
   }
 
   private attnOut = (i: number) => `model.layers.${i}.self_attn.o_proj`;
@@ -137,10 +142,7 @@ export class LlamaModel {
     const mlpVars = varsOf('mlp.');
     const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const input = args[0] as tf.Tensor3D;
-      const [h, out] = tf.tidy(() => {
-        const h = tf.add(input, this.linear(this.attentionMix(input, i, 0), this.attnOut(i))) as tf.Tensor3D; // [B, T, C]
-        return [h, tf.add(h, this.linear(this.swiglu(h, i), this.mlpOut(i)))];
-      });
+      const [h, out] = tf.tidy(() => this.halves(input, i, 0));
       (args[args.length - 1] as tf.GradSaveFunc)([input, h]);
       return {
         value: out,
@@ -162,7 +164,7 @@ export class LlamaModel {
   // Vector-Jacobian product of z ↦ z + linear(inner(z), module) with upstream g, for z and `vars` (the
   // half's LoRA weights). With u = inner(z) and linear(u) = u·W + adapter(u), the gradients are those of
   // Σ(u · g·Wᵀ) + Σ(adapter(u) · g), plus g itself for z (the residual): u·W is never computed.
-  private halfBackward(z: tf.Tensor3D, g: tf.Tensor3D, inner: (z: tf.Tensor3D) => tf.Tensor3D, module: string, vars: tf.Variable[]): tf.Tensor3D[] {
+  private halfBackward(z: tf.Tensor3D, g: tf.Tensor3D, inner: (z: tf.Tensor3D) => tf.Tensor3D, module: string, vars: tf.Variable[]): [tf.Tensor3D, ...tf.Tensor[]] {
     const [B, T, C] = g.shape;
     const w = this.w(module + '.weight'); // [in, C]
     const gu = matmul(g.reshape([B * T, C]), w, false, true).reshape([B, T, w.shape[0] as number]); // [B, T, in]
@@ -172,7 +174,7 @@ export class LlamaModel {
       const extra = this.adapterTerm(u.reshape([B * T, -1]) as tf.Tensor2D, module); // [B·T, C] or null
       return extra ? tf.add(frozen, tf.sum(tf.mul(extra, g.reshape([B * T, C])))) : frozen;
     })([z, ...vars]);
-    return [tf.add(g, grads[0]) as tf.Tensor3D, ...(grads.slice(1) as tf.Tensor3D[])];
+    return [tf.add(g, grads[0]) as tf.Tensor3D, ...grads.slice(1)];
   }
 
   // x * rsqrt(mean(x²) + eps) * weight, over the last axis.
