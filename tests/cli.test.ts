@@ -1,5 +1,7 @@
-// The CLI's greedy ids equal the independent reference's, for Llama and Qwen2 in every format.
+// The CLI's greedy ids equal the independent reference's, for every architecture in every format.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { modelDir } from './helpers';
@@ -23,13 +25,27 @@ function lastJson(stdout: string): { prompt_ids: number[]; ids: number[]; text: 
 }
 
 describe('cli generate', () => {
-  it.each(['llama-tied-gqa-f32', 'qwen2-bias-bf16', 'llama-headdim-sharded', 'qwen2-untied-sharded-f16'])('%s: chat prompt, greedy ids equal the reference', async (name) => {
+  it.each(['llama-tied-gqa-f32', 'qwen2-bias-bf16', 'llama-headdim-sharded', 'qwen2-untied-sharded-f16', 'qwen3-headdim-bf16', 'gemma3-window-bf16', 'gemma3-v5-softcap-f32', 'llama3-rope-f32'])('%s: chat prompt, greedy ids equal the reference', async (name) => {
     const r = await cli('generate', '--model', modelDir(name), '--prompt', 'What is the capital of France?', '--max-new-tokens', '6', '--json');
     expect(r.code, r.stderr).toBe(0);
     const out = lastJson(r.stdout);
-    expect(out.prompt_ids.length).toBeGreaterThan(10); // system + user + generation prompt
+    expect(out.prompt_ids.length).toBeGreaterThan(10); // (system +) user + generation prompt
     const ref = loadRef(modelDir(name));
-    expect(out.ids).toEqual(refGreedy(ref, out.prompt_ids, 6, [0, 2]));
+    const eos = JSON.parse(readFileSync(join(modelDir(name), 'generation_config.json'), 'utf8')).eos_token_id;
+    expect(out.ids).toEqual(refGreedy(ref, out.prompt_ids, 6, eos));
+  });
+
+  // The tiny tokenizers' special tokens are ids 0…; each turn marker must be one id, where the format puts it.
+  it.each([
+    ['gemma3-window-bf16', [2, 4], [5], [4]], // <bos><start_of_turn>user … <end_of_turn> … <start_of_turn>model
+    ['llama3-rope-f32', [0, 2], [4], [2]], // <|begin_of_text|><|start_header_id|>user<|end_header_id|> … <|eot_id|><|start_header_id|>assistant…
+  ])('%s: the chat prompt opens, closes and hands over the turn with single special ids', async (name, opening, close, handover) => {
+    const r = await cli('generate', '--model', modelDir(name), '--prompt', 'Hello', '--max-new-tokens', '1', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const ids = lastJson(r.stdout).prompt_ids;
+    expect(ids.slice(0, 2)).toEqual(opening);
+    expect(ids.filter((id) => id === close[0])).toHaveLength(1);
+    expect(ids.filter((id) => id === handover[0])).toHaveLength(2);
   });
 
   it('--prompt-ids and --raw', async () => {

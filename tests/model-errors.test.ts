@@ -115,15 +115,27 @@ describe('bad model input', () => {
 
   it.each([
     ['architectures', (c: Record<string, unknown>) => (c.architectures = ['MistralForCausalLM'])],
-    ['rope_scaling', (c: Record<string, unknown>) => (c.rope_scaling = { type: 'linear', factor: 2 })],
+    ['rope_scaling', (c: Record<string, unknown>) => (c.rope_scaling = { type: 'dynamic', factor: 2 })],
     ['rope_parameters', (c: Record<string, unknown>) => (c.rope_parameters = { rope_type: 'yarn', rope_theta: 10000 })],
     ['use_sliding_window', (c: Record<string, unknown>) => (c.use_sliding_window = true)],
+    ['layer_types', (c: Record<string, unknown>) => (c.layer_types = ['sliding_attention', 'full_attention'])],
     ['hidden_act', (c: Record<string, unknown>) => (c.hidden_act = 'gelu')],
     ['mlp_bias', (c: Record<string, unknown>) => (c.mlp_bias = true)],
   ])('unsupported config field %s is refused by name', async (field, edit) => {
     const e = await loadError(variant((m) => editJson(m, 'config.json', edit)));
     expect(e.name).toBe('UnsupportedModelError');
     expect(e.message).toContain(`"${field}"`);
+  });
+
+  it('Gemma 3 multimodal checkpoints are refused with the text models named', async () => {
+    const e = await loadError(variant((m) => editJson(m, 'config.json', (c) => (c.architectures = ['Gemma3ForConditionalGeneration']))));
+    expect(e.name).toBe('UnsupportedModelError');
+    expect(e.message).toMatch(/multimodal.*gemma-3-270m.*gemma-3-1b/);
+  });
+
+  it('llama3 rope scaling with a missing field names the field', async () => {
+    const e = await loadError(variant((m) => editJson(m, 'config.json', (c) => (c.rope_scaling = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4 }))));
+    expect(e.message).toMatch(/rope_scaling: required field "original_max_position_embeddings" is missing/);
   });
 
   it('config.json that is not JSON, or lacks a field, says so', async () => {
@@ -141,7 +153,7 @@ describe('bad model input', () => {
       c.rope_parameters = { rope_type: 'default', rope_theta: 10000 };
     }));
     const info = await engine.loadFiles(files, { backend: 'cpu' });
-    expect(info.config.ropeTheta).toBe(10000);
+    expect(info.config.rope.full).toEqual({ theta: 10000, scaling: { type: 'default' } });
     engine.unload();
   });
 });

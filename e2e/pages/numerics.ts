@@ -51,7 +51,7 @@ async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean)
     const hidden = model.forward(tf.tensor2d(IDS.flatMap((r) => r.slice(0, -1)), [B, T], 'int32'));
     const targets = Int32Array.from(IDS.flatMap((r) => r.slice(1)));
     const weights = Float32Array.from([...WEIGHTS, ...WEIGHTS]);
-    return chunkedLmLoss(hidden.reshape([B * T, -1]) as tf.Tensor2D, model.head(), targets, weights, 7);
+    return chunkedLmLoss(hidden.reshape([B * T, -1]) as tf.Tensor2D, model.head(), targets, weights, 7, model.config.finalSoftcap);
   }, adapter.variables());
   const out: Result = { loss: (await value.data())[0], grads: {} };
   for (const [name, g] of Object.entries(grads)) out.grads[name.replace(/#\d+$/, '')] = Array.from(await g.data());

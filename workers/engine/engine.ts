@@ -285,7 +285,7 @@ export class Engine implements EngineApi {
       if (adapter) adapter.strength = scale;
       const stats = tf.tidy(() => {
         const hidden = model.forward(tf.tensor2d(b.ids, [1, b.T], 'int32'));
-        return chunkedLmEval(hidden.reshape([b.T, -1]) as tf.Tensor2D, model.head(), b.targets, b.weights, chunkRowsFor(model.config.vocabSize));
+        return chunkedLmEval(hidden.reshape([b.T, -1]) as tf.Tensor2D, model.head(), b.targets, b.weights, chunkRowsFor(model.config.vocabSize), model.config.finalSoftcap);
       });
       const nll = (await stats.data())[0];
       stats.dispose();

@@ -33,7 +33,7 @@ export class ShapeMismatchError extends WebtuneError {
 export class UnsupportedModelError extends WebtuneError {
   override name = 'UnsupportedModelError';
   constructor(readonly field: string, problem: string) {
-    super(`config.json field "${field}": ${problem}. webtune runs LlamaForCausalLM (Llama, SmolLM, TinyLlama) and Qwen2ForCausalLM models without rope scaling or sliding-window attention.`);
+    super(`config.json field "${field}": ${problem}. webtune runs LlamaForCausalLM (Llama 2/3.x, SmolLM, TinyLlama), Qwen2ForCausalLM (Qwen2.5), Qwen3ForCausalLM and Gemma3ForCausalLM (Gemma 3 270M and 1B) models, with default, linear or llama3 rope scaling.`);
   }
 }
 

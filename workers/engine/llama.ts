@@ -1,11 +1,13 @@
-// Llama-family decoder (LlamaForCausalLM, Qwen2ForCausalLM) on tfjs-core, written top-down like nanoGPT.
+// The decoder of every supported architecture (Llama, Qwen2, Qwen3, Gemma 3) on tfjs-core, written top-down
+// like nanoGPT; what differs between them (q/k norms, Gemma's four norms and (1 + w) scaling, GELU, sliding
+// windows, rope scaling, soft-capping) is read from ModelConfig, never from the architecture's name.
 // Weights live in a Map keyed exactly by the Hugging Face checkpoint names. Linear weights (…_proj.weight,
 // lm_head.weight, and a tied model's embed_tokens.weight) are kept transposed, [in, out], so every forward
 // product is a plain x·W — the fast path on every backend (see ops/matmul.ts). Shapes: B batch, T new tokens,
 // S cached + new tokens, C hidden, H query heads, KVH key/value heads, G = H / KVH, D head dim, V vocab.
 // Callers run forward/logits inside tf.tidy; only the KV cache's tensors escape (kept and owned by KVCache).
 import * as tf from './tf';
-import type { ModelConfig } from './config';
+import { ropeInverseFrequencies, type LayerType, type ModelConfig, type RopeSpec } from './config';
 import type { LoraAdapter } from './lora';
 import { matmul } from './ops/matmul';
 
@@ -62,10 +64,11 @@ function hashSeed(seed: number, text: string): number {
 }
 
 export class LlamaModel {
-  private readonly rope: RotaryTables;
+  private readonly rope: Record<LayerType, RotaryTables>;
   /** Bytes of the rotary tables, which grow (doubling) with the longest position seen. */
   get ropeBytes(): number {
-    return this.rope.bytes;
+    const { full, sliding } = this.rope;
+    return full.bytes + (sliding === full ? 0 : sliding.bytes);
   }
   /** Applied on its target modules when set (frozen base weights are never changed). */
   adapter: LoraAdapter | null = null;
@@ -78,7 +81,9 @@ export class LlamaModel {
     readonly config: ModelConfig,
     readonly weights: Weights,
   ) {
-    this.rope = new RotaryTables(config.headDim, config.ropeTheta);
+    const full = new RotaryTables(config.headDim, config.rope.full);
+    const sameRope = JSON.stringify(config.rope.sliding) === JSON.stringify(config.rope.full);
+    this.rope = { full, sliding: sameRope ? full : new RotaryTables(config.headDim, config.rope.sliding) };
   }
 
   /** ids [B, T] → final normalized hidden states [B, T, C]. With a cache, positions continue from it. */
@@ -89,6 +94,7 @@ export class LlamaModel {
     const emb = this.w('model.embed_tokens.weight'); // [V, C], or [C, V] when tied to the LM head
     const rows = this.config.tieWordEmbeddings ? tf.transpose(tf.gather(emb, flat, 1)) : tf.gather(emb, flat); // [B·T, C]
     let x = rows.reshape([B, T, this.config.hiddenSize]) as tf.Tensor3D; // [B, T, C]
+    if (this.config.embedScale !== 1) x = tf.mul(x, this.config.embedScale); // Gemma: × √C
     for (let i = 0; i < this.config.numLayers; i++) {
       x = this.checkpointing && !cache ? this.checkpointedBlock(x, i) : this.block(x, i, offset, cache);
     }
@@ -104,14 +110,15 @@ export class LlamaModel {
   /** hidden [..., C] → logits [..., V]. */
   logits(hidden: tf.Tensor): tf.Tensor {
     const flat = hidden.reshape([-1, this.config.hiddenSize]);
-    const out = matmul(flat, this.head()); // [N, V]
+    const out = softcap(matmul(flat, this.head()), this.config.finalSoftcap); // [N, V]
     return out.reshape([...hidden.shape.slice(0, -1), this.config.vocabSize]);
   }
 
   dispose(): void {
     for (const t of this.weights.values()) t.dispose();
     this.weights.clear();
-    this.rope.dispose();
+    this.rope.full.dispose();
+    this.rope.sliding.dispose();
   }
 
   // One decoder layer: pre-norm attention and pre-norm MLP, each added back to the residual stream.
@@ -121,12 +128,22 @@ export class LlamaModel {
 
   // The layer's midpoint h = x + attention(x) [B, T, C] and its output h + mlp(h) [B, T, C].
   private halves(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): [tf.Tensor3D, tf.Tensor3D] {
-    const h = tf.add(x, this.linear(this.attentionMix(x, i, offset, cache), this.attnOut(i))) as tf.Tensor3D;
-    return [h, tf.add(h, this.linear(this.swiglu(h, i), this.mlpOut(i))) as tf.Tensor3D];
+    const h = tf.add(x, this.branch(this.attentionMix(x, i, offset, cache), this.attnOut(i), this.postAttnNorm(i))) as tf.Tensor3D;
+    return [h, tf.add(h, this.branch(this.gatedMlp(h, i), this.mlpOut(i), this.postMlpNorm(i))) as tf.Tensor3D];
+  }
+
+  // A half's branch from the input of its output projection: linear(u), then (Gemma) its post-norm.
+  private branch(u: tf.Tensor3D, module: string, postNorm: string | null): tf.Tensor3D {
+    const y = this.linear(u, module);
+    return postNorm ? this.rmsNorm(y, postNorm) : y;
   }
 
   private attnOut = (i: number) => `model.layers.${i}.self_attn.o_proj`;
   private mlpOut = (i: number) => `model.layers.${i}.mlp.down_proj`;
+  // Llama's post_attention_layernorm is the MLP's pre-norm; Gemma's normalizes the attention branch itself.
+  private preMlpNorm = (i: number) => `model.layers.${i}.${this.config.gemmaNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`;
+  private postAttnNorm = (i: number) => (this.config.gemmaNorms ? `model.layers.${i}.post_attention_layernorm.weight` : null);
+  private postMlpNorm = (i: number) => (this.config.gemmaNorms ? `model.layers.${i}.post_feedforward_layernorm.weight` : null);
 
   // The block as one op that saves only its input x and its midpoint h = x + attention: activation memory
   // O(layers · B·T·C) instead of O(layers · everything inside a block). Backward recomputes each half up
@@ -150,8 +167,8 @@ export class LlamaModel {
           withOwnTape(() =>
             tf.tidy(() => {
               const [xs, hs] = saved as tf.Tensor3D[];
-              const [dh, ...mlpGrads] = this.halfBackward(hs, dy as tf.Tensor3D, (t) => this.swiglu(t, i), this.mlpOut(i), mlpVars);
-              const [dx, ...attnGrads] = this.halfBackward(xs, dh, (t) => this.attentionMix(t, i, 0), this.attnOut(i), attnVars);
+              const [dh, ...mlpGrads] = this.halfBackward(hs, dy as tf.Tensor3D, (t) => this.gatedMlp(t, i), this.mlpOut(i), this.postMlpNorm(i), mlpVars);
+              const [dx, ...attnGrads] = this.halfBackward(xs, dh, (t) => this.attentionMix(t, i, 0), this.attnOut(i), this.postAttnNorm(i), attnVars);
               const byVar = new Map<tf.Tensor, tf.Tensor>([...attnVars.map((v, k) => [v, attnGrads[k]] as const), ...mlpVars.map((v, k) => [v, mlpGrads[k]] as const)]);
               return [dx, ...loraVars.map((v) => byVar.get(v)!)];
             }),
@@ -161,10 +178,15 @@ export class LlamaModel {
     return op(x, ...loraVars) as tf.Tensor3D;
   }
 
-  // Vector-Jacobian product of z ↦ z + linear(inner(z), module) with upstream g, for z and `vars` (the
-  // half's LoRA weights). With u = inner(z) and linear(u) = u·W + adapter(u), the gradients are those of
-  // Σ(u · g·Wᵀ) + Σ(adapter(u) · g), plus g itself for z (the residual): u·W is never computed.
-  private halfBackward(z: tf.Tensor3D, g: tf.Tensor3D, inner: (z: tf.Tensor3D) => tf.Tensor3D, module: string, vars: tf.Variable[]): [tf.Tensor3D, ...tf.Tensor[]] {
+  // Vector-Jacobian product of z ↦ z + branch(inner(z)) with upstream g, for z and `vars` (the half's LoRA
+  // weights). With u = inner(z) and linear(u) = u·W + adapter(u), the gradients are those of
+  // Σ(u · g·Wᵀ) + Σ(adapter(u) · g), plus g itself for z (the residual): u·W is never computed. A branch that
+  // ends in a norm (Gemma) needs linear(u) itself, so there the product is recomputed and differentiated.
+  private halfBackward(z: tf.Tensor3D, g: tf.Tensor3D, inner: (z: tf.Tensor3D) => tf.Tensor3D, module: string, postNorm: string | null, vars: tf.Variable[]): [tf.Tensor3D, ...tf.Tensor[]] {
+    if (postNorm) {
+      const grads = tf.grads((zIn: tf.Tensor) => tf.sum(tf.mul(this.branch(inner(zIn as tf.Tensor3D), module, postNorm), g)))([z, ...vars]);
+      return [tf.add(g, grads[0]) as tf.Tensor3D, ...grads.slice(1)];
+    }
     const [B, T, C] = g.shape;
     const w = this.w(module + '.weight'); // [in, C]
     const gu = matmul(g.reshape([B * T, C]), w, false, true).reshape([B, T, w.shape[0] as number]); // [B, T, in]
@@ -177,41 +199,49 @@ export class LlamaModel {
     return [tf.add(g, grads[0]) as tf.Tensor3D, ...grads.slice(1)];
   }
 
-  // x * rsqrt(mean(x²) + eps) * weight, over the last axis.
-  private rmsNorm(x: tf.Tensor3D, weight: string): tf.Tensor3D {
-    const variance = tf.mean(tf.square(x), -1, true); // [B, T, 1]
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rmsNormEps))), this.w(weight)) as tf.Tensor3D;
+  // x * rsqrt(mean(x²) + eps) * weight over the last axis; Gemma scales by (1 + weight).
+  private rmsNorm<T extends tf.Tensor>(x: T, weight: string): T {
+    const variance = tf.mean(tf.square(x), -1, true); // [..., 1]
+    const w = this.config.gemmaNorms ? tf.add(this.w(weight), 1) : this.w(weight);
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rmsNormEps))), w) as T;
   }
 
   // Grouped-query causal self-attention with rotary position embeddings, up to (not including) o_proj:
-  // the heads' outputs, merged [B, T, H·D].
+  // the heads' outputs, merged [B, T, H·D]. Qwen3 and Gemma normalize each head of q and k first; a sliding
+  // layer sees only the last `slidingWindow` positions and has its own rotation.
   private attentionMix(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): tf.Tensor3D {
     const { numHeads: H, numKvHeads: KVH, headDim: D } = this.config;
     const [B, T] = x.shape;
     const G = H / KVH;
     const p = `model.layers.${i}.self_attn.`;
+    const type = this.config.layerTypes[i];
+    const rope = this.rope[type];
     const xn = this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`);
     const heads = (t: tf.Tensor, n: number) => t.reshape([B, T, n, D]).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, n, T, D]
-    const q = this.rope.apply(heads(this.linear(xn, p + 'q_proj'), H), offset); // [B, H, T, D]
-    let k = this.rope.apply(heads(this.linear(xn, p + 'k_proj'), KVH), offset); // [B, KVH, T, D]
+    const qkNorm = (t: tf.Tensor4D, name: string) => (this.config.qkNorm ? this.rmsNorm(t, p + name) : t);
+    const q = rope.apply(qkNorm(heads(this.linear(xn, p + 'q_proj'), H), 'q_norm.weight'), offset); // [B, H, T, D]
+    let k = rope.apply(qkNorm(heads(this.linear(xn, p + 'k_proj'), KVH), 'k_norm.weight'), offset); // [B, KVH, T, D]
     let v = heads(this.linear(xn, p + 'v_proj'), KVH); // [B, KVH, T, D]
     if (cache) [k, v] = cache.append(i, k, v); // [B, KVH, S, D]
     const S = k.shape[2];
     // Query head h uses key/value head floor(h / G), so [B, H, T, D] regroups as [B, KVH, G·T, D] by a reshape.
     const qg = q.reshape([B, KVH, G * T, D]);
-    let scores = tf.mul(matmul(qg, k, false, true), 1 / Math.sqrt(D)); // [B, KVH, G·T, S]
-    if (T > 1) scores = tf.add(scores, causalMask(G, T, S, offset)); // a single new token sees every cached one
+    let scores = softcap(tf.mul(matmul(qg, k, false, true), this.config.attnScale), this.config.attnSoftcap); // [B, KVH, G·T, S]
+    const mask = attentionMask(G, T, S, offset, type === 'sliding' ? this.config.slidingWindow : null);
+    if (mask) scores = tf.add(scores, mask);
     const att = matmul(tf.softmax(scores), v); // [B, KVH, G·T, D]
     return att.reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B, T, H * D]) as tf.Tensor3D; // [B, T, H·D]
   }
 
-  // SwiGLU on the post-attention-normed h, up to (not including) down_proj: silu(gate(hn)) · up(hn), [B, T, I].
-  private swiglu(h: tf.Tensor3D, i: number): tf.Tensor3D {
+  // The gated MLP on the normed h, up to (not including) down_proj: act(gate(hn)) · up(hn), [B, T, I];
+  // act is SiLU (SwiGLU) or, for Gemma, GELU with the tanh approximation.
+  private gatedMlp(h: tf.Tensor3D, i: number): tf.Tensor3D {
     const p = `model.layers.${i}.`;
-    const hn = this.rmsNorm(h, p + 'post_attention_layernorm.weight');
+    const hn = this.rmsNorm(h, this.preMlpNorm(i));
     const gate = this.linear(hn, p + 'mlp.gate_proj'); // [B, T, I]
     const up = this.linear(hn, p + 'mlp.up_proj'); // [B, T, I]
-    return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor3D;
+    const act = this.config.activation === 'silu' ? tf.mul(gate, tf.sigmoid(gate)) : geluTanh(gate);
+    return tf.mul(act, up) as tf.Tensor3D;
   }
 
   // x · W (+ b) (+ scale · (dropout(x) · Aᵀ) · Bᵀ). W is kept as [in, out]; A [r, in] and B [out, r] as PEFT.
@@ -257,14 +287,30 @@ function withOwnTape<T>(f: () => T): T {
   }
 }
 
-/** Additive mask [G·T, S]: row r is query position offset + (r mod T); it may see keys 0..that position. */
-function causalMask(G: number, T: number, S: number, offset: number): tf.Tensor2D {
+/**
+ * Additive mask [G·T, S], or null when every query may see every key: row r is query position
+ * q = offset + (r mod T); it sees key s when s ≤ q and, in a sliding layer, q − s < window.
+ */
+function attentionMask(G: number, T: number, S: number, offset: number, window: number | null): tf.Tensor2D | null {
+  const slides = window !== null && S > window;
+  if (T === 1 && !slides) return null; // a single new token sees every cached one
   const m = new Float32Array(G * T * S);
   for (let r = 0; r < G * T; r++) {
     const pos = offset + (r % T);
-    for (let s = pos + 1; s < S; s++) m[r * S + s] = -1e9;
+    for (let s = 0; s < S; s++) if (s > pos || (window !== null && pos - s >= window)) m[r * S + s] = -1e9;
   }
   return tf.tensor2d(m, [G * T, S]);
+}
+
+/** cap · tanh(x / cap) (Gemma's soft-capping); x itself when cap is null. */
+function softcap(x: tf.Tensor, cap: number | null): tf.Tensor {
+  return cap === null ? x : tf.mul(tf.tanh(tf.div(x, cap)), cap);
+}
+
+/** GELU, tanh approximation (PyTorch's gelu(approximate="tanh")): ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+function geluTanh(x: tf.Tensor): tf.Tensor {
+  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
 }
 
 /** cos/sin tables for rotary embeddings (the rotate-half form of transformers' Llama), grown on demand. */
@@ -274,10 +320,14 @@ class RotaryTables {
   private rot: tf.Tensor2D | null = null; // [D, D]: x·rot = rotate_half(x) = [−x₂, x₁]
   private size = 0;
 
+  private readonly invFreq: Float64Array; // [D/2]
+
   constructor(
     private readonly dim: number,
-    private readonly theta: number,
-  ) {}
+    spec: RopeSpec,
+  ) {
+    this.invFreq = ropeInverseFrequencies(spec, dim);
+  }
 
   /** Bytes held: the tables double as longer positions are reached (plus the fixed D×D rotation). */
   get bytes(): number {
@@ -313,7 +363,7 @@ class RotaryTables {
     const c = new Float32Array(size * D);
     const s = new Float32Array(size * D);
     for (let j = 0; j < half; j++) {
-      const invFreq = 1 / Math.pow(this.theta, (2 * j) / D);
+      const invFreq = this.invFreq[j];
       for (let pos = 0; pos < size; pos++) {
         const a = pos * invFreq;
         c[pos * D + j] = c[pos * D + j + half] = Math.cos(a);

@@ -1,12 +1,13 @@
 // LoRA adapters: y = x·Wᵀ + scale·(dropout(x)·Aᵀ)·Bᵀ on chosen linear modules, never forming B·A.
 // A [r, in] starts Kaiming-uniform (as PEFT does), B [out, r] at zero, so a fresh adapter changes nothing.
 import * as tf from './tf';
-import type { ModelConfig } from './config';
+import { LINEAR_MODULES, linearShape, modulePath, type LinearModule, type ModelConfig } from './config';
 import { InvalidRequestError } from './errors';
 import { Rng } from './sampling';
 
-export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type LoraTarget = (typeof LORA_TARGETS)[number];
+/** Every linear module of a block can carry an adapter; their names and shapes come from config.ts. */
+export const LORA_TARGETS = LINEAR_MODULES;
+export type LoraTarget = LinearModule;
 
 export interface LoraConfig {
   rank: number; // 8: PEFT's default; enough capacity for a domain or style on small models
@@ -32,31 +33,10 @@ export function loraScale(c: LoraConfig): number {
   return c.rslora ? c.alpha / Math.sqrt(c.rank) : c.alpha / c.rank;
 }
 
-/** The HF module path of a target in layer i, e.g. model.layers.3.self_attn.q_proj. */
-export function modulePath(layer: number, target: LoraTarget): string {
-  const group = target.endsWith('_proj') && ['gate_proj', 'up_proj', 'down_proj'].includes(target) ? 'mlp' : 'self_attn';
-  return `model.layers.${layer}.${group}.${target}`;
-}
+export { modulePath };
 
 /** [out, in] of a target module for this model. */
-export function moduleShape(c: ModelConfig, target: LoraTarget): [number, number] {
-  const q = c.numHeads * c.headDim;
-  const kv = c.numKvHeads * c.headDim;
-  switch (target) {
-    case 'q_proj':
-      return [q, c.hiddenSize];
-    case 'k_proj':
-    case 'v_proj':
-      return [kv, c.hiddenSize];
-    case 'o_proj':
-      return [c.hiddenSize, q];
-    case 'gate_proj':
-    case 'up_proj':
-      return [c.intermediateSize, c.hiddenSize];
-    case 'down_proj':
-      return [c.hiddenSize, c.intermediateSize];
-  }
-}
+export const moduleShape = linearShape;
 
 export interface LoraPair {
   A: tf.Variable; // [r, in]

@@ -2,12 +2,13 @@
 // config.json, tokenizer.json (byte-level BPE trained here on a fixed text), tokenizer_config.json,
 // a ChatML chat template, optional generation_config.json, and (sharded) safetensors in F32/F16/BF16.
 // Tests use the tiny variants; the app ships one as its untrained demo; benchmarks use real shapes.
+import { expectedTensors, parseConfig, type Architecture } from '../engine/config';
 import { writeSafetensors, type DType } from '../engine/safetensors';
 import { Rng } from '../engine/sampling';
 
 export interface TinySpec {
   name: string;
-  architecture: 'LlamaForCausalLM' | 'Qwen2ForCausalLM';
+  architecture: Architecture;
   hidden: number;
   layers: number;
   heads: number;
@@ -23,7 +24,12 @@ export interface TinySpec {
   templateFile: boolean; // chat template in chat_template.jinja instead of tokenizer_config.json
   generationConfig: boolean;
   maxPositions?: number;
+  chat?: ChatFamily; // special tokens and chat format; default ChatML
+  extra?: Record<string, unknown>; // further config.json fields (rope scaling, sliding windows, …)
 }
+
+/** The chat formats of the tiny tokenizers: their special tokens (ids 0…) and a template in that format. */
+export type ChatFamily = 'chatml' | 'gemma' | 'llama3';
 
 const base = { layers: 2, intermediate: 96, ropeTheta: 10000, rmsNormEps: 1e-5, shards: 1, templateFile: false, generationConfig: true };
 
@@ -34,6 +40,66 @@ export const TINY_VARIANTS: TinySpec[] = [
   { ...base, name: 'qwen2-bias-bf16', architecture: 'Qwen2ForCausalLM', hidden: 64, heads: 4, kvHeads: 2, tied: true, dtype: 'BF16', ropeTheta: 1000000, rmsNormEps: 1e-6, vocab: 400 },
   { ...base, name: 'llama-headdim-sharded', architecture: 'LlamaForCausalLM', hidden: 64, heads: 4, kvHeads: 1, headDim: 24, tied: false, dtype: 'F32', shards: 3, layers: 3 },
   { ...base, name: 'qwen2-untied-sharded-f16', architecture: 'Qwen2ForCausalLM', hidden: 32, heads: 2, kvHeads: 1, tied: false, dtype: 'F16', shards: 2, templateFile: true },
+  // Qwen3: per-head q/k norms, an explicit head_dim larger than hidden/heads (as Qwen3-0.6B: 1024 → 16 × 128).
+  { ...base, name: 'qwen3-headdim-bf16', architecture: 'Qwen3ForCausalLM', hidden: 48, heads: 4, kvHeads: 2, headDim: 16, tied: true, dtype: 'BF16', ropeTheta: 1000000, rmsNormEps: 1e-6 },
+  // Gemma 3: a window of 4 (shorter than the test prompts), layer_types full/sliding/sliding (not the default
+  // every-6th pattern), GELU, four norms with (1 + w), √C embeddings, query_pre_attn_scalar ≠ head_dim.
+  {
+    ...base,
+    name: 'gemma3-window-bf16',
+    architecture: 'Gemma3ForCausalLM',
+    hidden: 64,
+    heads: 4,
+    kvHeads: 1,
+    headDim: 32,
+    intermediate: 128,
+    layers: 3,
+    tied: true,
+    dtype: 'BF16',
+    ropeTheta: 1000000,
+    rmsNormEps: 1e-6,
+    chat: 'gemma',
+    extra: { layer_types: ['full_attention', 'sliding_attention', 'sliding_attention'], sliding_window: 4, rope_local_base_freq: 10000, query_pre_attn_scalar: 24 },
+  },
+  // Gemma 3 in transformers v5's form: rope_parameters per layer type, linear scaling on full layers, the
+  // pattern from sliding_window_pattern (every 2nd layer full), soft-capping of scores and logits.
+  {
+    ...base,
+    name: 'gemma3-v5-softcap-f32',
+    architecture: 'Gemma3ForCausalLM',
+    hidden: 32,
+    heads: 2,
+    kvHeads: 2,
+    headDim: 16,
+    intermediate: 64,
+    layers: 4,
+    tied: true,
+    dtype: 'F32',
+    ropeTheta: 0, // not written: rope_parameters carries it
+    rmsNormEps: 1e-6,
+    chat: 'gemma',
+    extra: {
+      sliding_window_pattern: 2,
+      sliding_window: 3,
+      rope_parameters: { full_attention: { rope_type: 'linear', factor: 4, rope_theta: 1000000 }, sliding_attention: { rope_type: 'default', rope_theta: 10000 } },
+      attn_logit_softcapping: 5,
+      final_logit_softcapping: 3,
+    },
+  },
+  // Llama 3.x: rope_scaling "llama3" with a short original context, so all three frequency bands occur.
+  {
+    ...base,
+    name: 'llama3-rope-f32',
+    architecture: 'LlamaForCausalLM',
+    hidden: 64,
+    heads: 4,
+    kvHeads: 2,
+    tied: true,
+    dtype: 'F32',
+    ropeTheta: 500000,
+    chat: 'llama3',
+    extra: { rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } },
+  },
 ];
 
 /** The built-in demo model: small enough to load anywhere, big enough to memorise a few chats. */
@@ -58,7 +124,18 @@ export const SMOLLM2_135M_SHAPE: TinySpec = {
 
 // ---------------------------------------------------------------------------------------------- tokenizer
 
-const SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
+const SPECIALS: Record<ChatFamily, string[]> = {
+  chatml: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
+  gemma: ['<pad>', '<eos>', '<bos>', '<unk>', '<start_of_turn>', '<end_of_turn>'],
+  llama3: ['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'],
+};
+
+/** tokenizer_config.json's special tokens and the eos ids of generation_config.json, per family. */
+const FAMILY: Record<ChatFamily, { bos: string; eos: string; pad: string; unk: string; eosIds: number[] }> = {
+  chatml: { bos: '<|im_start|>', eos: '<|im_end|>', pad: '<|im_end|>', unk: '<|endoftext|>', eosIds: [2, 0] },
+  gemma: { bos: '<bos>', eos: '<end_of_turn>', pad: '<pad>', unk: '<unk>', eosIds: [1, 5] },
+  llama3: { bos: '<|begin_of_text|>', eos: '<|eot_id|>', pad: '<|end_of_text|>', unk: '<|end_of_text|>', eosIds: [1, 4] },
+};
 
 const CORPUS = `<|im_start|>system
 You are a helpful assistant.<|im_end|>
@@ -88,7 +165,7 @@ export function bytesToUnicode(): string[] {
 /** Train `numMerges` byte-level BPE merges on the fixed corpus; ties break by the pair's text. */
 function trainMerges(numMerges: number, byteChar: string[]): [string, string][] {
   const counts = new Map<string, number>();
-  const text = CORPUS.split(/<\|im_start\|>|<\|im_end\|>/).join(' ');
+  const text = CORPUS.split(/<\|im_start\|>|<\|im_end\|>/).join(' '); // the corpus is written in ChatML
   for (const m of text.matchAll(PRETOKENIZE)) {
     const word = [...new TextEncoder().encode(m[0])].map((b) => byteChar[b]).join('\u0000');
     counts.set(word, (counts.get(word) ?? 0) + 1);
@@ -130,10 +207,24 @@ export const CHATML_TEMPLATE =
   "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-export function makeTokenizer(numMerges = 120): { tokenizer: object; vocabSize: number } {
+/** Gemma's turn format (system folded into the first user turn, "model" for the assistant); written here, not copied. */
+export const GEMMA_STYLE_TEMPLATE =
+  "{{ bos_token }}{% set first = '' %}{% if messages[0]['role'] == 'system' %}{% set first = messages[0]['content'] + '\n\n' %}{% set messages = messages[1:] %}{% endif %}" +
+  "{% for message in messages %}{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else message['role']) + '\n' + (first if loop.first else '') + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}";
+
+/** Llama 3's header format; written here, not copied. */
+export const LLAMA3_STYLE_TEMPLATE =
+  "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+
+const TEMPLATES: Record<ChatFamily, string> = { chatml: CHATML_TEMPLATE, gemma: GEMMA_STYLE_TEMPLATE, llama3: LLAMA3_STYLE_TEMPLATE };
+
+export function makeTokenizer(numMerges = 120, family: ChatFamily = 'chatml'): { tokenizer: object; vocabSize: number } {
   const byteChar = bytesToUnicode();
   const vocab: Record<string, number> = {};
-  SPECIALS.forEach((t, i) => (vocab[t] = i));
+  const specials = SPECIALS[family];
+  specials.forEach((t, i) => (vocab[t] = i));
   for (const ch of byteChar) vocab[ch] = Object.keys(vocab).length;
   const merges = trainMerges(numMerges, byteChar);
   for (const [a, b] of merges) if (vocab[a + b] === undefined) vocab[a + b] = Object.keys(vocab).length;
@@ -141,7 +232,7 @@ export function makeTokenizer(numMerges = 120): { tokenizer: object; vocabSize: 
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: SPECIALS.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: null,
@@ -171,50 +262,27 @@ const json = (v: unknown) => encoder.encode(JSON.stringify(v, null, 2) + '\n');
 /** All files of the model folder, by name. Same spec and seed → same bytes. */
 export function makeModelFiles(spec: TinySpec, seed = 1234): Map<string, Uint8Array> {
   const rng = new Rng(seed);
-  const { tokenizer, vocabSize: tokVocab } = makeTokenizer();
+  const family = spec.chat ?? 'chatml';
+  const fam = FAMILY[family];
+  const { tokenizer, vocabSize: tokVocab } = makeTokenizer(120, family);
   const vocab = spec.vocab ?? tokVocab;
   if (vocab < tokVocab) throw new Error(`${spec.name}: vocab ${vocab} is smaller than the tokenizer's ${tokVocab}`);
   const C = spec.hidden;
-  const D = spec.headDim ?? C / spec.heads;
-  const q = spec.heads * D;
-  const kv = spec.kvHeads * D;
-  const qwen = spec.architecture === 'Qwen2ForCausalLM';
-
-  const tensors: { name: string; shape: number[]; values: Float32Array }[] = [];
-  const add = (name: string, shape: number[], std: number, mean = 0) => tensors.push({ name, shape, values: normal(rng, shape.reduce((a, b) => a * b, 1), std, mean) });
-  const linear = (name: string, out: number, inF: number) => add(name, [out, inF], 1 / Math.sqrt(inF));
-  add('model.embed_tokens.weight', [vocab, C], 1);
-  for (let i = 0; i < spec.layers; i++) {
-    const p = `model.layers.${i}.`;
-    add(p + 'input_layernorm.weight', [C], 0.1, 1);
-    linear(p + 'self_attn.q_proj.weight', q, C);
-    linear(p + 'self_attn.k_proj.weight', kv, C);
-    linear(p + 'self_attn.v_proj.weight', kv, C);
-    if (qwen) {
-      add(p + 'self_attn.q_proj.bias', [q], 0.1);
-      add(p + 'self_attn.k_proj.bias', [kv], 0.1);
-      add(p + 'self_attn.v_proj.bias', [kv], 0.1);
-    }
-    linear(p + 'self_attn.o_proj.weight', C, q);
-    add(p + 'post_attention_layernorm.weight', [C], 0.1, 1);
-    linear(p + 'mlp.gate_proj.weight', spec.intermediate, C);
-    linear(p + 'mlp.up_proj.weight', spec.intermediate, C);
-    linear(p + 'mlp.down_proj.weight', C, spec.intermediate);
-  }
-  add('model.norm.weight', [C], 0.1, 1);
-  if (!spec.tied) linear('lm_head.weight', vocab, C);
+  const qwen2 = spec.architecture === 'Qwen2ForCausalLM';
+  const gemma = spec.architecture === 'Gemma3ForCausalLM';
+  const modelType = { LlamaForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', Gemma3ForCausalLM: 'gemma3_text' }[spec.architecture];
 
   const files = new Map<string, Uint8Array>();
   const config: Record<string, unknown> = {
     architectures: [spec.architecture],
-    model_type: qwen ? 'qwen2' : 'llama',
+    model_type: modelType,
     vocab_size: vocab,
     hidden_size: C,
     intermediate_size: spec.intermediate,
     num_hidden_layers: spec.layers,
     num_attention_heads: spec.heads,
     num_key_value_heads: spec.kvHeads,
-    hidden_act: 'silu',
+    [gemma ? 'hidden_activation' : 'hidden_act']: gemma ? 'gelu_pytorch_tanh' : 'silu',
     max_position_embeddings: spec.maxPositions ?? 512,
     rms_norm_eps: spec.rmsNormEps,
     rope_theta: spec.ropeTheta,
@@ -224,25 +292,43 @@ export function makeModelFiles(spec: TinySpec, seed = 1234): Map<string, Uint8Ar
     bos_token_id: 1,
     eos_token_id: 2,
   };
+  if (family !== 'chatml') Object.assign(config, { bos_token_id: SPECIALS[family].indexOf(fam.bos), eos_token_id: fam.eosIds });
   if (spec.headDim !== undefined) config.head_dim = spec.headDim;
-  if (qwen) Object.assign(config, { use_sliding_window: false, sliding_window: 4096, max_window_layers: spec.layers });
+  if (qwen2) Object.assign(config, { use_sliding_window: false, sliding_window: 4096, max_window_layers: spec.layers });
   else Object.assign(config, { attention_bias: false, mlp_bias: false });
+  Object.assign(config, spec.extra ?? {});
+  if (config.rope_parameters !== undefined) delete config.rope_theta;
+
+  // The tensors and their shapes come from the engine's one description of each architecture.
+  const parsed = parseConfig(config);
+  const tensors: { name: string; shape: number[]; values: Float32Array }[] = [];
+  for (const [name, shape] of expectedTensors(parsed)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    let std: number;
+    let mean = 0;
+    if (name === 'model.embed_tokens.weight') std = 1;
+    else if (name.endsWith('norm.weight')) [std, mean] = [0.1, parsed.gemmaNorms ? 0 : 1]; // Gemma scales by (1 + w)
+    else if (name.endsWith('.bias')) std = 0.1;
+    else std = 1 / Math.sqrt(shape[1]); // a linear [out, in]
+    tensors.push({ name, shape, values: normal(rng, n, std, mean) });
+  }
+
   files.set('config.json', json(config));
   files.set('tokenizer.json', json(tokenizer));
   const tokConfig: Record<string, unknown> = {
     add_prefix_space: false,
-    bos_token: '<|im_start|>',
-    eos_token: '<|im_end|>',
-    pad_token: '<|im_end|>',
-    unk_token: '<|endoftext|>',
+    bos_token: fam.bos,
+    eos_token: fam.eos,
+    pad_token: fam.pad,
+    unk_token: fam.unk,
     clean_up_tokenization_spaces: false,
     model_max_length: spec.maxPositions ?? 512,
-    tokenizer_class: 'GPT2Tokenizer',
+    tokenizer_class: family === 'chatml' ? 'GPT2Tokenizer' : 'PreTrainedTokenizerFast',
   };
-  if (spec.templateFile) files.set('chat_template.jinja', encoder.encode(CHATML_TEMPLATE));
-  else tokConfig.chat_template = CHATML_TEMPLATE;
+  if (spec.templateFile) files.set('chat_template.jinja', encoder.encode(TEMPLATES[family]));
+  else tokConfig.chat_template = TEMPLATES[family];
   files.set('tokenizer_config.json', json(tokConfig));
-  if (spec.generationConfig) files.set('generation_config.json', json({ bos_token_id: 1, eos_token_id: [2, 0], max_new_tokens: 64 }));
+  if (spec.generationConfig) files.set('generation_config.json', json({ bos_token_id: config.bos_token_id, eos_token_id: fam.eosIds, max_new_tokens: 64 }));
 
   if (spec.shards <= 1) {
     files.set('model.safetensors', writeSafetensors(tensors, spec.dtype));

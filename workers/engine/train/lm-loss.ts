@@ -1,6 +1,7 @@
 // Custom op: the LM head and cross-entropy, row chunk by row chunk, with its own gradient, so that at
 // most `chunkRows` × V logits exist at once (SmolLM2's V is 49,152; Qwen2.5's 151,936). The head W is
-// frozen: only the hidden states get a gradient.
+// frozen: only the hidden states get a gradient. With soft-capping (Gemma's final_logit_softcapping) the
+// logits are cap·tanh(z/cap) of the products z, and the gradient carries the tanh's derivative.
 import * as tf from '../tf';
 import { matmul } from '../ops/matmul';
 import { sumTensors } from '../ops/sum-tensors';
@@ -39,7 +40,7 @@ function weightedRows(weights: Float32Array): Int32Array | null {
  * kept as [N, C] (the size of `hidden`) and scaled by the incoming gradient in backward. The logits are
  * never computed twice, and no [n, V] one-hot is built.
  */
-export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number): tf.Scalar {
+export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null = null): tf.Scalar {
   const N = hidden.shape[0];
   const rows = weightedRows(targetWeights);
   const R = rows ? rows.length : N;
@@ -60,12 +61,18 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
         const t = tf.tensor1d(ids.subarray(s, s + n), 'int32');
         const wSpan = ws.subarray(s, s + n);
         const w = wSpan.every((x) => x === 1) ? null : tf.tensor1d(wSpan, 'float32').reshape([n, 1]); // [n, 1]
-        const logits = matmul(hs.slice([s, 0], [n, -1]), head) as tf.Tensor2D; // [n, V]
+        const z = matmul(hs.slice([s, 0], [n, -1]), head) as tf.Tensor2D; // [n, V]
+        const tc = cap === null ? null : tf.tanh(tf.div(z, cap)); // [n, V]
+        const logits = tc ? (tf.mul(tc, cap!) as tf.Tensor2D) : z;
         const [p, lse] = softmaxAndLse(logits);
         const nll = tf.sub(lse, targetLogits(logits, t)); // [n]
         losses.push(tf.sum(w ? tf.mul(nll, w.reshape([n])) : nll));
-        const pw = headT ? tf.matMul(p, headT) : tf.matMul(p, head, false, true); // [n, C]
-        const wt = headT ? tf.gather(headT, t) : tf.transpose(tf.gather(head, t, 1)); // [n, C]: W[:, target]ᵀ
+        // dL/dz = (p − onehot) ⊙ z', with z' = 1 − tanh² under a cap (else 1).
+        const dz = tc ? tf.sub(1, tf.square(tc)) : null; // [n, V]
+        const pz = dz ? tf.mul(p, dz) : p;
+        const pw = headT ? tf.matMul(pz, headT) : tf.matMul(pz, head, false, true); // [n, C]
+        const w0 = headT ? tf.gather(headT, t) : tf.transpose(tf.gather(head, t, 1)); // [n, C]: W[:, target]ᵀ
+        const wt = dz ? tf.mul(w0, targetLogits(dz as tf.Tensor2D, t).reshape([n, 1])) : w0;
         const g = tf.sub(pw, wt);
         grads.push(w ? tf.mul(g, w) : g);
       }
@@ -87,7 +94,7 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
 }
 
 /** Σ weighted NLL and Σ weighted correct argmax predictions, without gradients (evaluation). */
-export function chunkedLmEval(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number): tf.Tensor1D {
+export function chunkedLmEval(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null = null): tf.Tensor1D {
   return tf.tidy(() => {
     const N = hidden.shape[0];
     const parts: tf.Tensor[] = [];
@@ -95,7 +102,8 @@ export function chunkedLmEval(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
       const n = Math.min(chunkRows, N - s);
       parts.push(
         tf.tidy(() => {
-          const logits = matmul(hidden.slice([s, 0], [n, -1]), head) as tf.Tensor2D;
+          const z = matmul(hidden.slice([s, 0], [n, -1]), head) as tf.Tensor2D;
+          const logits = cap === null ? z : (tf.mul(tf.tanh(tf.div(z, cap)), cap) as tf.Tensor2D);
           const t = tf.tensor1d(targetIds.subarray(s, s + n), 'int32');
           const w = tf.tensor1d(targetWeights.subarray(s, s + n), 'float32');
           const nll = tf.sum(tf.mul(tf.sub(softmaxAndLse(logits)[1], targetLogits(logits, t)), w));

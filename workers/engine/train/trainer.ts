@@ -146,7 +146,7 @@ export class Trainer {
   private batchLoss(b: Batch, normalizer: number): tf.Scalar {
     const ids = tf.tensor2d(b.ids, [b.B, b.T], 'int32');
     const hidden = this.model.forward(ids); // [B, T, C]
-    const sum = chunkedLmLoss(hidden.reshape([b.B * b.T, -1]), this.head, b.targets, b.weights, this.chunkRows);
+    const sum = chunkedLmLoss(hidden.reshape([b.B * b.T, -1]), this.head, b.targets, b.weights, this.chunkRows, this.model.config.finalSoftcap);
     return tf.div(sum, normalizer) as tf.Scalar;
   }
 
@@ -201,7 +201,7 @@ export class Trainer {
       count += b.trained;
       const part = tf.tidy(() => {
         const hidden = this.model.forward(tf.tensor2d(b.ids, [b.B, b.T], 'int32'));
-        return chunkedLmEval(hidden.reshape([b.B * b.T, -1]) as tf.Tensor2D, this.head, b.targets, b.weights, this.chunkRows);
+        return chunkedLmEval(hidden.reshape([b.B * b.T, -1]) as tf.Tensor2D, this.head, b.targets, b.weights, this.chunkRows, this.model.config.finalSoftcap);
       });
       const next = tf.add(total, part);
       total.dispose();
