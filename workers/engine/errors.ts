@@ -104,3 +104,15 @@ export class WasmMemoryError extends WebtuneError {
   }
 }
 
+
+/** The model's chat template refused a conversation (its raise_exception) or failed while rendering it. */
+export class ChatTemplateError extends WebtuneError {
+  override name = 'ChatTemplateError';
+  constructor(readonly file: string, problem: string, refused: boolean) {
+    super(
+      refused
+        ? `The chat template in ${file} refused this conversation: ${problem} Change the conversation to follow that rule.`
+        : `The chat template in ${file} failed while rendering this conversation (${problem}). Check the template, or train on plain text instead.`,
+    );
+  }
+}

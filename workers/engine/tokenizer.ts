@@ -2,12 +2,22 @@
 // its own Jinja chat template (@huggingface/jinja).
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { ModelFormatError } from './errors';
+import { ChatTemplateError, ModelFormatError } from './errors';
+import { installPythonCompat, TemplateRaised } from './jinja-python';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
 }
+
+/** A message as chat templates read it: OpenAI's fields (tool_calls, tool results, reasoning_content, …) pass through. */
+export interface TemplateMessage {
+  readonly role: string;
+  readonly content?: unknown;
+}
+
+/** Variables a template may read beyond messages, as transformers passes them (tools, documents, enable_thinking, …). */
+export type TemplateVariables = Record<string, unknown>;
 
 type Json = Record<string, unknown>;
 
@@ -59,6 +69,7 @@ export class TextTokenizer {
   private readonly tok: Tokenizer;
   private readonly template: Template | null;
   private readonly specials: Record<string, string | undefined>;
+  private readonly templateFile: string;
   readonly eosIds: number[];
 
   constructor(tokenizerJson: Json, readonly config: Json, chatTemplate?: string, generationConfig?: Json) {
@@ -69,10 +80,11 @@ export class TextTokenizer {
       throw new ModelFormatError('tokenizer.json', `could not be read as a tokenizer (${(e as Error).message}).`);
     }
     const source = chatTemplate ?? pickTemplate(config.chat_template);
+    this.templateFile = chatTemplate !== undefined ? 'chat_template.jinja' : 'tokenizer_config.json';
     try {
       this.template = source ? new Template(source) : null;
     } catch (e) {
-      throw new ModelFormatError('chat template', `does not parse as Jinja (${(e as Error).message}).`);
+      throw new ModelFormatError(this.templateFile, `the chat template does not parse as Jinja (${(e as Error).message}).`);
     }
     this.specials = {
       bos_token: tokenText(config.bos_token),
@@ -113,16 +125,25 @@ export class TextTokenizer {
     return this.tok.token_to_id(token);
   }
 
-  /** Render messages with the model's chat template, as transformers' apply_chat_template does. */
-  applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string {
+  /**
+   * Render messages with the model's chat template, as transformers' apply_chat_template does: `tools` and
+   * `documents` are always passed (null when absent), with the special tokens, and `extra` on top
+   * (enable_thinking, date_string, …). strftime_now and raise_exception are the renderer's own globals.
+   */
+  applyChatTemplate(messages: readonly TemplateMessage[], addGenerationPrompt = true, extra: TemplateVariables = {}): string {
     if (!this.template) {
       throw new ModelFormatError('tokenizer_config.json', 'the model has no chat template (no chat_template field and no chat_template.jinja). Use a raw prompt instead.');
     }
-    return this.template.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specials });
+    installPythonCompat();
+    try {
+      return this.template.render({ tools: null, documents: null, ...this.specials, ...extra, messages, add_generation_prompt: addGenerationPrompt });
+    } catch (e) {
+      throw new ChatTemplateError(this.templateFile, e instanceof Error ? e.message : String(e), e instanceof TemplateRaised);
+    }
   }
 
   /** Chat prompt → ids. Special tokens come from the template itself, so none are added (as transformers does). */
-  encodeChat(messages: ChatMessage[], addGenerationPrompt = true): number[] {
-    return this.encode(this.applyChatTemplate(messages, addGenerationPrompt), false);
+  encodeChat(messages: readonly TemplateMessage[], addGenerationPrompt = true, extra: TemplateVariables = {}): number[] {
+    return this.encode(this.applyChatTemplate(messages, addGenerationPrompt, extra), false);
   }
 }

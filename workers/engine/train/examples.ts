@@ -21,18 +21,31 @@ export interface TokenizedExample {
 
 export type TrainOn = 'assistant' | 'all';
 
-/** Assistant content spans as [start, end) character ranges of the rendered text, with their weight. */
+/**
+ * Assistant content spans as [start, end) character ranges of the rendered text, with their weight. A turn
+ * starts where the conversation up to it, rendered with the generation prompt, ends. It ends where the
+ * conversation through it ends — or, when the template renders a turn differently once later turns follow
+ * (Qwen3 drops an earlier answer's <think> block), at the first end-of-turn token after its start.
+ */
 function assistantSpans(tok: TextTokenizer, messages: TrainMessage[], full: string): { start: number; end: number; weight: number }[] {
   const spans: { start: number; end: number; weight: number }[] = [];
-  const plain = messages.map(({ role, content }) => ({ role, content }));
+  const plain = messages.map(({ weight: _, ...m }) => m);
+  const cannot = () => new InvalidRequestError('This model\'s chat template does not render conversations prefix by prefix, so assistant tokens cannot be located. Train on the whole text instead.');
+  const markers = tok.eosIds.map((id) => tok.decode([id], false)).filter((t) => t.length > 0);
   for (let i = 0; i < messages.length; i++) {
     if (messages[i].role !== 'assistant') continue;
     const before = tok.applyChatTemplate(plain.slice(0, i), true); // up to the assistant header
     const through = tok.applyChatTemplate(plain.slice(0, i + 1), false); // through the answer and its end marker
+    if (!full.startsWith(before)) throw cannot();
+    let end = through.length;
     if (!full.startsWith(through) || !through.startsWith(before)) {
-      throw new InvalidRequestError('This model\'s chat template does not render conversations prefix by prefix, so assistant tokens cannot be located. Train on the whole text instead.');
+      const ends = markers.map((m) => full.indexOf(m, before.length)).filter((at) => at >= 0);
+      if (ends.length === 0) throw cannot();
+      const at = Math.min(...ends);
+      end = at + markers.find((m) => full.startsWith(m, at))!.length;
     }
-    spans.push({ start: before.length, end: through.length, weight: messages[i].weight ?? 1 });
+    if (spans.length > 0 && before.length < spans[spans.length - 1].end) throw cannot();
+    spans.push({ start: before.length, end, weight: messages[i].weight ?? 1 });
   }
   return spans;
 }

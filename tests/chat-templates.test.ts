@@ -1,0 +1,87 @@
+// Real chat templates (Qwen3, Gemma 3, Llama 3.2, Qwen2.5, SmolLM3) from ../shared/conformance/chat-templates/,
+// rendered by the engine's tokenizer exactly as transformers renders them with Python's jinja2; and the trained-
+// token mask of assistant-only loss under each template, including Qwen3's rewriting of earlier turns.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { tokenizeExample, type TrainMessage } from '../workers/engine/train/examples';
+import { TextTokenizer, type TemplateMessage } from '../workers/engine/tokenizer';
+import { makeTokenizer, type ChatFamily } from '../workers/tiny/tiny-model';
+import { CONFORMANCE, hasConformance } from './helpers';
+
+const dir = join(CONFORMANCE, 'chat-templates');
+if (!hasConformance) console.warn(`skipping chat-template conformance: ${CONFORMANCE} is absent (CI has it; a fresh clone does not)`);
+
+interface Case {
+  model: string;
+  template: string;
+  case: string;
+  variables: Record<string, unknown> & { messages: TemplateMessage[]; add_generation_prompt: boolean };
+  expected?: string;
+  raises?: { type: string; message: string };
+}
+
+// The tiny tokenizers carry each family's special tokens, so the templates' markers are single ids.
+const FAMILY: Record<string, ChatFamily> = { 'qwen3-0.6b': 'chatml', 'qwen2.5-7b-instruct': 'chatml', 'smollm3-3b': 'chatml', 'gemma-3-270m-it': 'gemma', 'llama-3.2-1b-instruct': 'llama3' };
+// The end-of-turn tokens the real models' generation_config.json lists (as names in the tiny vocabularies).
+const END: Record<ChatFamily, string[]> = { chatml: ['<|im_end|>'], gemma: ['<eos>', '<end_of_turn>'], llama3: ['<|end_of_text|>', '<|eot_id|>'] };
+
+function tokenizerFor(model: string, specials: Record<string, unknown>): TextTokenizer {
+  const family = FAMILY[model];
+  const { tokenizer } = makeTokenizer(120, family);
+  const vocab = (tokenizer as { model: { vocab: Record<string, number> } }).model.vocab;
+  const template = readFileSync(join(dir, `${model}.jinja`), 'utf8');
+  return new TextTokenizer(tokenizer as Record<string, unknown>, specials, template, { eos_token_id: END[family].map((t) => vocab[t]) });
+}
+
+describe.skipIf(!hasConformance)('real chat templates (../shared/conformance/chat-templates)', () => {
+  const cases: Case[] = hasConformance ? JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) : [];
+  beforeAll(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date(2026, 6, 26)); // the date the expected strings were rendered with (strftime_now)
+  });
+  afterAll(() => vi.useRealTimers());
+
+  it('has its 30 cases', () => expect(cases.length).toBe(30));
+
+  it.each(cases.map((c) => [`${c.model} ${c.case}`, c] as const))('%s', (_, c) => {
+    const { messages, add_generation_prompt, ...rest } = c.variables;
+    const tok = tokenizerFor(c.model, { bos_token: rest.bos_token, eos_token: rest.eos_token });
+    const render = () => tok.applyChatTemplate(messages, add_generation_prompt, rest);
+    if (c.raises) {
+      expect(render).toThrow(expect.objectContaining({ name: 'ChatTemplateError', message: expect.stringContaining(c.raises.message) }));
+      expect(render).toThrow(/refused this conversation/); // a refusal by the template, with its rule
+    } else expect(render()).toBe(c.expected);
+  });
+
+  // Assistant-only loss: exactly each answer and its end-of-turn token are trained, whatever the template
+  // does around them. Qwen3 drops the <think> block of an answer once a later question follows, and writes
+  // an empty one before the last answer.
+  const convo: TrainMessage[] = [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'Capital of France?' },
+    { role: 'assistant', content: '<think>\nEasy.\n</think>\n\nParis.' },
+    { role: 'user', content: 'And Italy?' },
+    { role: 'assistant', content: 'Rome.' },
+  ];
+  it.each([
+    ['qwen3-0.6b', { eos_token: '<|im_end|>' }, ['Paris.<|im_end|>', '<think>\n\n</think>\n\nRome.<|im_end|>']],
+    ['qwen2.5-7b-instruct', { eos_token: '<|im_end|>' }, ['<think>\nEasy.\n</think>\n\nParis.<|im_end|>', 'Rome.<|im_end|>']],
+    ['gemma-3-270m-it', { bos_token: '<bos>', eos_token: '<eos>' }, ['<think>\nEasy.\n</think>\n\nParis.<end_of_turn>', 'Rome.<end_of_turn>']],
+    ['llama-3.2-1b-instruct', { bos_token: '<|begin_of_text|>', eos_token: '<|eot_id|>' }, ['<think>\nEasy.\n</think>\n\nParis.<|eot_id|>', 'Rome.<|eot_id|>']],
+    ['smollm3-3b', { eos_token: '<|im_end|>' }, ['<think>\nEasy.\n</think>\n\nParis.<|im_end|>', 'Rome.<|im_end|>']],
+  ] as const)('%s: assistant-only loss trains each answer through its end-of-turn token', (model, specials, answers) => {
+    const tok = tokenizerFor(model, specials);
+    const t = tokenizeExample(tok, { messages: convo }, 4096, 'assistant');
+    expect(tok.decode(t.ids, false)).toBe(tok.applyChatTemplate(convo, false)); // the whole conversation, once
+    // The trained runs, as text: one per answer.
+    const runs: string[] = [];
+    let run: number[] = [];
+    t.trained.forEach((w, i) => {
+      if (w) run.push(t.ids[i]);
+      else if (run.length) (runs.push(tok.decode(run, false)), (run = []));
+    });
+    if (run.length) runs.push(tok.decode(run, false));
+    expect(runs).toEqual(answers);
+  });
+});
