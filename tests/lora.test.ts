@@ -9,7 +9,8 @@ import * as tf from '../workers/engine/tf';
 import { loadEngine, modelDir } from './helpers';
 import { loadRef, refLossSum, type RefModel } from './reference/llama-ref';
 
-const NAME = 'qwen2-bias-bf16';
+// Biases (Qwen2), q/k norms (Qwen3), Gemma's four norms, GELU, sliding windows, and soft-capped scores and logits.
+const GRAD_VARIANTS = ['qwen2-bias-bf16', 'qwen3-headdim-bf16', 'gemma3-window-bf16', 'gemma3-v5-softcap-f32'];
 const IDS = [1, 20, 77, 140, 3, 250, 99, 12, 2];
 const W = [0, 1, 1, 0, 1, 1, 1, 1]; // weight of each next-token target
 
@@ -18,11 +19,11 @@ function lossOf(model: ReturnType<typeof Object>, ids: number[], weights: number
   const T = ids.length - 1;
   const hidden = m.forward(tf.tensor2d(ids.slice(0, -1), [1, T], 'int32'));
   const head = m.head();
-  return chunkedLmLoss(hidden.reshape([T, -1]) as tf.Tensor2D, head, Int32Array.from(ids.slice(1)), Float32Array.from(weights), 3);
+  return chunkedLmLoss(hidden.reshape([T, -1]) as tf.Tensor2D, head, Int32Array.from(ids.slice(1)), Float32Array.from(weights), 3, m.config.finalSoftcap);
 }
 
 describe('LoRA', () => {
-  it('gradients of A and B match central finite differences of the float64 reference', async () => {
+  it.each(GRAD_VARIANTS)('%s: gradients of A and B match central finite differences of the float64 reference', async (NAME) => {
     const engine = await loadEngine(NAME, 'cpu');
     const { model } = engine.current;
     const adapter = LoraAdapter.create(model.config, { rank: 2, alpha: 4, dropout: 0, targets: [...LORA_TARGETS], rslora: false }, 7);
@@ -48,6 +49,7 @@ describe('LoRA', () => {
       ['model.layers.1.mlp.gate_proj', 'B', 17],
       ['model.layers.1.self_attn.o_proj', 'A', 9],
       ['model.layers.0.mlp.up_proj', 'B', 60],
+      [`model.layers.${model.config.numLayers - 1}.self_attn.k_proj`, 'A', 11],
     ];
     for (const [path, which, idx] of checks) {
       const pair = adapter.modules.get(path)!;
@@ -150,7 +152,13 @@ describe('examples → tokens', () => {
 describe('activation checkpointing', () => {
   // All seven targets; none on the output projections (their recompute is skipped either way); only them.
   it.each([[[...LORA_TARGETS]], [['q_proj', 'v_proj', 'gate_proj']], [['o_proj', 'down_proj']]] as LoraTarget[][][])('gives the same loss and LoRA gradients as keeping every activation, with dropout (targets %j)', async (targets) => {
-    const engine = await loadEngine('qwen2-bias-bf16', 'cpu');
+    for (const name of ['qwen2-bias-bf16', 'gemma3-window-bf16']) await checkpointingAgrees(name, targets); // Gemma: branches end in a norm
+  });
+});
+
+async function checkpointingAgrees(name: string, targets: LoraTarget[]): Promise<void> {
+  {
+    const engine = await loadEngine(name, 'cpu');
     const { model } = engine.current;
     const adapter = LoraAdapter.create(model.config, { rank: 2, alpha: 4, dropout: 0.3, targets, rslora: false }, 3);
     adapter.variables().forEach((v, i) => {
@@ -177,5 +185,5 @@ describe('activation checkpointing', () => {
     model.adapter = null;
     adapter.dispose();
     engine.unload();
-  });
-});
+  }
+}

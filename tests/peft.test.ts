@@ -15,6 +15,28 @@ import { chats, makeTrainer } from './train-helpers';
 const enc = new TextEncoder();
 
 describe('PEFT adapters', () => {
+  // The models of 2026 keep PEFT's module names (q_proj … down_proj): train, export, and an independent
+  // reference applying the folder gives the engine's greedy ids.
+  it.each(['qwen3-headdim-bf16', 'gemma3-window-bf16', 'llama3-rope-f32'])('%s: LoRA trains, exports PEFT, and the reference applying the folder agrees', async (name) => {
+    const engine = await loadEngine(name);
+    const t = makeTrainer(engine, chats(), { epochs: 3, batchSize: 4, learningRate: 1e-2, valSplit: 0 }, { rank: 4, alpha: 8 });
+    const losses: number[] = [];
+    await t.run((e) => e.type === 'steps' && losses.push(...e.points.map((p) => p.loss)));
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0]); // it learns
+    const { model } = engine.current;
+    const files = await exportPeft(model.adapter!, 'webtune/' + name);
+    const header = parseSafetensorsHeader(files.get(ADAPTER_WEIGHTS)!, ADAPTER_WEIGHTS);
+    expect(header.tensors.map((x) => x.name)).toContain(`base_model.model.model.layers.${model.config.numLayers - 1}.mlp.down_proj.lora_B.weight`);
+    const dir = mkdtempSync(join(tmpdir(), 'peft-'));
+    for (const [f, bytes] of files) writeFileSync(join(dir, f), bytes);
+    const ref = withPeft(loadRef(modelDir(name)), dir);
+    const prompt = engine.current.tokenizer.encodeChat([{ role: 'user', content: 'What color is the sky?' }]);
+    const r = await engine.generate({ ids: prompt }, { maxNewTokens: 8 });
+    expect(r.ids).toEqual(refGreedy(ref, prompt, 8, engine.current.tokenizer.eosIds));
+    t.dispose();
+    engine.unload();
+  });
+
   it('export has PEFT names and shapes; import gives identical outputs; a plain reference applying the folder agrees', async () => {
     const name = 'llama-headdim-sharded'; // head_dim ≠ hidden/heads and GQA: the shapes are not all square
     const engine = await loadEngine(name);
