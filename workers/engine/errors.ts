@@ -40,14 +40,25 @@ export class UnsupportedModelError extends WebtuneError {
 /** The server answered with an HTTP error status. */
 export class HubAccessError extends WebtuneError {
   override name = 'HubAccessError';
-  constructor(readonly url: string, readonly status: number) {
-    super(HubAccessError.explain(url, status));
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    context: { hasToken?: boolean; code?: string | null } = {},
+  ) {
+    super(HubAccessError.explain(url, status, context));
   }
-  static explain(url: string, status: number): string {
-    if (status === 401 || status === 403)
-      return `HTTP ${status} for ${url}: the repository is private, gated, or does not exist (the Hub answers 401 for misspelled ids too). Check the id; for a gated model, accept its licence on the Hub, download it, and load it from a local folder.`;
-    if (status === 404)
-      return `HTTP 404 for ${url}: not found. Check the repository id (owner/name), its spelling and the revision.`;
+  /** `code` is the Hub's X-Error-Code header (GatedRepo, RepoNotFound, …) when it sent one. */
+  static explain(url: string, status: number, { hasToken = false, code = null }: { hasToken?: boolean; code?: string | null } = {}): string {
+    const token = 'give an access token (the Hub token field in the page; HF_TOKEN in the CLI) from huggingface.co/settings/tokens';
+    if (code === 'GatedRepo' || ((status === 401 || status === 403) && code !== 'RepoNotFound')) {
+      const gated = code === 'GatedRepo' ? 'the model is gated' : 'the repository is private, gated, or does not exist (the Hub answers 401 for misspelled ids too)';
+      const todo = hasToken
+        ? "Your token was sent but does not give access: accept the licence on the model's Hub page with the account the token belongs to, and check that the token may read it"
+        : `Check the id; for a gated model, accept its licence on its Hub page, then ${token}`;
+      return `HTTP ${status} for ${url}: ${gated}. ${todo}.`;
+    }
+    if (status === 404 || code === 'RepoNotFound' || code === 'EntryNotFound' || code === 'RevisionNotFound')
+      return `HTTP ${status} for ${url}: not found. Check the repository id (owner/name), its spelling and the revision.`;
     return `HTTP ${status} for ${url}: the server refused the download. Try again later or load the model from a local folder.`;
   }
 }

@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ModelFileMissingError } from '../engine/errors';
 import { filesFor, type ModelFiles, type ReadOptions } from '../engine/source';
+import { hubAccessFromEnv } from './hub';
 
 export class DirModelFiles implements ModelFiles {
   readonly where: string;
@@ -30,11 +31,11 @@ export class DirModelFiles implements ModelFiles {
   }
 }
 
-/** A CLI --model argument: an existing directory, an http(s) URL, or a Hub repo id. */
+/** A CLI --model argument: an existing directory, an http(s) URL, or a Hub repo id (on HF_ENDPOINT, with HF_TOKEN). */
 export async function resolveModelArg(arg: string): Promise<ModelFiles> {
   if (/^https?:\/\//.test(arg)) return filesFor({ kind: 'url', url: arg });
   const isDir = await stat(arg).then((s) => s.isDirectory(), () => false);
   if (isDir) return new DirModelFiles(arg);
   const [repo, revision] = arg.split('@');
-  return filesFor({ kind: 'hub', repo, revision });
+  return filesFor({ kind: 'hub', repo, revision, hub: hubAccessFromEnv() });
 }
