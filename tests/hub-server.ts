@@ -5,11 +5,13 @@
 //         webtune-gated/<model>       401 + X-Error-Code: GatedRepo without `Authorization: Bearer <TOKEN>`
 //         webtune-flaky/<model>       the CDN cuts each file's first download halfway, then honours Range
 //         webtune-norange/<model>     the CDN cuts each file's first download halfway, then ignores Range
-// Every request is recorded with its Authorization and Range headers.
+// Every request is recorded with its Authorization and Range headers. Both answer CORS as the Hub does, so a
+// page on another origin can use them (its preflights are answered, not recorded).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MODELS_DIR } from './helpers';
+
+const MODELS_DIR = '.models'; // (not imported from helpers.ts: the browser tests load this file without the engine)
 
 export const HUB_TOKEN = 'hf_standin_token';
 
@@ -27,8 +29,18 @@ export interface StandInHub {
   close(): Promise<void>;
 }
 
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': 'authorization, range',
+  'access-control-expose-headers': 'content-length, content-range, x-error-code, accept-ranges',
+};
+
 async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
-  const server = createServer(handler);
+  const server = createServer((req, res) => {
+    for (const [k, v] of Object.entries(CORS)) res.setHeader(k, v);
+    if (req.method === 'OPTIONS') return void res.writeHead(204).end();
+    handler(req, res);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
 }

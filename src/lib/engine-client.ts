@@ -2,10 +2,11 @@
 import * as Comlink from 'comlink';
 import type { WorkerApi } from '../../workers/engine.worker';
 import type { AdapterInfo, EvalRow, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, TokenEvent, TrainConfig, TrainEvent, TrainResult } from '../../workers/engine/engine';
+import type { HubAccess } from '../../workers/engine/source';
 import type { ParseProgress, PreviewExample, RunRecord, StoredDataset, TrainOnDatasetRequest } from '../../workers/engine/data/service';
 
 export type { PreviewExample };
-export type { AdapterInfo, EvalRow, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, ParseProgress, RunRecord, StoredDataset, TokenEvent, TrainConfig, TrainEvent, TrainOnDatasetRequest, TrainResult };
+export type { AdapterInfo, EvalRow, CheckpointMeta, GenerateInput, GenerateOptions, GenerateResult, HubAccess, LoadOptions, LoadProgress, LoraConfig, ModelInfo, ModelSource, ParseProgress, RunRecord, StoredDataset, TokenEvent, TrainConfig, TrainEvent, TrainOnDatasetRequest, TrainResult };
 export type { DatasetReport, TokenStats } from '../../workers/engine/data/dataset';
 export type { DatasetFormat, Finding } from '../../workers/engine/data/formats';
 import type { DatasetFormat } from '../../workers/engine/data/formats';

@@ -8,6 +8,7 @@ export interface CuratedModel {
   vocab: number;
   hidden: number;
   note: string;
+  gated: boolean; // the Hub asks for an accepted licence and an access token
 }
 
 export interface Preflight {
