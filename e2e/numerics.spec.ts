@@ -1,5 +1,5 @@
 // Backend numerics in the browser: the demo model's training loss and every LoRA gradient on WebGPU and on
-// WASM equal those of tfjs's plain JS cpu backend, with activation checkpointing on and off. (Node's unit
+// WASM equal those of tfjs's plain JS cpu backend, with activation checkpointing on and off (and for Gemma 3). (Node's unit
 // tests prove the cpu and WASM numbers against an independent float64 reference and finite differences;
 // this carries that proof to the backends only a browser has.)
 import { expect, test } from '@playwright/test';
@@ -15,21 +15,24 @@ test('LoRA gradients on this backend equal the cpu backend: B = 0 and not, with 
   test.setTimeout(5 * 60_000);
   await page.goto(`${devURL}/e2e/pages/numerics.html`);
   await page.waitForFunction(() => 'numerics' in globalThis, undefined, { timeout: 120_000 });
-  const run = (b: string, ckpt: boolean, zeroB: boolean) =>
-    page.evaluate(([b, ckpt, zeroB]) => (globalThis as unknown as { numerics: (b: string, c: boolean, z: boolean) => Promise<Result> }).numerics(b, ckpt, zeroB), [b, ckpt, zeroB] as const);
-  for (const [checkpointing, zeroB] of [[false, true], [true, true], [false, false], [true, false]]) {
-    const reference = await run('cpu', false, zeroB);
+  const run = (b: string, ckpt: boolean, zeroB: boolean, model?: string) =>
+    page.evaluate(([b, ckpt, zeroB, model]) => (globalThis as unknown as { numerics: (b: string, c: boolean, z: boolean, m?: string) => Promise<Result> }).numerics(b, ckpt, zeroB, model), [b, ckpt, zeroB, model] as const);
+  // The demo (Llama) in every combination; Gemma 3 (q/k norms, four (1 + w) norms, GELU, a sliding window
+  // shorter than the sequence) with a random B, with and without checkpointing.
+  const combos: [boolean, boolean, string | undefined][] = [[false, true, undefined], [true, true, undefined], [false, false, undefined], [true, false, undefined], [false, false, 'gemma3-window-bf16'], [true, false, 'gemma3-window-bf16']];
+  for (const [checkpointing, zeroB, model] of combos) {
+    const reference = await run('cpu', false, zeroB, model);
     let gradNorm = 0;
     for (const g of Object.values(reference.grads)) for (const v of g) gradNorm += v * v;
     expect(Math.sqrt(gradNorm)).toBeGreaterThan(1e-3); // a real gradient, not zeros
-    const got = await run(backend, checkpointing, zeroB);
+    const got = await run(backend, checkpointing, zeroB, model);
     expect(got.loss).toBeCloseTo(reference.loss, 3);
     expect(Object.keys(got.grads).sort()).toEqual(Object.keys(reference.grads).sort());
     for (const [name, ref] of Object.entries(reference.grads)) {
       const g = got.grads[name];
       const scale = Math.max(1e-6, ...ref.map(Math.abs));
       const worst = Math.max(...ref.map((r, i) => Math.abs(r - g[i]) / scale));
-      expect(worst, `${name} (checkpointing ${checkpointing}, B = 0: ${zeroB}): worst difference ${worst} of the largest |gradient| ${scale}`).toBeLessThan(2e-3);
+      expect(worst, `${model ?? 'demo'} ${name} (checkpointing ${checkpointing}, B = 0: ${zeroB}): worst difference ${worst} of the largest |gradient| ${scale}`).toBeLessThan(2e-3);
     }
   }
 });

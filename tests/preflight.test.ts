@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { estimateBytes, preflight, type CuratedModel } from '../src/lib/preflight';
 
 const models: CuratedModel[] = [
-  { id: 'a/135m', label: 'SmolLM2 135M', parameters: 134_515_008, vocab: 49_152, hidden: 576, note: '' },
-  { id: 'b/0.5b', label: 'Qwen2.5 0.5B', parameters: 494_032_768, vocab: 151_936, hidden: 896, note: '' },
+  { id: 'a/135m', label: 'SmolLM2 135M', parameters: 134_515_008, vocab: 49_152, hidden: 576, note: '', gated: false },
+  { id: 'b/0.5b', label: 'Qwen2.5 0.5B', parameters: 494_032_768, vocab: 151_936, hidden: 896, note: '', gated: false },
 ];
 
 describe('preflight', () => {

@@ -1,5 +1,5 @@
 // Served by the vite dev server for e2e/numerics.spec.ts (never part of the app build). Computes the training
-// loss and every LoRA gradient of the demo model on a backend, with and without activation checkpointing, so
+// loss and every LoRA gradient of the demo model (or a tiny variant) on a backend, with and without activation checkpointing, so
 // the test can compare WebGPU and WASM against the plain JS cpu backend in the same page.
 import { selectBackend, type BackendName } from '../../workers/engine/backend';
 import { configureBrowserWasm } from '../../workers/wasm-urls';
@@ -34,9 +34,10 @@ export interface Result {
   grads: Record<string, number[]>;
 }
 
-async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean): Promise<Result> {
+/** `variant`: a tiny model under .models/ (served by the dev server), or the demo model when absent. */
+async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean, variant?: string): Promise<Result> {
   const engine = new Engine({ demoBaseUrl: new URL('/models/demo', location.origin).href });
-  await engine.load({ kind: 'demo' }, { backend });
+  await engine.load(variant ? { kind: 'url', url: new URL(`/.models/${variant}`, location.origin).href } : { kind: 'demo' }, { backend });
   const { model } = engine.current;
   const adapter = LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], rslora: false }, 7);
   // B = 0 is every run's first step (only B gets a gradient then); a random B tests the A path too.

@@ -205,6 +205,7 @@ export function parseConfig(input: string | Json): ModelConfig {
   if (headDim % 2 !== 0) throw new ModelFormatError('config.json', `head_dim (${headDim}) must be even for rotary embeddings.`);
 
   const numLayers = posInt(cfg, 'num_hidden_layers');
+  if (numLayers > 4096) throw new ModelFormatError('config.json', `"num_hidden_layers" is ${numLayers}; no model this engine can run has more than 4096 layers. The file is damaged or not a model's config.`);
   const layerTypes = parseLayerTypes(cfg, numLayers, gemma);
   const slides = layerTypes.includes('sliding');
   if (slides && !gemma) throw new UnsupportedModelError('layer_types', 'sliding-window layers are supported for Gemma 3 only');
