@@ -65,3 +65,19 @@ test('a wrong repo id shows a clear error and the page stays usable', async ({ p
   await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
   await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
 });
+
+test('a base model without a chat template opens in completion mode and continues the text', async ({ page }, testInfo) => {
+  test.skip(testInfo.project.metadata.backend !== 'wasm', 'the mode does not depend on the backend: run once, on the faster WASM');
+  await page.goto('/?backend=wasm');
+  await page.getByLabel('Choose a model folder').setInputFiles('.models/llama-base-notemplate');
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toContainText('llama-base-notemplate');
+  await expect(page.getByTestId('no-template')).toBeVisible();
+  await expect(page.getByRole('radio', { name: 'Chat' })).toBeDisabled();
+  await expect(page.getByRole('radio', { name: /Completion/ })).toBeChecked();
+  await page.getByText('Generation settings').click();
+  await page.getByLabel('Max new tokens').fill('6');
+  await page.getByLabel('Message').fill('The capital of France is');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expect(page.getByTestId('reply').locator('..').getByText(/tokens · .* tok\/s/)).toBeVisible();
+  await expect(page.getByTestId('chat-error')).toHaveCount(0);
+});

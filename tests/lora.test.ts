@@ -187,3 +187,17 @@ async function checkpointingAgrees(name: string, targets: LoraTarget[]): Promise
     engine.unload();
   }
 }
+
+describe('base models (no chat template)', () => {
+  it('read a prompt/completion pair as raw text and train the completion and the end of sequence only', async () => {
+    const engine = await loadEngine('llama-base-notemplate', 'cpu');
+    const tok = engine.current.tokenizer;
+    expect(tok.hasChatTemplate).toBe(false);
+    const t = tokenizeExample(tok, { messages: [{ role: 'user', content: 'The capital of France is' }, { role: 'assistant', content: ' Paris.' }] }, 512, 'assistant');
+    expect(tok.decode(t.ids, false)).toBe('The capital of France is Paris.<|im_end|>');
+    expect(tok.decode(t.ids.filter((_, i) => t.trained[i] === 1), false)).toBe(' Paris.<|im_end|>');
+    const multi = { messages: [{ role: 'user' as const, content: 'a' }, { role: 'assistant' as const, content: 'b' }, { role: 'user' as const, content: 'c' }, { role: 'assistant' as const, content: 'd' }] };
+    expect(() => tokenizeExample(tok, multi, 512, 'assistant')).toThrow(/no chat template.*4 messages \(user,assistant,user,assistant\).*plain text .*prompt\/completion/);
+    engine.unload();
+  });
+});

@@ -1,5 +1,6 @@
 // A conversation that asks the base model and the tuned model (the adapter at the chosen strength) the same
-// thing, side by side, each streamed. Each side keeps its own history.
+// thing, side by side, each streamed. Each side keeps its own history. In completion mode (base models, which
+// have no chat template) each prompt is raw text that both models continue, with no history.
 import { describeError, type AdapterInfo, type ChatMessage, type EngineClient, type GenerateOptions } from './engine-client';
 
 export interface Reply {
@@ -14,8 +15,11 @@ export interface Exchange {
   tuned: Reply | null; // null when there is no adapter
 }
 
+export type ChatMode = 'chat' | 'completion';
+
 export class ChatState {
   exchanges = $state<Exchange[]>([]);
+  mode = $state<ChatMode>('chat');
   streaming = $state<'base' | 'tuned' | null>(null);
   error = $state<string | null>(null);
   system = $state('');
@@ -58,14 +62,20 @@ export class ChatState {
     return msgs;
   }
 
-  private async answer(side: 'base' | 'tuned', messages: ChatMessage[], into: Exchange): Promise<void> {
+  /** A newly loaded model: chat when it has a chat template, else completion (the only mode it can do). */
+  modelChanged(hasChatTemplate: boolean): void {
+    this.mode = hasChatTemplate ? 'chat' : 'completion';
+  }
+
+  private async answer(side: 'base' | 'tuned', messages: ChatMessage[] | string, into: Exchange): Promise<void> {
     into[side] = { text: '', tokens: 0 };
     const reply = into[side]!;
     this.streaming = side;
     if (this.adapter) await this.engine.setLoraScale(side === 'base' ? 0 : this.loraScale);
     // Token events come on their own message port and may trail the result: once it is in, ignore them.
     let finished = false;
-    const r = await this.engine.generate({ messages: $state.snapshot(messages) }, $state.snapshot(this.options), (t) => {
+    const input = typeof messages === 'string' ? { text: messages } : { messages: $state.snapshot(messages) };
+    const r = await this.engine.generate(input, $state.snapshot(this.options), (t) => {
       if (finished) return;
       reply.text += t.text;
       reply.tokens++;
@@ -79,8 +89,9 @@ export class ChatState {
     if (this.streaming || !text.trim()) return;
     this.error = null;
     this.stopped = false;
-    const baseMsgs = this.history('base', text);
-    const tunedMsgs = this.history('tuned', text);
+    const completion = this.mode === 'completion';
+    const baseMsgs = completion ? text : this.history('base', text);
+    const tunedMsgs = completion ? text : this.history('tuned', text);
     this.exchanges.push({ prompt: text, base: null, tuned: null });
     const x = this.exchanges[this.exchanges.length - 1];
     try {

@@ -25,6 +25,7 @@ export interface TinySpec {
   generationConfig: boolean;
   maxPositions?: number;
   chat?: ChatFamily; // special tokens and chat format; default ChatML
+  noTemplate?: boolean; // a base model: no chat template at all
   extra?: Record<string, unknown>; // further config.json fields (rope scaling, sliding windows, …)
 }
 
@@ -86,6 +87,8 @@ export const TINY_VARIANTS: TinySpec[] = [
       final_logit_softcapping: 3,
     },
   },
+  // A base model: no chat template (completion only).
+  { ...base, name: 'llama-base-notemplate', architecture: 'LlamaForCausalLM', hidden: 32, heads: 2, kvHeads: 1, tied: true, dtype: 'F32', noTemplate: true },
   // Llama 3.x: rope_scaling "llama3" with a short original context, so all three frequency bands occur.
   {
     ...base,
@@ -325,7 +328,9 @@ export function makeModelFiles(spec: TinySpec, seed = 1234): Map<string, Uint8Ar
     model_max_length: spec.maxPositions ?? 512,
     tokenizer_class: family === 'chatml' ? 'GPT2Tokenizer' : 'PreTrainedTokenizerFast',
   };
-  if (spec.templateFile) files.set('chat_template.jinja', encoder.encode(TEMPLATES[family]));
+  if (spec.noTemplate) {
+    // a base model ships no template
+  } else if (spec.templateFile) files.set('chat_template.jinja', encoder.encode(TEMPLATES[family]));
   else tokConfig.chat_template = TEMPLATES[family];
   files.set('tokenizer_config.json', json(tokConfig));
   if (spec.generationConfig) files.set('generation_config.json', json({ bos_token_id: config.bos_token_id, eos_token_id: fam.eosIds, max_new_tokens: 64 }));

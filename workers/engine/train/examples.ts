@@ -50,10 +50,35 @@ function assistantSpans(tok: TextTokenizer, messages: TrainMessage[], full: stri
   return spans;
 }
 
+/**
+ * A base model (no chat template) reads a one-answer conversation as raw prompt/completion text: the
+ * prompt (a system message, a blank line, then the user's) is read with the tokenizer's own special tokens,
+ * then the answer and an end-of-sequence token, which alone are trained (all of it with trainOn "all").
+ */
+function rawCompletion(tok: TextTokenizer, messages: TrainMessage[], trainOn: TrainOn): { ids: number[]; trained: number[] } {
+  const roles = messages.map((m) => m.role).join(',');
+  if (roles !== 'user,assistant' && roles !== 'system,user,assistant') {
+    throw new InvalidRequestError(`This model has no chat template, so a conversation of ${messages.length} messages (${roles}) cannot be rendered. Use plain text ({"text"}) or prompt/completion data, or a model with a chat template.`);
+  }
+  const answer = messages[messages.length - 1];
+  const prompt = messages.slice(0, -1).map((m) => m.content).join('\n\n');
+  const promptIds = tok.encode(prompt, true);
+  const answerIds = tok.encode(answer.content);
+  const eos = tok.eosIds[0];
+  if (eos !== undefined) answerIds.push(eos);
+  const weight = answer.weight ?? 1;
+  return {
+    ids: [...promptIds, ...answerIds],
+    trained: [...promptIds.map((_, i) => (trainOn === 'all' && i > 0 ? 1 : 0)), ...answerIds.map(() => weight)],
+  };
+}
+
 export function tokenizeExample(tok: TextTokenizer, ex: Example, maxSeqLen: number, trainOn: TrainOn): TokenizedExample {
   let ids: number[];
   let trained: number[];
-  if ('text' in ex) {
+  if ('messages' in ex && !tok.hasChatTemplate) {
+    ({ ids, trained } = rawCompletion(tok, ex.messages, trainOn));
+  } else if ('text' in ex) {
     ids = tok.encode(ex.text, true);
     const eos = tok.eosIds[0];
     if (eos !== undefined && ids[ids.length - 1] !== eos) ids.push(eos); // learn where a text ends
