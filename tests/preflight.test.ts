@@ -8,10 +8,13 @@ const models: CuratedModel[] = [
 ];
 
 describe('preflight', () => {
-  it('refuses a model whose embedding exceeds the GPU binding limit, suggesting a smaller one', () => {
+  it('counts the blocks an embedding larger than the GPU binding limit is split into', () => {
     const r = preflight(models[1], 512, { maxStorageBufferBindingSize: 128 * 1024 ** 2, maxBufferSize: 256 * 1024 ** 2 }, models, 16);
-    expect(r.level).toBe('refuse');
-    expect(r.message).toMatch(/embedding \(0\.51 GB\) is larger than this GPU's largest buffer binding \(0\.13 GB\).*Try SmolLM2 135M instead\./);
+    expect(r.level).toBe('ok');
+    expect(r.message).toMatch(/embedding \(0\.51 GB\) is kept in 5 blocks to fit this GPU's largest buffer binding \(0\.13 GB\)/);
+    const tiny = preflight(models[1], 512, { maxStorageBufferBindingSize: 1024, maxBufferSize: 1024 }, models, 16);
+    expect(tiny.level).toBe('refuse');
+    expect(tiny.message).toMatch(/not even one row.*Try SmolLM2 135M instead\./);
   });
   it('warns when training needs more than half the device memory; passes otherwise', () => {
     expect(preflight(models[1], 2048, null, models, 2).level).toBe('warn');

@@ -34,10 +34,11 @@ export interface Result {
   grads: Record<string, number[]>;
 }
 
-/** `variant`: a tiny model under .models/ (served by the dev server), or the demo model when absent. */
-async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean, variant?: string): Promise<Result> {
+/** `variant`: a tiny model under .models/ (served by the dev server), or the demo model when absent;
+ * `vocabBlockBytes`: split its embedding and head into row blocks of at most this size. */
+async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean, variant?: string, vocabBlockBytes?: number): Promise<Result> {
   const engine = new Engine({ demoBaseUrl: new URL('/models/demo', location.origin).href });
-  await engine.load(variant ? { kind: 'url', url: new URL(`/.models/${variant}`, location.origin).href } : { kind: 'demo' }, { backend });
+  await engine.load(variant ? { kind: 'url', url: new URL(`/.models/${variant}`, location.origin).href } : { kind: 'demo' }, { backend, vocabBlockBytes });
   const { model } = engine.current;
   const adapter = LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], rslora: false }, 7);
   // B = 0 is every run's first step (only B gets a gradient then); a random B tests the A path too.

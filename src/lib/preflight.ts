@@ -1,5 +1,5 @@
-// Before a download: will this model fit? Float32 weights must fit in memory, and on WebGPU its largest
-// tensor (the embedding, vocab × hidden) must fit in one storage buffer binding of this GPU.
+// Before a download: will this model fit? Float32 weights must fit in memory. On WebGPU a vocabulary matrix
+// (vocab × hidden) larger than one storage buffer binding of this GPU is kept in row blocks that each fit.
 
 export interface CuratedModel {
   id: string;
@@ -52,11 +52,14 @@ export function preflight(m: ModelFacts, seqLen: number, limits: GpuLimits | nul
   const hint = smaller ? ` Try ${smaller.label} instead.` : '';
   const memory = deviceMemoryGB; // GB, capped at 8 by browsers
   const sizes = `${(weights / GB).toFixed(2)} GB of float32 weights; training at ${seqLen} tokens needs about ${(training / GB).toFixed(1)} GB`;
-  if (limits && largest > limits.maxStorageBufferBindingSize) {
-    return { level: 'refuse', message: `${m.label}: its embedding (${(largest / GB).toFixed(2)} GB) is larger than this GPU's largest buffer binding (${(limits.maxStorageBufferBindingSize / GB).toFixed(2)} GB), so WebGPU cannot run it here. ${sizes}.${hint}` };
+  const binding = limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : Infinity;
+  const blocks = Math.ceil(largest / binding);
+  const split = blocks > 1 ? ` Its embedding (${(largest / GB).toFixed(2)} GB) is kept in ${blocks} blocks to fit this GPU's largest buffer binding (${(binding / GB).toFixed(2)} GB).` : '';
+  if (m.hidden * 4 > binding) {
+    return { level: 'refuse', message: `${m.label}: not even one row of its embedding fits this GPU's largest buffer binding (${binding} bytes), so WebGPU cannot run it here. ${sizes}.${hint}` };
   }
   if (memory !== undefined && training > memory * GB * 0.5) {
-    return { level: 'warn', message: `${m.label}: ${sizes}, more than half of this device's reported memory (${memory} GB or more). It may run slowly or fail.${hint}` };
+    return { level: 'warn', message: `${m.label}: ${sizes}, more than half of this device's reported memory (${memory} GB or more). It may run slowly or fail.${split}${hint}` };
   }
-  return { level: 'ok', message: `${m.label}: ${sizes}.` };
+  return { level: 'ok', message: `${m.label}: ${sizes}.${split}` };
 }

@@ -2,7 +2,7 @@
 // hosts (CLI, tests, benchmarks) use directly.
 import * as tf from './tf';
 import { discardWasmBackend, selectBackend, wasmFailed, type BackendInfo, type BackendPreference } from './backend';
-import { deviceLost, lossBehind, onDeviceLost } from './gpu-device';
+import { deviceLost, lossBehind, onDeviceLost, storageBindingLimit } from './gpu-device';
 import type { ModelConfig } from './config';
 import { parameterCount, parseConfig } from './config';
 import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WasmMemoryError, WebtuneError } from './errors';
@@ -24,6 +24,8 @@ export { DEFAULT_LORA, DEFAULT_TRAIN };
 
 export interface LoadOptions {
   backend?: BackendPreference; // default 'auto': hardware WebGPU, else WASM, else cpu
+  /** Largest buffer one vocabulary block may take; default: the WebGPU device's binding limit, no limit elsewhere. */
+  vocabBlockBytes?: number;
 }
 
 export interface ModelInfo {
@@ -365,7 +367,8 @@ export class Engine implements EngineApi {
   async loadFiles(files: ModelFiles, options: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
     this.unload();
     this.backend = await selectBackend(options.backend ?? 'auto');
-    this.loaded = await loadModel(files, onProgress).catch((e: unknown) => {
+    const vocabBlockBytes = options.vocabBlockBytes ?? (this.backend.name === 'webgpu' ? storageBindingLimit() : null);
+    this.loaded = await loadModel(files, onProgress, vocabBlockBytes).catch((e: unknown) => {
       throw this.asWasmFailure(e, 'loading');
     });
     return this.info()!;
@@ -374,8 +377,7 @@ export class Engine implements EngineApi {
   info(): ModelInfo | null {
     const m = this.loaded;
     if (!m || !this.backend) return null;
-    let bytes = 0;
-    for (const t of m.model.weights.values()) bytes += t.size * 4;
+    const bytes = m.model.weightBytes;
     return {
       id: m.id,
       config: m.config,

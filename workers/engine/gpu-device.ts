@@ -14,6 +14,13 @@ let lostMessage: string | null = null;
 let generation = 0;
 const listeners = new Set<Listener>();
 
+let bindingLimit: number | null = null;
+
+/** The current device's maxStorageBufferBindingSize: the largest tensor one kernel can read. */
+export function storageBindingLimit(): number | null {
+  return bindingLimit;
+}
+
 /** Why the current device was lost, or null while it works (or none was created). */
 export function deviceLost(): string | null {
   return lostMessage;
@@ -64,6 +71,7 @@ async function createBackend(): Promise<WebGPUBackend> {
   if (!adapter) throw new Error('no WebGPU adapter was granted');
   const requiredFeatures = (['timestamp-query'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits: limitsOf(adapter) });
+  bindingLimit = device.limits.maxStorageBufferBindingSize;
   const mine = ++generation;
   lostMessage = null;
   void device.lost.then((info) => {

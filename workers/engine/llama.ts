@@ -10,6 +10,7 @@ import * as tf from './tf';
 import { ropeInverseFrequencies, type LayerType, type ModelConfig, type RopeSpec } from './config';
 import type { LoraAdapter } from './lora';
 import { matmul } from './ops/matmul';
+import { VocabMatrix } from './vocab-matrix';
 
 export type Weights = Map<string, tf.Tensor>;
 
@@ -77,10 +78,26 @@ export class LlamaModel {
   /** Training: keep only each block's input and recompute the block during backward. */
   checkpointing = false;
 
+  /** The embedding and the LM head (the same matrix when tied), possibly split into row blocks for the GPU. */
+  readonly embed: VocabMatrix;
+  private readonly lmHead: VocabMatrix;
+
+  /** `vocab`: vocabulary matrices the loader already split into blocks; any others are taken out of `weights`. */
   constructor(
     readonly config: ModelConfig,
     readonly weights: Weights,
+    vocab: VocabMatrix[] = [],
   ) {
+    const take = (name: string, transposed: boolean) => {
+      const split = vocab.find((m) => m.name === name);
+      if (split) return split;
+      const t = weights.get(name) as tf.Tensor2D | undefined;
+      if (!t) throw new Error(`weight ${name} is not loaded`);
+      weights.delete(name);
+      return new VocabMatrix(name, [t], transposed);
+    };
+    this.embed = take('model.embed_tokens.weight', config.tieWordEmbeddings);
+    this.lmHead = config.tieWordEmbeddings ? this.embed : take('lm_head.weight', true);
     const full = new RotaryTables(config.headDim, config.rope.full);
     const sameRope = JSON.stringify(config.rope.sliding) === JSON.stringify(config.rope.full);
     this.rope = { full, sliding: sameRope ? full : new RotaryTables(config.headDim, config.rope.sliding) };
@@ -90,9 +107,7 @@ export class LlamaModel {
   forward(ids: tf.Tensor2D, cache?: KVCache): tf.Tensor3D {
     const [B, T] = ids.shape;
     const offset = cache?.length ?? 0;
-    const flat = ids.reshape([B * T]);
-    const emb = this.w('model.embed_tokens.weight'); // [V, C], or [C, V] when tied to the LM head
-    const rows = this.config.tieWordEmbeddings ? tf.transpose(tf.gather(emb, flat, 1)) : tf.gather(emb, flat); // [B·T, C]
+    const rows = this.embed.rows(ids.reshape([B * T]) as tf.Tensor1D); // [B·T, C]
     let x = rows.reshape([B, T, this.config.hiddenSize]) as tf.Tensor3D; // [B, T, C]
     if (this.config.embedScale !== 1) x = tf.mul(x, this.config.embedScale); // Gemma: × √C
     for (let i = 0; i < this.config.numLayers; i++) {
@@ -102,21 +117,30 @@ export class LlamaModel {
     return this.rmsNorm(x, 'model.norm.weight');
   }
 
-  /** The LM head as [C, V]: lm_head.weight, or the tied embedding matrix. */
-  head(): tf.Tensor2D {
-    return this.w(this.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight') as tf.Tensor2D;
+  /** The LM head, x ↦ x·Wᵀ: lm_head.weight, or the tied embedding matrix. */
+  head(): VocabMatrix {
+    return this.lmHead;
+  }
+
+  /** Bytes of every weight, the vocabulary matrices included. */
+  get weightBytes(): number {
+    let bytes = this.embed.bytes + (this.lmHead === this.embed ? 0 : this.lmHead.bytes);
+    for (const t of this.weights.values()) bytes += t.size * 4;
+    return bytes;
   }
 
   /** hidden [..., C] → logits [..., V]. */
   logits(hidden: tf.Tensor): tf.Tensor {
-    const flat = hidden.reshape([-1, this.config.hiddenSize]);
-    const out = softcap(matmul(flat, this.head()), this.config.finalSoftcap); // [N, V]
+    const flat = hidden.reshape([-1, this.config.hiddenSize]) as tf.Tensor2D;
+    const out = softcap(this.lmHead.project(flat), this.config.finalSoftcap); // [N, V]
     return out.reshape([...hidden.shape.slice(0, -1), this.config.vocabSize]);
   }
 
   dispose(): void {
     for (const t of this.weights.values()) t.dispose();
     this.weights.clear();
+    this.embed.dispose();
+    if (this.lmHead !== this.embed) this.lmHead.dispose();
     this.rope.full.dispose();
     this.rope.sliding.dispose();
   }

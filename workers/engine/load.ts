@@ -7,6 +7,7 @@ import { isTransposed, LlamaModel } from './llama';
 import { decodeTensor, parseSafetensorsHeader } from './safetensors';
 import type { FileProgress, ModelFiles } from './source';
 import { TextTokenizer } from './tokenizer';
+import { VocabMatrix } from './vocab-matrix';
 
 export type LoadProgress =
   | ({ stage: 'file' } & FileProgress) // bytes of one file arriving
@@ -61,13 +62,19 @@ export async function loadTokenizer(files: ModelFiles, onProgress?: (p: LoadProg
   return TextTokenizer.fromFiles(tokenizerJson, tokenizerConfig, template && text(template), generation);
 }
 
-export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void): Promise<LoadedModel> {
+/**
+ * `vocabBlockBytes`: the embedding and LM head are kept in row blocks of at most this many bytes (the WebGPU
+ * device's binding limit), built straight from the file's values so the whole matrix never sits in one buffer.
+ */
+export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void, vocabBlockBytes: number | null = null): Promise<LoadedModel> {
   const rd = readOptions(onProgress);
   const config = parseConfig(text(await files.read('config.json', rd)));
   const tokenizer = await loadTokenizer(files, onProgress);
 
   const expected = expectedTensors(config);
   const weights = new Map<string, tf.Tensor>();
+  const vocab: VocabMatrix[] = [];
+  const blockRows = VocabMatrix.blockRows(config.vocabSize, config.hiddenSize, vocabBlockBytes);
   const total = expected.size;
   try {
     for (const file of await weightFiles(files, onProgress)) {
@@ -79,21 +86,29 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
         if (shape.length !== entry.shape.length || shape.some((d, i) => d !== entry.shape[i])) {
           throw new ShapeMismatchError(file, entry.name, shape, entry.shape);
         }
-        if (weights.has(entry.name)) throw new ModelFormatError(file, `tensor ${entry.name} appears twice in the checkpoint.`);
+        if (weights.has(entry.name) || vocab.some((m) => m.name === entry.name)) throw new ModelFormatError(file, `tensor ${entry.name} appears twice in the checkpoint.`);
+        const isVocab = entry.name === 'model.embed_tokens.weight' || entry.name === 'lm_head.weight';
+        if (isVocab && blockRows < config.vocabSize) {
+          const transposed = isTransposed(entry.name, config.tieWordEmbeddings);
+          vocab.push(VocabMatrix.fromRows(entry.name, decodeTensor(bytes, header, entry), config.vocabSize, config.hiddenSize, transposed, blockRows));
+          onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.length, total });
+          continue;
+        }
         const t = tf.tensor(decodeTensor(bytes, header, entry), entry.shape, 'float32');
         weights.set(entry.name, isTransposed(entry.name, config.tieWordEmbeddings) ? tf.tidy(() => tf.transpose(t)) : t);
         if (weights.get(entry.name) !== t) t.dispose();
-        onProgress?.({ stage: 'tensors', loaded: weights.size, total });
+        onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.length, total });
       }
       bytes = null; // this file's raw bytes can be collected before the next one arrives
     }
-    const missing = [...expected.keys()].filter((k) => !weights.has(k));
+    const missing = [...expected.keys()].filter((k) => !weights.has(k) && !vocab.some((m) => m.name === k));
     if (missing.length > 0) {
       throw new ModelFormatError('model weights', `${missing.length} tensor(s) that config.json requires are missing, first ${missing[0]}. The checkpoint is incomplete or belongs to another architecture.`);
     }
   } catch (e) {
     for (const t of weights.values()) t.dispose();
+    for (const m of vocab) m.dispose();
     throw e;
   }
-  return { id: files.id, config, tokenizer, model: new LlamaModel(config, weights) };
+  return { id: files.id, config, tokenizer, model: new LlamaModel(config, weights, vocab) };
 }

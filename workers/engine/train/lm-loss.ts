@@ -3,8 +3,11 @@
 // frozen: only the hidden states get a gradient. With soft-capping (Gemma's final_logit_softcapping) the
 // logits are cap·tanh(z/cap) of the products z, and the gradient carries the tanh's derivative.
 import * as tf from '../tf';
-import { matmul } from '../ops/matmul';
 import { sumTensors } from '../ops/sum-tensors';
+import { VocabMatrix } from '../vocab-matrix';
+
+/** The head as a VocabMatrix ([C, V] tensors are wrapped, not copied or owned). */
+const asMatrix = (head: tf.Tensor2D | VocabMatrix) => (head instanceof VocabMatrix ? head : new VocabMatrix('head', [head], true));
 
 /** Rows per chunk so that one chunk's logits take about `budgetBytes` (float32). */
 export function chunkRowsFor(vocab: number, budgetBytes = 64 * 1024 * 1024): number {
@@ -40,7 +43,7 @@ function weightedRows(weights: Float32Array): Int32Array | null {
  * kept as [N, C] (the size of `hidden`) and scaled by the incoming gradient in backward. The logits are
  * never computed twice, and no [n, V] one-hot is built.
  */
-export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null = null): tf.Scalar {
+export function chunkedLmLoss(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null = null): tf.Scalar {
   const N = hidden.shape[0];
   const rows = weightedRows(targetWeights);
   const R = rows ? rows.length : N;
@@ -54,14 +57,15 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
     const save = args[1] as tf.GradSaveFunc;
     const { value, grad } = tf.tidy(() => {
       const hs = rows ? tf.gather(h, tf.tensor1d(rows, 'int32')) : h; // [R, C]
-      const headT = tf.getBackend() === 'wasm' ? tf.transpose(head) : null; // [V, C], once for all chunks (WASM's fast path)
+      const head = asMatrix(headIn);
+      const headT = tf.getBackend() === 'wasm' ? head.rowBlocks() : undefined; // [V, C] blocks, once for all chunks (WASM's fast path)
       const losses: tf.Tensor[] = [];
       const grads: tf.Tensor[] = [];
       for (const [s, n] of spans) {
         const t = tf.tensor1d(ids.subarray(s, s + n), 'int32');
         const wSpan = ws.subarray(s, s + n);
         const w = wSpan.every((x) => x === 1) ? null : tf.tensor1d(wSpan, 'float32').reshape([n, 1]); // [n, 1]
-        const z = matmul(hs.slice([s, 0], [n, -1]), head) as tf.Tensor2D; // [n, V]
+        const z = head.project(hs.slice([s, 0], [n, -1])); // [n, V]
         const tc = cap === null ? null : tf.tanh(tf.div(z, cap)); // [n, V]
         const logits = tc ? (tf.mul(tc, cap!) as tf.Tensor2D) : z;
         const [p, lse] = softmaxAndLse(logits);
@@ -70,8 +74,8 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
         // dL/dz = (p − onehot) ⊙ z', with z' = 1 − tanh² under a cap (else 1).
         const dz = tc ? tf.sub(1, tf.square(tc)) : null; // [n, V]
         const pz = dz ? tf.mul(p, dz) : p;
-        const pw = headT ? tf.matMul(pz, headT) : tf.matMul(pz, head, false, true); // [n, C]
-        const w0 = headT ? tf.gather(headT, t) : tf.transpose(tf.gather(head, t, 1)); // [n, C]: W[:, target]ᵀ
+        const pw = head.back(pz as tf.Tensor2D, headT); // [n, C]
+        const w0 = head.rows(t, headT); // [n, C]: W[:, target]ᵀ
         const wt = dz ? tf.mul(w0, targetLogits(dz as tf.Tensor2D, t).reshape([n, 1])) : w0;
         const g = tf.sub(pw, wt);
         grads.push(w ? tf.mul(g, w) : g);
@@ -94,15 +98,16 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds:
 }
 
 /** Σ weighted NLL and Σ weighted correct argmax predictions, without gradients (evaluation). */
-export function chunkedLmEval(hidden: tf.Tensor2D, head: tf.Tensor2D, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null = null): tf.Tensor1D {
+export function chunkedLmEval(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null = null): tf.Tensor1D {
   return tf.tidy(() => {
+    const head = asMatrix(headIn);
     const N = hidden.shape[0];
     const parts: tf.Tensor[] = [];
     for (let s = 0; s < N; s += chunkRows) {
       const n = Math.min(chunkRows, N - s);
       parts.push(
         tf.tidy(() => {
-          const z = matmul(hidden.slice([s, 0], [n, -1]), head) as tf.Tensor2D;
+          const z = head.project(hidden.slice([s, 0], [n, -1]));
           const logits = cap === null ? z : (tf.mul(tf.tanh(tf.div(z, cap)), cap) as tf.Tensor2D);
           const t = tf.tensor1d(targetIds.subarray(s, s + n), 'int32');
           const w = tf.tensor1d(targetWeights.subarray(s, s + n), 'float32');

@@ -10,6 +10,7 @@ import { Rng } from '../sampling';
 import { decodeCheckpoint, encodeCheckpoint, KEEP_EPOCH_CHECKPOINTS, type CheckpointMeta, type CheckpointStore, type TrainState } from './checkpoint';
 import { learningRateAt, type TrainConfig } from './config';
 import { collate, epochBatches, type Batch, type TokenizedExample } from './examples';
+import type { VocabMatrix } from '../vocab-matrix';
 import { chunkedLmEval, chunkedLmLoss, chunkRowsFor } from './lm-loss';
 import { AdamW } from './optimizer';
 
@@ -125,7 +126,7 @@ export class Trainer {
     this.lengths = train.map((e) => e.ids.length);
   }
 
-  private get head(): tf.Tensor2D {
+  private get head(): VocabMatrix {
     return this.model.head();
   }
 
