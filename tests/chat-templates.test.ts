@@ -85,3 +85,30 @@ describe.skipIf(!hasConformance)('real chat templates (../shared/conformance/cha
     expect(runs).toEqual(answers);
   });
 });
+
+describe('template choice', () => {
+  it('a base model renders ChatML when chosen, and none again when switched off; a chat model can be switched off', async () => {
+    const { loadEngine } = await import('./helpers');
+    const engine = await loadEngine('llama-base-notemplate', 'cpu');
+    expect(engine.info()!.chatTemplate).toEqual({ choice: 'none', own: false, options: [] });
+    expect(() => engine.promptIds({ messages: [{ role: 'user', content: 'Hi' }] })).toThrow(/base model\. Give raw text.*or choose the ChatML template/);
+    const info = engine.setChatTemplate('chatml');
+    expect(info.hasChatTemplate).toBe(true);
+    const tok = engine.current.tokenizer;
+    expect(tok.decode(engine.promptIds({ messages: [{ role: 'user', content: 'Hi' }] }), false)).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+    expect(engine.setChatTemplate('none').hasChatTemplate).toBe(false);
+    expect(() => engine.setChatTemplate('jinja' as never)).toThrow(/not a chat template choice/);
+    engine.unload();
+    const chat = await loadEngine('qwen3-headdim-bf16', 'cpu');
+    expect(chat.info()!.chatTemplate.choice).toBe('model');
+    chat.setChatTemplate('none');
+    expect(() => chat.promptIds({ messages: [{ role: 'user', content: 'Hi' }] })).toThrow(/switched off/);
+    expect(chat.setChatTemplate('model').hasChatTemplate).toBe(true);
+    chat.unload();
+  });
+
+  it.skipIf(!hasConformance)("names the variables a template reads that a request may set (Qwen3's enable_thinking)", () => {
+    expect(tokenizerFor('qwen3-0.6b', {}).templateOptions).toEqual(['enable_thinking']);
+    expect(tokenizerFor('gemma-3-270m-it', {}).templateOptions).toEqual([]);
+  });
+});

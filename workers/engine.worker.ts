@@ -31,6 +31,7 @@ const engineApi: EngineApi = {
   importAdapter: (files) => engine.importAdapter(files),
   setLoraScale: (scale) => engine.setLoraScale(scale),
   adapterInfo: () => engine.adapterInfo(),
+  setChatTemplate: (choice) => engine.setChatTemplate(choice),
 };
 
 const api = {

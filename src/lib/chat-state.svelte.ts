@@ -20,6 +20,9 @@ export type ChatMode = 'chat' | 'completion';
 export class ChatState {
   exchanges = $state<Exchange[]>([]);
   mode = $state<ChatMode>('chat');
+  /** Qwen3-style templates: let the model think (<think> … </think>) before it answers. */
+  thinking = $state(true);
+  templateOptions = $state<string[]>([]);
   streaming = $state<'base' | 'tuned' | null>(null);
   error = $state<string | null>(null);
   system = $state('');
@@ -63,8 +66,9 @@ export class ChatState {
   }
 
   /** A newly loaded model: chat when it has a chat template, else completion (the only mode it can do). */
-  modelChanged(hasChatTemplate: boolean): void {
+  modelChanged(hasChatTemplate: boolean, templateOptions: string[] = []): void {
     this.mode = hasChatTemplate ? 'chat' : 'completion';
+    this.templateOptions = templateOptions;
   }
 
   private async answer(side: 'base' | 'tuned', messages: ChatMessage[] | string, into: Exchange): Promise<void> {
@@ -74,7 +78,8 @@ export class ChatState {
     if (this.adapter) await this.engine.setLoraScale(side === 'base' ? 0 : this.loraScale);
     // Token events come on their own message port and may trail the result: once it is in, ignore them.
     let finished = false;
-    const input = typeof messages === 'string' ? { text: messages } : { messages: $state.snapshot(messages) };
+    const template = this.templateOptions.includes('enable_thinking') ? { enable_thinking: this.thinking } : {};
+    const input = typeof messages === 'string' ? { text: messages } : { messages: $state.snapshot(messages), template };
     const r = await this.engine.generate(input, $state.snapshot(this.options), (t) => {
       if (finished) return;
       reply.text += t.text;

@@ -11,6 +11,8 @@ export type { DatasetReport, TokenStats } from '../../workers/engine/data/datase
 export type { DatasetFormat, Finding } from '../../workers/engine/data/formats';
 import type { DatasetFormat } from '../../workers/engine/data/formats';
 export type { ChatMessage } from '../../workers/engine/tokenizer';
+import type { TemplateChoice } from '../../workers/engine/tokenizer';
+export type { TemplateChoice };
 
 export class EngineClient {
   private readonly worker: Worker;
@@ -53,6 +55,7 @@ export class EngineClient {
   useCheckpoint = (runId: string, name: string) => this.remote.useCheckpoint(runId, name);
   setLoraScale = (scale: number) => this.remote.setLoraScale(scale);
   adapterInfo = () => this.remote.adapterInfo();
+  setChatTemplate = (choice: TemplateChoice) => this.remote.setChatTemplate(choice);
   exportAdapter = () => this.remote.exportAdapter();
   stopEvaluation = () => this.remote.stopEvaluation();
   listCachedModels = () => this.remote.listCachedModels();

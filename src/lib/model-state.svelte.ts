@@ -1,6 +1,6 @@
 // Which model is loaded, how far its download is, and on which backend it runs.
 import { curatedModels, gpuLimits, preflight } from './preflight';
-import { describeError, type EngineClient, type LoadOptions, type LoadProgress, type ModelInfo, type ModelSource } from './engine-client';
+import { describeError, type EngineClient, type LoadOptions, type LoadProgress, type ModelInfo, type ModelSource, type TemplateChoice } from './engine-client';
 
 export interface FileRow {
   file: string;
@@ -58,6 +58,19 @@ export class ModelState {
     } catch (e) {
       this.error = describeError(e);
       this.status = 'error';
+    }
+  }
+
+  /** Render chats with the model's own template, ChatML, or none; false when the engine refused (the reason is in `templateError`). */
+  templateError = $state<string | null>(null);
+  async setTemplate(choice: TemplateChoice): Promise<boolean> {
+    this.templateError = null;
+    try {
+      this.info = await this.engine.setChatTemplate(choice);
+      return true;
+    } catch (e) {
+      this.templateError = describeError(e).message;
+      return false;
     }
   }
 

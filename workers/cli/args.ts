@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { InvalidRequestError, WebtuneError } from '../engine/errors';
 import type { BackendPreference } from '../engine/backend';
+import { TEMPLATE_CHOICES, type TemplateChoice } from '../engine/tokenizer';
 
 export class UsageError extends WebtuneError {
   override name = 'UsageError';
@@ -20,6 +21,13 @@ export function number(v: string | undefined, flag: string, int = false): number
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || (int && !Number.isInteger(n))) throw new InvalidRequestError(`${flag} must be ${int ? 'a whole number' : 'a number'}, got "${v}".`);
   return n;
+}
+
+/** --chat-template: the model's own (default), ChatML, or none. */
+export function templateArg(v: string | undefined): TemplateChoice | undefined {
+  if (v === undefined) return undefined;
+  if (!(TEMPLATE_CHOICES as readonly string[]).includes(v)) throw new InvalidRequestError(`--chat-template must be one of ${TEMPLATE_CHOICES.join(', ')}, got "${v}".`);
+  return v as TemplateChoice;
 }
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'webgpu'];

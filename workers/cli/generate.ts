@@ -1,7 +1,7 @@
 // `generate`: one user message through the chat template (or --raw text, or --prompt-ids) → generated text.
 import { Engine, type GenerateInput } from '../engine/engine';
 import { InvalidRequestError } from '../engine/errors';
-import { backendArg, number, parse } from './args';
+import { backendArg, number, parse, templateArg } from './args';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../engine/peft';
 import { DirModelFiles, resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
@@ -12,6 +12,8 @@ generate options:
   --prompt <text>            one user message, rendered with the model's chat template
   --prompt-ids <id,id,...>   token ids, used as they are
   --raw                      tokenize --prompt as is, without the chat template
+  --chat-template T          model (its own, the default), chatml, or none
+  --no-thinking              enable_thinking = false, for templates that read it (Qwen3)
   --max-new-tokens N         default 256
   --temperature T            default 0 (greedy)
   --top-k K                  default 0 (off)
@@ -29,6 +31,8 @@ export async function runGenerate(args: string[]): Promise<number> {
     prompt: { type: 'string' },
     'prompt-ids': { type: 'string' },
     raw: { type: 'boolean' },
+    'chat-template': { type: 'string' },
+    'no-thinking': { type: 'boolean' },
     'max-new-tokens': { type: 'string' },
     temperature: { type: 'string' },
     'top-k': { type: 'string' },
@@ -44,7 +48,8 @@ export async function runGenerate(args: string[]): Promise<number> {
   let input: GenerateInput;
   if (v['prompt-ids'] !== undefined) {
     input = { ids: v['prompt-ids'].split(',').map((s) => number(s.trim(), '--prompt-ids', true)!) };
-  } else input = v.raw ? { text: v.prompt! } : { messages: [{ role: 'user', content: v.prompt! }] };
+  } else input = v.raw ? { text: v.prompt! } : { messages: [{ role: 'user', content: v.prompt! }], template: v['no-thinking'] ? { enable_thinking: false } : {} };
+  const template = templateArg(v['chat-template']);
   const options = {
     maxNewTokens: number(v['max-new-tokens'], '--max-new-tokens', true),
     temperature: number(v.temperature, '--temperature'),
@@ -55,7 +60,8 @@ export async function runGenerate(args: string[]): Promise<number> {
 
   setupNodeHost();
   const engine = new Engine();
-  const info = await engine.loadFiles(await resolveModelArg(v.model), { backend: backendArg(v.backend) });
+  let info = await engine.loadFiles(await resolveModelArg(v.model), { backend: backendArg(v.backend) });
+  if (template) info = engine.setChatTemplate(template);
   if (v.adapter) {
     const dir = new DirModelFiles(v.adapter);
     const files: Record<string, Uint8Array> = {};

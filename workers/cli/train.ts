@@ -8,7 +8,7 @@ import type { TrainConfig } from '../engine/train/config';
 import { DirCheckpointStore } from '../node/dir-checkpoints';
 import { resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
-import { backendArg, number, parse } from './args';
+import { backendArg, number, parse, templateArg } from './args';
 import { readDatasetFile } from './validate';
 
 export const TRAIN_HELP = `
@@ -21,6 +21,7 @@ train options:
   --rank R  --alpha A  --dropout D  --targets q_proj,k_proj,...   (LoRA; default all seven)
   --val-split F              held-out fraction (default 0.1)   --seed S
   --resume <checkpoint>      continue from <out>/checkpoints/<checkpoint>.ckpt
+  --chat-template T          model (its own, the default), chatml, or none (base models: raw prompt/completion)
   --backend wasm|cpu|webgpu  --json   one JSON object per step, then {"done": true, ...}
 `;
 
@@ -44,6 +45,7 @@ export async function runTrain(args: string[]): Promise<number> {
     seed: { type: 'string' },
     resume: { type: 'string' },
     backend: { type: 'string' },
+    'chat-template': { type: 'string' },
     json: { type: 'boolean' },
   });
   for (const flag of ['model', 'data', 'out'] as const) if (!v[flag]) throw new InvalidRequestError(`--${flag} is required.`);
@@ -75,7 +77,9 @@ export async function runTrain(args: string[]): Promise<number> {
   setupNodeHost();
   const out = v.out!;
   const engine = new Engine({ checkpoints: () => new DirCheckpointStore(join(out, 'checkpoints')) });
-  const info = await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend) });
+  const template = templateArg(v['chat-template']);
+  let info = await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend) });
+  if (template) info = engine.setChatTemplate(template);
   const say = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
   if (!v.json) process.stderr.write(`${info.id} on ${info.backend.name}: ${examples.length} examples\n`);
   const result = await engine.train({ examples, lora, train, runId: 'cli', resumeFrom: v.resume }, (e) => {

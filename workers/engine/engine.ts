@@ -9,7 +9,7 @@ import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WasmMemoryErr
 import { generateIds, type GenerateOptions, type StopReason } from './generate';
 import { loadModel, type LoadedModel, type LoadProgress } from './load';
 import { filesFor, type ModelFiles, type ModelSource } from './source';
-import type { ChatMessage } from './tokenizer';
+import { TEMPLATE_CHOICES, type ChatMessage, type TemplateChoice, type TemplateVariables } from './tokenizer';
 import { DEFAULT_LORA, LoraAdapter, validateLora, type LoraConfig } from './lora';
 import { exportPeft, importPeft, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
 import { decodeCheckpoint, MemoryCheckpointStore, type CheckpointMeta, type CheckpointStore } from './train/checkpoint';
@@ -33,13 +33,19 @@ export interface ModelInfo {
   config: ModelConfig;
   parameters: number;
   backend: BackendInfo;
-  hasChatTemplate: boolean;
+  hasChatTemplate: boolean; // a template renders chats now (the model's own or the one chosen)
+  chatTemplate: {
+    choice: TemplateChoice; // 'model' (the default), 'chatml' or 'none'
+    own: boolean; // the model ships a template
+    options: string[]; // variables the template reads that a request may set (e.g. enable_thinking)
+  };
   eosIds: number[];
   tensorBytes: number;
 }
 
-/** What to continue: a chat (rendered with the model's template), a raw text, or token ids. */
-export type GenerateInput = { messages: ChatMessage[] } | { text: string } | { ids: number[] };
+/** What to continue: a chat (rendered with the chat template, with optional template variables such as
+ * enable_thinking), a raw text, or token ids. */
+export type GenerateInput = { messages: ChatMessage[]; template?: TemplateVariables } | { text: string } | { ids: number[] };
 
 export interface TokenEvent {
   id: number;
@@ -112,6 +118,8 @@ export interface EngineApi {
   /** 0 = base model, 1 = adapter as trained. */
   setLoraScale(scale: number): void;
   adapterInfo(): AdapterInfo | null;
+  /** Which chat template renders conversations from now on (chat, datasets, training). */
+  setChatTemplate(choice: TemplateChoice): ModelInfo;
 }
 
 export interface EngineOptions {
@@ -384,6 +392,7 @@ export class Engine implements EngineApi {
       parameters: parameterCount(m.config),
       backend: this.backend,
       hasChatTemplate: m.tokenizer.hasChatTemplate,
+      chatTemplate: { choice: m.tokenizer.templateChoice, own: m.tokenizer.hasOwnTemplate, options: m.tokenizer.templateOptions },
       eosIds: m.tokenizer.eosIds,
       tensorBytes: bytes,
     };
@@ -400,7 +409,14 @@ export class Engine implements EngineApi {
     if ('ids' in input) return input.ids;
     if ('text' in input) return tokenizer.encode(input.text, true);
     if (!Array.isArray(input.messages) || input.messages.length === 0) throw new InvalidRequestError('Give at least one message.');
-    return tokenizer.encodeChat(input.messages, true);
+    return tokenizer.encodeChat(input.messages, true, input.template ?? {});
+  }
+
+  setChatTemplate(choice: TemplateChoice): ModelInfo {
+    if (!(TEMPLATE_CHOICES as readonly string[]).includes(choice)) throw new InvalidRequestError(`"${choice}" is not a chat template choice; choose ${TEMPLATE_CHOICES.join(', ')}.`);
+    if (this.control) throw new InvalidRequestError('A training run is going on: change the chat template after it ends.');
+    this.current.tokenizer.useTemplate(choice);
+    return this.info()!;
   }
 
   async generate(input: GenerateInput, options: GenerateOptions = {}, onToken?: (t: TokenEvent) => void): Promise<GenerateResult> {

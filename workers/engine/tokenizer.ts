@@ -19,6 +19,18 @@ export interface TemplateMessage {
 /** Variables a template may read beyond messages, as transformers passes them (tools, documents, enable_thinking, …). */
 export type TemplateVariables = Record<string, unknown>;
 
+/** Which chat template renders conversations: the model's own (the default), plain ChatML, or none (raw text only). */
+export const TEMPLATE_CHOICES = ['model', 'chatml', 'none'] as const;
+export type TemplateChoice = (typeof TEMPLATE_CHOICES)[number];
+
+/** ChatML without a default system message, for base models fine-tuned to chat (as Qwen and SmolLM write turns). */
+export const CHATML_TEMPLATE =
+  "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+/** Template variables a user may set, when the template reads them. */
+const TEMPLATE_OPTIONS = ['enable_thinking'];
+
 type Json = Record<string, unknown>;
 
 function parseJson(bytes: Uint8Array | string, file: string): Json {
@@ -67,9 +79,13 @@ function pickTemplate(v: unknown): string | undefined {
 
 export class TextTokenizer {
   private readonly tok: Tokenizer;
-  private readonly template: Template | null;
+  private readonly own: { template: Template; source: string } | null; // the model's own chat template
+  private template: Template | null;
+  private templateSource = '';
+  private choice: TemplateChoice = 'model';
   private readonly specials: Record<string, string | undefined>;
-  private readonly templateFile: string;
+  private templateFile: string;
+  private readonly ownFile: string;
   readonly eosIds: number[];
 
   constructor(tokenizerJson: Json, readonly config: Json, chatTemplate?: string, generationConfig?: Json) {
@@ -80,12 +96,15 @@ export class TextTokenizer {
       throw new ModelFormatError('tokenizer.json', `could not be read as a tokenizer (${(e as Error).message}).`);
     }
     const source = chatTemplate ?? pickTemplate(config.chat_template);
-    this.templateFile = chatTemplate !== undefined ? 'chat_template.jinja' : 'tokenizer_config.json';
+    this.ownFile = this.templateFile = chatTemplate !== undefined ? 'chat_template.jinja' : 'tokenizer_config.json';
     try {
-      this.template = source ? new Template(source) : null;
+      this.own = source ? { template: new Template(source), source } : null;
     } catch (e) {
       throw new ModelFormatError(this.templateFile, `the chat template does not parse as Jinja (${(e as Error).message}).`);
     }
+    this.template = this.own?.template ?? null;
+    this.templateSource = this.own?.source ?? '';
+    this.choice = this.own ? 'model' : 'none';
     this.specials = {
       bos_token: tokenText(config.bos_token),
       eos_token: tokenText(config.eos_token),
@@ -111,6 +130,37 @@ export class TextTokenizer {
     return this.template !== null;
   }
 
+  /** Whether the model ships a chat template of its own. */
+  get hasOwnTemplate(): boolean {
+    return this.own !== null;
+  }
+
+  get templateChoice(): TemplateChoice {
+    return this.choice;
+  }
+
+  /** The variables of TEMPLATE_OPTIONS that the current template reads (e.g. Qwen3's enable_thinking). */
+  get templateOptions(): string[] {
+    return TEMPLATE_OPTIONS.filter((v) => this.templateSource.includes(v));
+  }
+
+  /** Render chats with the model's own template, ChatML, or none (a base model: raw text only). */
+  useTemplate(choice: TemplateChoice): void {
+    if (choice === 'model') {
+      this.template = this.own?.template ?? null;
+      this.templateSource = this.own?.source ?? '';
+      this.templateFile = this.ownFile;
+    } else if (choice === 'chatml') {
+      this.template = new Template(CHATML_TEMPLATE);
+      this.templateSource = CHATML_TEMPLATE;
+      this.templateFile = 'the ChatML template chosen in webtune';
+    } else {
+      this.template = null;
+      this.templateSource = '';
+    }
+    this.choice = choice;
+  }
+
   /** Tokenize text as is; `addSpecialTokens` applies tokenizer.json's post-processor (e.g. a BOS). */
   encode(text: string, addSpecialTokens = false): number[] {
     return this.tok.encode(text, { add_special_tokens: addSpecialTokens }).ids;
@@ -132,7 +182,12 @@ export class TextTokenizer {
    */
   applyChatTemplate(messages: readonly TemplateMessage[], addGenerationPrompt = true, extra: TemplateVariables = {}): string {
     if (!this.template) {
-      throw new ModelFormatError('tokenizer_config.json', 'the model has no chat template (no chat_template field and no chat_template.jinja). Use a raw prompt instead.');
+      throw new ModelFormatError(
+        'tokenizer_config.json',
+        this.choice === 'none' && this.own
+          ? 'chat templates are switched off for this model. Give raw text (completion mode), or choose a chat template.'
+          : 'the model has no chat template (no chat_template field and no chat_template.jinja): it is a base model. Give raw text (completion mode, --raw), or choose the ChatML template.',
+      );
     }
     installPythonCompat();
     try {
