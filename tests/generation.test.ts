@@ -1,5 +1,6 @@
 // Sampling, stopping, streaming and memory ownership of generation.
 import { describe, expect, it } from 'vitest';
+import { cutAtStopText } from '../workers/engine/generate';
 import { Rng, sample } from '../workers/engine/sampling';
 import * as tf from '../workers/engine/tf';
 import { loadEngine } from './helpers';
@@ -75,5 +76,25 @@ describe('generation', () => {
     await expect(engine.generate({ ids: [1, 99999] })).rejects.toThrow(/outside the vocabulary/);
     await expect(engine.generate({ ids: [1] }, { topP: 0 })).rejects.toThrow(/topP/);
     engine.unload();
+  });
+});
+
+describe('a textual stop marker (ChatML chosen for a base model)', () => {
+  it('cuts at the marker and never shows a tail that may be its start', () => {
+    expect(cutAtStopText('Paris.<|im_end|>\nmore', '<|im_end|>')).toEqual({ text: 'Paris.', stopped: true });
+    expect(cutAtStopText('Paris.<|im_', '<|im_end|>')).toEqual({ text: 'Paris.', stopped: false });
+    expect(cutAtStopText('a < b', '<|im_end|>')).toEqual({ text: 'a < b', stopped: false });
+    expect(cutAtStopText('x <', '<|im_end|>')).toEqual({ text: 'x ', stopped: false });
+  });
+
+  it('is the ChatML marker only when the vocabulary lacks it as an end-of-sequence token', async () => {
+    const llama3 = await loadEngine('llama3-rope-f32', 'cpu');
+    llama3.setChatTemplate('chatml');
+    expect(llama3.current.tokenizer.endOfTurnText).toBe('<|im_end|>');
+    llama3.unload();
+    const base = await loadEngine('llama-base-notemplate', 'cpu');
+    base.setChatTemplate('chatml'); // its vocabulary has <|im_end|> as its end-of-sequence token
+    expect(base.current.tokenizer.endOfTurnText).toBeNull();
+    base.unload();
   });
 });

@@ -6,7 +6,7 @@ import { deviceLost, lossBehind, onDeviceLost, storageBindingLimit } from './gpu
 import type { ModelConfig } from './config';
 import { parameterCount, parseConfig } from './config';
 import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WasmMemoryError, WebtuneError } from './errors';
-import { generateIds, type GenerateOptions, type StopReason } from './generate';
+import { cutAtStopText, generateIds, type GenerateOptions, type StopReason } from './generate';
 import { loadModel, type LoadedModel, type LoadProgress } from './load';
 import { filesFor, type ModelFiles, type ModelSource } from './source';
 import { TEMPLATE_CHOICES, type ChatMessage, type TemplateChoice, type TemplateVariables } from './tokenizer';
@@ -423,29 +423,39 @@ export class Engine implements EngineApi {
     const { model, tokenizer } = this.current;
     const promptIds = this.promptIds(input);
     this.stopRequested = false;
+    // A chat whose end-of-turn marker is text, not a token (ChatML chosen for a base model), stops at that text.
+    const stopText = 'messages' in input ? tokenizer.endOfTurnText : null;
+    let stoppedAtText = false;
     const ids: number[] = [];
     let shown = '';
     const emit = (id: number) => {
       ids.push(id);
+      if (!onToken && !stopText) return;
+      let full = tokenizer.decode(ids);
+      if (stopText) ({ text: full, stopped: stoppedAtText } = cutAtStopText(full, stopText));
       if (!onToken) return;
-      const full = tokenizer.decode(ids);
       // Hold back text that ends inside a multi-byte character until the character is complete.
-      const delta = full.endsWith('\uFFFD') ? '' : full.slice(shown.length);
+      const delta = full.endsWith('\uFFFD') || full.length < shown.length ? '' : full.slice(shown.length);
       if (delta) shown = full;
       onToken({ id, text: delta });
     };
     const r = await generateIds(model, promptIds, tokenizer.eosIds, options, emit, () => {
       const lost = this.lost();
       if (lost) throw new DeviceLostError(lost, 'generation');
-      return this.stopRequested;
+      return this.stopRequested || stoppedAtText;
     }).catch(async (e: unknown) => {
       throw await this.asDeviceLoss(e, 'generation');
     });
+    let text = tokenizer.decode(r.ids);
+    if (stoppedAtText) {
+      text = cutAtStopText(text, stopText!).text;
+      r.stopReason = 'eos';
+    }
     const decodeTokens = Math.max(0, r.ids.length - 1);
     return {
       promptIds,
       ids: r.ids,
-      text: tokenizer.decode(r.ids),
+      text,
       stopReason: r.stopReason,
       prefillMs: r.prefillMs,
       decodeTokensPerSecond: r.decodeMs > 0 ? (decodeTokens * 1000) / r.decodeMs : 0,

@@ -110,3 +110,14 @@ export function fullLogits(model: LlamaModel, ids: number[]): tf.Tensor2D {
   return tf.tidy(() => model.logits(model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'))).reshape([ids.length, -1]) as tf.Tensor2D);
 }
 
+
+/**
+ * Text generated so far, cut at a textual stop marker: what may be shown (never a tail that could be the
+ * marker's start), and whether the marker has appeared.
+ */
+export function cutAtStopText(full: string, stop: string): { text: string; stopped: boolean } {
+  const at = full.indexOf(stop);
+  if (at >= 0) return { text: full.slice(0, at), stopped: true };
+  for (let k = Math.min(stop.length - 1, full.length); k > 0; k--) if (stop.startsWith(full.slice(-k))) return { text: full.slice(0, -k), stopped: false };
+  return { text: full, stopped: false };
+}

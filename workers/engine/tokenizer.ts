@@ -144,6 +144,14 @@ export class TextTokenizer {
     return TEMPLATE_OPTIONS.filter((v) => this.templateSource.includes(v));
   }
 
+  /** The chosen template's end-of-turn marker when it is not an end-of-sequence token of this vocabulary
+   * (ChatML on a base model), so generation must stop at the text; null otherwise. */
+  get endOfTurnText(): string | null {
+    if (this.choice !== 'chatml') return null;
+    const id = this.tok.token_to_id('<|im_end|>');
+    return id !== undefined && this.eosIds.includes(id) ? null : '<|im_end|>';
+  }
+
   /** Render chats with the model's own template, ChatML, or none (a base model: raw text only). */
   useTemplate(choice: TemplateChoice): void {
     if (choice === 'model') {
