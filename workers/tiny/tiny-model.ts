@@ -125,6 +125,49 @@ export const SMOLLM2_135M_SHAPE: TinySpec = {
   maxPositions: 8192,
 };
 
+/** Gemma 3 270M's exact shape (google/gemma-3-270m-it's config.json) with random weights, for benchmarks. */
+export const GEMMA3_270M_SHAPE: TinySpec = {
+  ...base,
+  name: 'gemma3-270m-shape',
+  architecture: 'Gemma3ForCausalLM',
+  hidden: 640,
+  layers: 18,
+  heads: 4,
+  kvHeads: 1,
+  headDim: 256,
+  intermediate: 2048,
+  vocab: 262144,
+  tied: true,
+  dtype: 'BF16',
+  ropeTheta: 1000000,
+  rmsNormEps: 1e-6,
+  maxPositions: 32768,
+  chat: 'gemma',
+  extra: { sliding_window: 512, sliding_window_pattern: 6, rope_local_base_freq: 10000, query_pre_attn_scalar: 256 },
+};
+
+/** Qwen3-0.6B's exact shape with random weights, for benchmarks. */
+export const QWEN3_06B_SHAPE: TinySpec = {
+  ...base,
+  name: 'qwen3-0.6b-shape',
+  architecture: 'Qwen3ForCausalLM',
+  hidden: 1024,
+  layers: 28,
+  heads: 16,
+  kvHeads: 8,
+  headDim: 128,
+  intermediate: 3072,
+  vocab: 151936,
+  tied: true,
+  dtype: 'BF16',
+  ropeTheta: 1000000,
+  rmsNormEps: 1e-6,
+  maxPositions: 40960,
+};
+
+/** The real shapes `npm run bench -- --models …` can run, by name. */
+export const BENCH_SHAPES: Record<string, TinySpec> = { 'smollm2-135m': SMOLLM2_135M_SHAPE, 'gemma3-270m': GEMMA3_270M_SHAPE, 'qwen3-0.6b': QWEN3_06B_SHAPE };
+
 // ---------------------------------------------------------------------------------------------- tokenizer
 
 const SPECIALS: Record<ChatFamily, string[]> = {
