@@ -3,7 +3,7 @@
 // headless chromium on WebGPU and WASM.) `--models gemma3-270m,qwen3-0.6b` runs other real shapes instead of
 // the 135M one (`--seq L --batch B --steps N` for them; default 128 × 1, 1 step).
 import os from 'node:os';
-import { selectBackend } from '../workers/engine/backend';
+import { selectBackend, wasmFailed } from '../workers/engine/backend';
 import { benchModel, formatTable, measureLimits } from '../workers/bench/bench';
 import { setupNodeHost } from '../workers/node/host';
 import { BENCH_SHAPES, DEMO_SPEC, SMOLLM2_135M_SHAPE } from '../workers/tiny/tiny-model';
@@ -24,7 +24,17 @@ if (unknown) throw new Error(`--models: "${unknown}" is not one of ${Object.keys
 const rows = [await benchModel({ ...DEMO_SPEC, maxPositions: 512 }, { seqLen: 256, batch: 4, trainSteps: 5, decodeTokens: 64, log })];
 if (models) {
   const opts = { seqLen: Number(flag('--seq') ?? 128), batch: Number(flag('--batch') ?? 1), trainSteps: Number(flag('--steps') ?? 1), decodeTokens: 16, log };
-  for (const m of models) rows.push(await benchModel(BENCH_SHAPES[m], opts));
+  for (const m of models) {
+    try {
+      rows.push(await benchModel(BENCH_SHAPES[m], opts));
+    } catch (e) {
+      log(`${m}: did not run: ${(e as Error).message}`); // e.g. its float32 weights do not fit WASM's heap
+    }
+    if (wasmFailed()) {
+      log('the WASM heap ran out: the shapes after this one need a run of their own');
+      break;
+    }
+  }
 } else if (!quick) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 3, decodeTokens: 16, log }));
 const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 console.log(`\n${machine}; ${new Date().toISOString().slice(0, 10)}\n`);

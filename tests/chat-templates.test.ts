@@ -112,3 +112,20 @@ describe('template choice', () => {
     expect(tokenizerFor('gemma-3-270m-it', {}).templateOptions).toEqual([]);
   });
 });
+
+describe('template limits', () => {
+  const tok = (template: string) => new TextTokenizer(makeTokenizer(120).tokenizer as Record<string, unknown>, {}, template);
+  it.each([
+    ['nested range(30000) loops', '{% for i in range(30000) %}{% for j in range(30000) %}{% endfor %}{% endfor %}'],
+    ['range(10**9)', '{% for i in range(1000000000) %}x{% endfor %}'],
+  ])('%s fail at once with the reason, naming the template file', (_, template) => {
+    const t0 = performance.now();
+    expect(() => tok(template).applyChatTemplate([{ role: 'user', content: 'Hi' }])).toThrow(
+      expect.objectContaining({ name: 'ChatTemplateError', message: expect.stringMatching(/^The chat template in chat_template\.jinja failed .*range\(\) was asked for .* items, past the 100,000/) }),
+    );
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+  it('a template looping within the budget renders', () => {
+    expect(tok('{% for i in range(3) %}{{ i }}{% endfor %}').applyChatTemplate([])).toBe('012');
+  });
+});

@@ -190,3 +190,15 @@ describe('evaluation', () => {
     engine.unload();
   });
 });
+
+describe('training refuses what it cannot learn from', () => {
+  it('a maximum length beyond max_position_embeddings, and a dataset whose every trained token was cut off', async () => {
+    const { loadEngine } = await import('./helpers');
+    const engine = await loadEngine('llama-tied-gqa-f32', 'cpu');
+    const examples = [{ messages: [{ role: 'user' as const, content: 'What is the capital of France? '.repeat(20) }, { role: 'assistant' as const, content: 'Paris.' }] }];
+    await expect(engine.train({ examples, train: { maxSeqLen: 2048, epochs: 1, valSplit: 0 } })).rejects.toThrow(/maximum sequence length \(2048\) is more than this model reads \(max_position_embeddings 512\)\. Set it to 512 or less/);
+    await expect(engine.train({ examples, train: { maxSeqLen: 32, epochs: 1, valSplit: 0 } })).rejects.toThrow(/No training example has a token to learn from: 1 of 1 lost every trained \(assistant\) token to the 32-token limit\. Raise the maximum sequence length/);
+    expect(engine.current.model.adapter).toBeNull(); // nothing was started
+    engine.unload();
+  });
+});

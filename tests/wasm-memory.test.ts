@@ -2,12 +2,20 @@
 // says what to change, the UI hears that the model is gone, and the same engine loads and answers again
 // (on a fresh WASM heap) without a restart.
 import { describe, expect, it } from 'vitest';
+import { Engine } from '../workers/engine/engine';
+import { MemoryModelFiles } from '../workers/engine/source';
 import { DirModelFiles } from '../workers/node/dir-files';
-import { loadEngine, modelDir } from './helpers';
+import { setupNodeHost } from '../workers/node/host';
+import { TINY_VARIANTS, makeModelFiles } from '../workers/tiny/tiny-model';
+import { modelDir } from './helpers';
 
 describe('WASM out of memory', () => {
   it('is reported by name, drops the model, and a new load works on a fresh heap', async () => {
-    const engine = await loadEngine('llama-tied-gqa-f32', 'wasm');
+    // The tiny model with room for 2048 positions (training refuses a length the model cannot read).
+    setupNodeHost();
+    const engine = new Engine();
+    const spec = { ...TINY_VARIANTS.find((v) => v.name === 'llama-tied-gqa-f32')!, maxPositions: 4096 };
+    await engine.loadFiles(new MemoryModelFiles(makeModelFiles(spec), spec.name), { backend: 'wasm' });
     const heard: { message: string; name: string }[] = [];
     engine.watchDeviceLoss((message, name) => heard.push({ message, name }));
     // 64 sequences of 2048 tokens: one layer's attention scores alone would take 4 GiB.

@@ -2,9 +2,10 @@
 // next to the same backend's own limits measured in the same run: matmul FLOP/s and copy bandwidth.
 import * as tf from '../engine/tf';
 import { parameterCount } from '../engine/config';
-import { loadModel } from '../engine/load';
+import { loadModel, vocabBlockBytesFor } from '../engine/load';
 import { LoraAdapter, DEFAULT_LORA } from '../engine/lora';
 import { generateIds } from '../engine/generate';
+import { wasmFailed } from '../engine/backend';
 import { MemoryModelFiles } from '../engine/source';
 import { DEFAULT_TRAIN } from '../engine/train/config';
 import { Trainer } from '../engine/train/trainer';
@@ -74,7 +75,7 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
   const log = opts.log ?? (() => {});
   log(`${spec.name}: generating random weights`);
   const files = new MemoryModelFiles(makeModelFiles(spec, 7), spec.name);
-  const loaded = await loadModel(files);
+  const loaded = await loadModel(files, undefined, vocabBlockBytesFor(tf.getBackend()));
   const { model, config } = loaded;
   const params = parameterCount(config);
   // The limits are measured before and again after the model work, and the better of each is kept: a
@@ -117,6 +118,12 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
   } catch (e) {
     trainError = (e as Error).message || String(e);
     log(`${spec.name}: training failed: ${trainError}`);
+    if (wasmFailed()) {
+      // The heap is gone with the model in it: report what was measured; nothing more can run in this process.
+      trainError = `WASM heap exhausted (4 GB at most): ${trainError}`;
+      const decodeLimit = (limits.readGBps * 1e9) / weightBytes;
+      return { model: spec.name, backend: 'wasm', parameters: params, seqLen: opts.seqLen, batch: opts.batch, trainTokensPerSecond: null, trainUtilization: null, trainError, decodeTokensPerSecond: decodeTps, decodeLimitTokensPerSecond: decodeLimit, decodeFraction: decodeTps / decodeLimit, peakTrainBytes: null, weightBytes, limits };
+    }
   }
   trainer.dispose();
   const again = await measureLimits(...shape);

@@ -2,19 +2,19 @@
 // hosts (CLI, tests, benchmarks) use directly.
 import * as tf from './tf';
 import { discardWasmBackend, selectBackend, wasmFailed, type BackendInfo, type BackendPreference } from './backend';
-import { deviceLost, lossBehind, onDeviceLost, storageBindingLimit } from './gpu-device';
+import { deviceLost, lossBehind, onDeviceLost } from './gpu-device';
 import type { ModelConfig } from './config';
 import { parameterCount, parseConfig } from './config';
 import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WasmMemoryError, WebtuneError } from './errors';
 import { cutAtStopText, generateIds, type GenerateOptions, type StopReason } from './generate';
-import { loadModel, type LoadedModel, type LoadProgress } from './load';
+import { loadModel, vocabBlockBytesFor, type LoadedModel, type LoadProgress } from './load';
 import { filesFor, type ModelFiles, type ModelSource } from './source';
 import { TEMPLATE_CHOICES, type ChatMessage, type TemplateChoice, type TemplateVariables } from './tokenizer';
 import { DEFAULT_LORA, LoraAdapter, validateLora, type LoraConfig } from './lora';
 import { exportPeft, importPeft, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
 import { decodeCheckpoint, MemoryCheckpointStore, type CheckpointMeta, type CheckpointStore } from './train/checkpoint';
 import { DEFAULT_TRAIN, validateTrain, type TrainConfig } from './train/config';
-import { collate, tokenizeExample, type Example } from './train/examples';
+import { collate, tokenizeExample, trainedCount, type Example } from './train/examples';
 import { chunkedLmEval, chunkRowsFor } from './train/lm-loss';
 import { splitIndices } from './train/split';
 import { TrainControl, Trainer, type TrainEvent, type TrainSummary } from './train/trainer';
@@ -24,7 +24,7 @@ export { DEFAULT_LORA, DEFAULT_TRAIN };
 
 export interface LoadOptions {
   backend?: BackendPreference; // default 'auto': hardware WebGPU, else WASM, else cpu
-  /** Largest buffer one vocabulary block may take; default: the WebGPU device's binding limit, no limit elsewhere. */
+  /** Largest buffer one vocabulary block may take; default: the WebGPU device's binding limit, 128 MiB on WASM, no limit on cpu. */
   vocabBlockBytes?: number;
 }
 
@@ -211,6 +211,10 @@ export class Engine implements EngineApi {
     if (lost) throw new DeviceLostError(lost, 'work');
     const cfg = validateTrain({ ...DEFAULT_TRAIN, ...request.train });
     const lora = validateLora({ ...DEFAULT_LORA, ...request.lora });
+    // Positions past the model's reach were never trained: rotary angles it has not seen (generate refuses them too).
+    if (cfg.maxSeqLen > model.config.maxPositions) {
+      throw new InvalidRequestError(`The maximum sequence length (${cfg.maxSeqLen}) is more than this model reads (max_position_embeddings ${model.config.maxPositions}). Set it to ${model.config.maxPositions} or less.`);
+    }
     const all = request.examples.map((e) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
     let train = all;
     let val = (request.validation ?? []).map((e) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
@@ -218,6 +222,12 @@ export class Engine implements EngineApi {
       const split = splitIndices(all.length, cfg.valSplit, cfg.seed);
       train = split.train.map((i) => all[i]);
       val = split.val.map((i) => all[i]);
+    }
+    if (!train.some((e) => trainedCount(e) > 0)) {
+      const cut = train.filter((e) => e.truncated > 0).length;
+      throw new InvalidRequestError(
+        `No training example has a token to learn from${cut ? `: ${cut} of ${train.length} lost every trained (assistant) token to the ${cfg.maxSeqLen}-token limit` : ''}. ${cut ? 'Raise the maximum sequence length, or shorten the prompts.' : 'Check that the examples have assistant answers (or train on all tokens).'}`,
+      );
     }
     const runId = request.runId ?? `run-${Date.now().toString(36)}`;
     model.adapter?.dispose();
@@ -375,7 +385,7 @@ export class Engine implements EngineApi {
   async loadFiles(files: ModelFiles, options: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
     this.unload();
     this.backend = await selectBackend(options.backend ?? 'auto');
-    const vocabBlockBytes = options.vocabBlockBytes ?? (this.backend.name === 'webgpu' ? storageBindingLimit() : null);
+    const vocabBlockBytes = options.vocabBlockBytes ?? vocabBlockBytesFor(this.backend.name);
     this.loaded = await loadModel(files, onProgress, vocabBlockBytes).catch((e: unknown) => {
       throw this.asWasmFailure(e, 'loading');
     });

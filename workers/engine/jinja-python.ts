@@ -2,6 +2,8 @@
 // - `x | string` on a dict or list gives Python's repr (SmolLM3 renders each tool with `tool | string`);
 //   the library has no such filter for objects and throws "Unknown ObjectValue filter: string".
 // - raise_exception(msg) throws a TemplateRaised error, so a template's refusal is told apart from a bug.
+// - range() is bounded: at most RANGE_BUDGET items per render in all, so a template cannot spin for minutes
+//   (nested range(30000) loops) or exhaust memory (range(10**9)); past it, rendering fails with the reason.
 // Both go through the library's exported Environment (its runtime value classes are reached from values it
 // makes). tests/chat-templates.test.ts renders real templates against Python's output and fails if this breaks.
 import { Environment } from '@huggingface/jinja';
@@ -67,6 +69,9 @@ export function pythonRepr(v: RuntimeValue): string {
   }
 }
 
+/** Items all range() calls of one render may produce together. Real templates loop over messages, not ranges. */
+export const RANGE_BUDGET = 100_000; // about half a second of loop in @huggingface/jinja
+
 let installed = false;
 
 /** Patch the renderer once per process (idempotent). */
@@ -94,6 +99,17 @@ export function installPythonCompat(): void {
 
   const set = Environment.prototype.set;
   Environment.prototype.set = function (this: Environment, name: string, value: unknown) {
+    if (name === 'range') {
+      let used = 0; // one Environment per render: the budget is per render
+      const range = value as (start: number, stop?: number, step?: number) => number[];
+      return set.call(this, name, (start: number, stop?: number, step = 1) => {
+        const [a, b] = stop === undefined ? [0, start] : [start, stop];
+        const n = step === 0 ? 0 : Math.max(0, Math.ceil((b - a) / step));
+        used += n;
+        if (!Number.isFinite(n) || used > RANGE_BUDGET) throw new Error(`range() was asked for ${n} more items, past the ${RANGE_BUDGET.toLocaleString('en')} a chat template may loop over in one conversation`);
+        return range(start, stop, step);
+      });
+    }
     if (name !== 'raise_exception') return set.call(this, name, value);
     return set.call(this, name, (message: unknown) => {
       const text = Array.isArray(message) ? message.map((m) => String((m as RuntimeValue)?.value ?? m)).join(' ') : String(message);

@@ -8,6 +8,7 @@ import { decodeTensor, parseSafetensorsHeader } from './safetensors';
 import type { FileProgress, ModelFiles } from './source';
 import { TextTokenizer } from './tokenizer';
 import { VocabMatrix } from './vocab-matrix';
+import { storageBindingLimit } from './gpu-device';
 
 export type LoadProgress =
   | ({ stage: 'file' } & FileProgress) // bytes of one file arriving
@@ -60,6 +61,15 @@ export async function loadTokenizer(files: ModelFiles, onProgress?: (p: LoadProg
   const template = await files.read('chat_template.jinja', { optional: true, ...rd });
   const generation = await files.read('generation_config.json', { optional: true, ...rd });
   return TextTokenizer.fromFiles(tokenizerJson, tokenizerConfig, template && text(template), generation);
+}
+
+/** On WASM a vocabulary matrix above this is kept in blocks, so training's transposed copy is made a block at a
+ * time (Gemma 3 270M's 671 MB head, its copy and their packed twins do not fit the 4 GB heap at once). */
+const WASM_VOCAB_BLOCK_BYTES = 128 * 1024 * 1024;
+
+/** The largest vocabulary block for a backend: WebGPU's binding limit, a heap-friendly size on WASM, none on cpu. */
+export function vocabBlockBytesFor(backend: string): number | null {
+  return backend === 'webgpu' ? storageBindingLimit() : backend === 'wasm' ? WASM_VOCAB_BLOCK_BYTES : null;
 }
 
 /**

@@ -76,12 +76,15 @@ export class VocabMatrix {
   }
 
   /** p [N, V] → p·W [N, C] (the logits' gradient back to the hidden states). `rowBlocks`: the blocks as
-   * [Vb, C], when the caller has them at hand (WASM's fast path transposes once for many chunks). */
-  back(p: tf.Tensor2D, rowBlocks?: tf.Tensor2D[]): tf.Tensor2D {
+   * [Vb, C], when the caller has them at hand (WASM's fast path transposes once for many chunks);
+   * `transposeEach`: transpose one block at a time instead, freed before the next (WASM with a large vocabulary:
+   * every transposed copy also gets a packed copy, and all at once do not fit its heap). */
+  back(p: tf.Tensor2D, rowBlocks?: tf.Tensor2D[], transposeEach = false): tf.Tensor2D {
     const parts = this.blocks.map((b, k) => {
       const size = b.shape[this.transposed ? 1 : 0];
       const pk = this.blocks.length === 1 ? p : (tf.slice(p, [0, this.offsets[k]], [-1, size]) as tf.Tensor2D);
       if (rowBlocks) return tf.matMul(pk, rowBlocks[k]);
+      if (transposeEach && this.transposed) return tf.tidy(() => tf.matMul(pk, tf.transpose(b)));
       return this.transposed ? tf.matMul(pk, b, false, true) : tf.matMul(pk, b);
     });
     return parts.reduce((a, b) => tf.add(a, b)) as tf.Tensor2D;

@@ -58,7 +58,10 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMa
     const { value, grad } = tf.tidy(() => {
       const hs = rows ? tf.gather(h, tf.tensor1d(rows, 'int32')) : h; // [R, C]
       const head = asMatrix(headIn);
-      const headT = tf.getBackend() === 'wasm' ? head.rowBlocks() : undefined; // [V, C] blocks, once for all chunks (WASM's fast path)
+      // WASM multiplies fast only without transposes: one [V, C] copy for all chunks, or, for a vocabulary kept
+      // in several blocks (too large for that copy beside its packed twin), one block's copy at a time.
+      const wasm = tf.getBackend() === 'wasm';
+      const headT = wasm && head.blocks.length === 1 ? head.rowBlocks() : undefined;
       const losses: tf.Tensor[] = [];
       const grads: tf.Tensor[] = [];
       for (const [s, n] of spans) {
@@ -74,7 +77,7 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMa
         // dL/dz = (p − onehot) ⊙ z', with z' = 1 − tanh² under a cap (else 1).
         const dz = tc ? tf.sub(1, tf.square(tc)) : null; // [n, V]
         const pz = dz ? tf.mul(p, dz) : p;
-        const pw = head.back(pz as tf.Tensor2D, headT); // [n, C]
+        const pw = head.back(pz as tf.Tensor2D, headT, wasm); // [n, C]
         const w0 = head.rows(t, headT); // [n, C]: W[:, target]ᵀ
         const wt = dz ? tf.mul(w0, targetLogits(dz as tf.Tensor2D, t).reshape([n, 1])) : w0;
         const g = tf.sub(pw, wt);
