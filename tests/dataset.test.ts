@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { addTokenStats, loadDataset, loadRecords } from '../workers/engine/data/dataset';
+import { addTokenStats, loadDataset, loadDatasetBytes, loadRecords } from '../workers/engine/data/dataset';
 import { JsonlReader, type RawRecord } from '../workers/engine/data/records';
 import { splitIndices } from '../workers/engine/train/split';
 import { loadEngine, modelDir } from './helpers';
@@ -178,5 +178,52 @@ describe('cli validate', () => {
     const bad = await cli('validate', '--data', none, '--json');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('no usable example');
+  });
+});
+
+describe('file encodings (the bytes as a user has them)', () => {
+  const enc = new TextEncoder();
+  const line = (q: string, a: string) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] });
+  const text = [line('Grüß Gott?', 'Servus.'), line('2+2?', '4')].join('\r\n') + '\r\n';
+  const utf16 = (t: string, le: boolean, bom: boolean) => {
+    const out = new Uint8Array((bom ? 2 : 0) + 2 * t.length);
+    if (bom) out.set(le ? [0xff, 0xfe] : [0xfe, 0xff]);
+    for (let i = 0; i < t.length; i++) {
+      const c = t.charCodeAt(i);
+      out[(bom ? 2 : 0) + 2 * i + (le ? 0 : 1)] = c & 0xff;
+      out[(bom ? 2 : 0) + 2 * i + (le ? 1 : 0)] = c >> 8;
+    }
+    return out;
+  };
+
+  it.each([
+    ['UTF-16 LE with a BOM (PowerShell >)', utf16(text, true, true)],
+    ['UTF-16 BE with a BOM', utf16(text, false, true)],
+    ['UTF-16 LE without a BOM', utf16(text, true, false)],
+  ])('%s is decoded, with a note', (_, bytes) => {
+    const d = loadDatasetBytes('data.jsonl', bytes);
+    expect(d.report.valid).toBe(2);
+    expect(d.report.errors).toEqual([]);
+    expect(d.examples[0].example).toEqual({ messages: [{ role: 'user', content: 'Grüß Gott?' }, { role: 'assistant', content: 'Servus.' }] });
+    expect(d.report.warnings.map((w) => w.code)).toEqual(['utf16_decoded']);
+  });
+
+  it('invalid UTF-8 is read as U+FFFD and warned about on its line', () => {
+    const good = enc.encode(line('a?', 'b') + '\n');
+    const bad = enc.encode(line('c?', 'XdX') + '\n');
+    bad[bad.indexOf(0x58)] = 0xc3; // a lone lead byte
+    const d = loadDatasetBytes('data.jsonl', new Uint8Array([...good, ...bad]));
+    expect(d.report.valid).toBe(2);
+    expect(d.report.warnings).toEqual([expect.objectContaining({ line: 2, code: 'invalid_utf8', message: expect.stringMatching(/not valid text.*Re-save the file as UTF-8/) })]);
+    expect(loadDatasetBytes('data.jsonl', good).report.warnings).toEqual([]);
+  });
+
+  it('a gzip file is refused by name, saying to decompress it', () => {
+    expect(() => loadDatasetBytes('data.jsonl.gz', new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0]))).toThrow(expect.objectContaining({ name: 'DatasetEncodingError', message: expect.stringMatching(/^data\.jsonl\.gz is gzip-compressed\. Decompress it first/) }));
+  });
+
+  it('JSONL in a file named .json is told apart from a broken array', () => {
+    const d = loadDatasetBytes('data.json', enc.encode(text));
+    expect(d.report.errors).toEqual([expect.objectContaining({ line: 2, message: expect.stringMatching(/looks like JSONL .*rename the file to \.jsonl/) })]);
   });
 });

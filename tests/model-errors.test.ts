@@ -127,6 +127,12 @@ describe('bad model input', () => {
     expect(e.message).toContain(`"${field}"`);
   });
 
+  it('a vocab_size smaller than the tokenizer names both', async () => {
+    const e = await loadError(variant((m) => editJson(m, 'config.json', (c) => (c.vocab_size = 100))));
+    expect(e.name).toBe('ModelFormatError');
+    expect(e.message).toMatch(/^tokenizer\.json: produces token ids up to \d+, but config\.json's vocab_size is 100/);
+  });
+
   it('Gemma 3 multimodal checkpoints are refused with the text models named', async () => {
     const e = await loadError(variant((m) => editJson(m, 'config.json', (c) => (c.architectures = ['Gemma3ForConditionalGeneration']))));
     expect(e.name).toBe('UnsupportedModelError');

@@ -118,10 +118,35 @@ describe('PEFT adapters', () => {
     const other = await loadEngine('llama-untied-mha-f16', 'cpu');
     const t = makeTrainer(other, chats(), { epochs: 1, valSplit: 0 }, { rank: 2, targets: ['q_proj'] });
     const wrong = (await exportPeft(other.current.model.adapter!, 'x')).get(ADAPTER_WEIGHTS)!;
-    expect(() => importPeft(cfg, wrong, c)).toThrow(/adapter_model\.safetensors: tensor base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight has shape \[2, 48\] but config\.json implies \[2, 64\]/);
+    expect(() => importPeft(cfg, wrong, c)).toThrow(/adapter_model\.safetensors: tensor base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight has shape \[2, 48\] but adapter_config\.json \(r = 2\) together with the model's config\.json implies \[2, 64\]/);
     expect(() => importPeft(cfg, null, c)).toThrow(/adapter_model\.safetensors is missing/);
     t.dispose();
     other.unload();
+    engine.unload();
+  });
+
+  it('"all-linear" targets every linear module; tensors outside target_modules or for modules the model lacks are refused by name', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32', 'cpu');
+    const c = engine.current.model.config;
+    const all = parsePeftConfig(JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: 'all-linear' }), c);
+    expect(all.config.targets).toEqual(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
+    expect(all.paths.length).toBe(c.numLayers * 7);
+    // An adapter for q and v, exported, then offered with a config that targets q only.
+    const t = makeTrainer(engine, chats(), { epochs: 1, valSplit: 0 }, { rank: 2, targets: ['q_proj', 'v_proj'] });
+    const files = await exportPeft(engine.current.model.adapter!, 'webtune/llama-tied-gqa-f32');
+    const qOnly = enc.encode(JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj'] }));
+    expect(() => importPeft(qOnly, files.get(ADAPTER_WEIGHTS)!, c)).toThrow(/tensor base_model\.model\.model\.layers\.0\.self_attn\.v_proj\.lora_A\.weight is for model\.layers\.0\.self_attn\.v_proj, which adapter_config\.json's target_modules does not include/);
+    // The same adapter on a model with fewer layers: its last layer's tensors have no module to go to.
+    const fewer = { ...c, numLayers: 1 };
+    expect(() => importPeft(files.get(ADAPTER_CONFIG)!, files.get(ADAPTER_WEIGHTS)!, fewer)).toThrow(/model\.layers\.1\.self_attn\.q_proj, which this model does not have \(1 layers/);
+    // Another base model named in the config: applied, with a warning; the same id by another path: no warning.
+    const info = await engine.importAdapter(Object.fromEntries(files));
+    expect(info.warnings).toBeUndefined(); // loaded from .models/llama-tied-gqa-f32, trained as webtune/llama-tied-gqa-f32
+    const other = JSON.parse(new TextDecoder().decode(files.get(ADAPTER_CONFIG)!));
+    other.base_model_name_or_path = 'Qwen/Qwen2.5-0.5B-Instruct';
+    const warned = await engine.importAdapter({ ...Object.fromEntries(files), [ADAPTER_CONFIG]: enc.encode(JSON.stringify(other)) });
+    expect(warned.warnings?.[0]).toMatch(/trained on Qwen\/Qwen2\.5-0\.5B-Instruct, but .*llama-tied-gqa-f32 is loaded/);
+    t.dispose();
     engine.unload();
   });
 });

@@ -66,7 +66,8 @@ export async function runGenerate(args: string[]): Promise<number> {
     const dir = new DirModelFiles(v.adapter);
     const files: Record<string, Uint8Array> = {};
     for (const name of [ADAPTER_CONFIG, ADAPTER_WEIGHTS]) files[name] = await dir.read(name);
-    await engine.importAdapter(files);
+    const adapter = await engine.importAdapter(files);
+    for (const w of adapter.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
     engine.setLoraScale(number(v['lora-scale'], '--lora-scale') ?? 1);
   } else if (v['lora-scale'] !== undefined) throw new InvalidRequestError('--lora-scale needs --adapter.');
   if (!v.json) process.stderr.write(`${info.id}: ${info.config.architecture}, ${(info.parameters / 1e6).toFixed(2)}M parameters, backend ${info.backend.name} (${info.backend.reason})\n`);

@@ -49,7 +49,7 @@ export async function runTrain(args: string[]): Promise<number> {
     json: { type: 'boolean' },
   });
   for (const flag of ['model', 'data', 'out'] as const) if (!v[flag]) throw new InvalidRequestError(`--${flag} is required.`);
-  const targets = v.targets?.split(',').map((t) => t.trim());
+  const targets = v.targets?.split(',').map((t) => t.trim()).filter((t) => t !== ''); // a trailing comma is no target
   const badTarget = targets?.find((t) => !(LORA_TARGETS as readonly string[]).includes(t));
   if (badTarget) throw new InvalidRequestError(`--targets: "${badTarget}" is not one of ${LORA_TARGETS.join(', ')}.`);
   const train: Partial<TrainConfig> = {};

@@ -1,6 +1,6 @@
 // `validate`: the dataset report — format, line-numbered errors and warnings, and token statistics.
 import { readFile } from 'node:fs/promises';
-import { addTokenStats, loadDataset, type LoadedDataset } from '../engine/data/dataset';
+import { addTokenStats, loadDatasetBytes, type LoadedDataset } from '../engine/data/dataset';
 import { FORMATS, type DatasetFormat } from '../engine/data/formats';
 import { InvalidRequestError } from '../engine/errors';
 import { loadTokenizer } from '../engine/load';
@@ -19,10 +19,10 @@ validate options:
 /** Read a dataset file for the CLI; bad lines are printed to stderr, never silently dropped. */
 export async function readDatasetFile(path: string, format?: string): Promise<LoadedDataset> {
   if (format !== undefined && !(FORMATS as readonly string[]).includes(format)) throw new InvalidRequestError(`--format must be one of ${FORMATS.join(', ')}, got "${format}".`);
-  const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+  const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
     throw new InvalidRequestError(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}.`);
   });
-  return loadDataset(path, text, format as DatasetFormat | undefined);
+  return loadDatasetBytes(path, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), format as DatasetFormat | undefined);
 }
 
 export async function runValidate(args: string[]): Promise<number> {

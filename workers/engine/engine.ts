@@ -11,7 +11,7 @@ import { loadModel, vocabBlockBytesFor, type LoadedModel, type LoadProgress } fr
 import { filesFor, type ModelFiles, type ModelSource } from './source';
 import { TEMPLATE_CHOICES, type ChatMessage, type TemplateChoice, type TemplateVariables } from './tokenizer';
 import { DEFAULT_LORA, LoraAdapter, validateLora, type LoraConfig } from './lora';
-import { exportPeft, importPeft, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
+import { exportPeft, importPeft, baseModelWarning, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
 import { decodeCheckpoint, MemoryCheckpointStore, type CheckpointMeta, type CheckpointStore } from './train/checkpoint';
 import { DEFAULT_TRAIN, validateTrain, type TrainConfig } from './train/config';
 import { collate, tokenizeExample, trainedCount, type Example } from './train/examples';
@@ -82,6 +82,7 @@ export interface AdapterInfo {
   config: LoraConfig;
   parameters: number;
   strength: number;
+  warnings?: string[]; // from an import: e.g. the adapter names another base model
 }
 
 /** A PEFT folder's files by name (adapter_config.json, adapter_model.safetensors). */
@@ -368,7 +369,8 @@ export class Engine implements EngineApi {
     const adapter = importPeft(files[ADAPTER_CONFIG] ?? null, files[ADAPTER_WEIGHTS] ?? null, model.config);
     model.adapter?.dispose();
     model.adapter = adapter;
-    return this.adapterInfo()!;
+    const warning = baseModelWarning(files[ADAPTER_CONFIG]!, this.current.id);
+    return { ...this.adapterInfo()!, ...(warning ? { warnings: [warning] } : {}) };
   }
 
   setLoraScale(scale: number): void {

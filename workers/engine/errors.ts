@@ -24,8 +24,8 @@ export class ModelFormatError extends WebtuneError {
 /** A tensor's shape disagrees with what config.json implies. */
 export class ShapeMismatchError extends WebtuneError {
   override name = 'ShapeMismatchError';
-  constructor(file: string, tensor: string, expected: number[], got: number[]) {
-    super(`${file}: tensor ${tensor} has shape [${got.join(', ')}] but config.json implies [${expected.join(', ')}]. The weights do not belong to this config.json; check that both come from the same model.`);
+  constructor(file: string, tensor: string, expected: number[], got: number[], impliedBy = 'config.json') {
+    super(`${file}: tensor ${tensor} has shape [${got.join(', ')}] but ${impliedBy} implies [${expected.join(', ')}]. The weights do not belong to ${impliedBy}; check that they come from the same model.`);
   }
 }
 
@@ -125,5 +125,13 @@ export class ChatTemplateError extends WebtuneError {
         ? `The chat template in ${file} refused this conversation: ${problem} Change the conversation to follow that rule.`
         : `The chat template in ${file} failed while rendering this conversation (${problem}). Check the template, or train on plain text instead.`,
     );
+  }
+}
+
+/** A dataset file that is not text webtune can read (compressed, say). */
+export class DatasetEncodingError extends WebtuneError {
+  override name = 'DatasetEncodingError';
+  constructor(readonly file: string, problem: string) {
+    super(`${file} ${problem}`);
   }
 }

@@ -80,6 +80,13 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
   const rd = readOptions(onProgress);
   const config = parseConfig(text(await files.read('config.json', rd)));
   const tokenizer = await loadTokenizer(files, onProgress);
+  // Text tokenizes into vocabulary ids, so those must all have an embedding row; an added token past the
+  // embedding matters only if a text holds it.
+  const { vocab: vocabMax, added } = tokenizer.maxTokenId;
+  if (vocabMax >= config.vocabSize) {
+    throw new ModelFormatError('tokenizer.json', `produces token ids up to ${vocabMax}, but config.json's vocab_size is ${config.vocabSize}: the embedding has no row for them. The tokenizer and the weights come from different models.`);
+  }
+  if (added >= config.vocabSize) onProgress?.({ stage: 'warning', message: `tokenizer.json has added tokens up to id ${added}, past config.json's vocab_size ${config.vocabSize}; a text holding one of them cannot be used.` });
 
   const expected = expectedTensors(config);
   const weights = new Map<string, tf.Tensor>();

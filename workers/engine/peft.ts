@@ -78,7 +78,8 @@ export function parsePeftConfig(text: string, model: ModelConfig): { config: Lor
   for (let i = 0; i < model.numLayers; i++) for (const t of LORA_TARGETS) all.push({ path: modulePath(i, t), target: t });
   const tm = c.target_modules;
   let chosen: typeof all;
-  if (Array.isArray(tm)) {
+  if (tm === 'all-linear') chosen = all; // PEFT's shorthand: every linear module but the output layer
+  else if (Array.isArray(tm)) {
     const unknown = tm.find((t) => !(LORA_TARGETS as readonly unknown[]).includes(t));
     if (unknown !== undefined) refuse('target_modules', `names ${JSON.stringify(unknown)}, which`);
     chosen = all.filter((m) => tm.includes(m.target));
@@ -102,6 +103,20 @@ export function parsePeftConfig(text: string, model: ModelConfig): { config: Lor
   return { config, paths: chosen.map((m) => m.path) };
 }
 
+/** A warning when adapter_config.json names another base model than the one loaded (null when they agree or it names none). */
+export function baseModelWarning(configBytes: Uint8Array, loadedId: string): string | null {
+  let named: unknown;
+  try {
+    named = (JSON.parse(new TextDecoder().decode(configBytes)) as Json).base_model_name_or_path;
+  } catch {
+    return null; // parsePeftConfig reports a broken file
+  }
+  if (typeof named !== 'string' || !named || named === loadedId) return null;
+  const name = (s: string) => s.replace(/\/+$/, '').split('/').pop()!.toLowerCase();
+  if (name(named) === name(loadedId)) return null; // the same model, named by a Hub id, a local folder or a URL
+  return `${ADAPTER_CONFIG} says this adapter was trained on ${named}, but ${loadedId} is loaded. Its shapes fit, so it was applied; answers may be poor unless the two share their weights.`;
+}
+
 /** Build an adapter from a PEFT folder's two files. */
 export function importPeft(configBytes: Uint8Array | null, weightBytes: Uint8Array | null, model: ModelConfig, where = 'the adapter folder'): LoraAdapter {
   if (!configBytes) throw new ModelFileMissingError(ADAPTER_CONFIG, where);
@@ -109,6 +124,16 @@ export function importPeft(configBytes: Uint8Array | null, weightBytes: Uint8Arr
   const { config, paths } = parsePeftConfig(new TextDecoder().decode(configBytes), model);
   const header = parseSafetensorsHeader(weightBytes, ADAPTER_WEIGHTS);
   const byName = new Map(header.tensors.map((t) => [t.name.replace('.default.weight', '.weight'), t]));
+  // Every LoRA tensor must belong to a module this model has and the config targets: none is silently dropped.
+  const targeted = new Set(paths);
+  const every = new Set<string>();
+  for (let i = 0; i < model.numLayers; i++) for (const t of LORA_TARGETS) every.add(modulePath(i, t));
+  for (const name of byName.keys()) {
+    const m = /^base_model\.model\.(.+)\.lora_[AB]\.weight$/.exec(name);
+    if (!m) continue;
+    if (!every.has(m[1])) throw new ModelFormatError(ADAPTER_WEIGHTS, `tensor ${name} is for ${m[1]}, which this model does not have (${model.numLayers} layers; ${LORA_TARGETS.join(', ')}). The adapter belongs to another model.`);
+    if (!targeted.has(m[1])) throw new ModelFormatError(ADAPTER_WEIGHTS, `tensor ${name} is for ${m[1]}, which ${ADAPTER_CONFIG}'s target_modules does not include. The two files do not belong together.`);
+  }
   const tensors = new Map<string, { A: tf.Tensor; B: tf.Tensor }>();
   try {
     for (const path of paths) {
@@ -118,7 +143,7 @@ export function importPeft(configBytes: Uint8Array | null, weightBytes: Uint8Arr
         const name = `${PREFIX}${path}.${kind}.weight`;
         const t = byName.get(name);
         if (!t) throw new ModelFormatError(ADAPTER_WEIGHTS, `tensor ${name} is missing, though adapter_config.json targets ${target}.`);
-        if (t.shape.join() !== shape.join()) throw new ShapeMismatchError(ADAPTER_WEIGHTS, name, shape, t.shape);
+        if (t.shape.join() !== shape.join()) throw new ShapeMismatchError(ADAPTER_WEIGHTS, name, shape, t.shape, `${ADAPTER_CONFIG} (r = ${config.rank}) together with the model's config.json`);
         return tf.tensor(decodeTensor(weightBytes, header, t), shape);
       };
       tensors.set(path, { A: read('lora_A', [config.rank, inF]), B: read('lora_B', [out, config.rank]) });

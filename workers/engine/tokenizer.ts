@@ -77,6 +77,21 @@ function pickTemplate(v: unknown): string | undefined {
   return undefined;
 }
 
+/** The largest ids in tokenizer.json: of model.vocab (a map, or Unigram's list) and of added_tokens. */
+function maxIdOf(t: Json): { vocab: number; added: number } {
+  let vocabMax = -1;
+  let added = -1;
+  const model = t.model as Json | undefined;
+  const vocab = model?.vocab;
+  if (Array.isArray(vocab)) vocabMax = vocab.length - 1;
+  else if (vocab && typeof vocab === 'object') for (const id of Object.values(vocab as Record<string, unknown>)) if (typeof id === 'number' && id > vocabMax) vocabMax = id;
+  for (const a of Array.isArray(t.added_tokens) ? t.added_tokens : []) {
+    const id = (a as Json | null)?.id;
+    if (typeof id === 'number' && id > added) added = id;
+  }
+  return { vocab: vocabMax, added };
+}
+
 export class TextTokenizer {
   private readonly tok: Tokenizer;
   private readonly own: { template: Template; source: string } | null; // the model's own chat template
@@ -87,6 +102,8 @@ export class TextTokenizer {
   private templateFile: string;
   private readonly ownFile: string;
   readonly eosIds: number[];
+  /** The largest token id of tokenizer.json's vocabulary, and of its added (special) tokens. */
+  readonly maxTokenId: { vocab: number; added: number };
 
   constructor(tokenizerJson: Json, readonly config: Json, chatTemplate?: string, generationConfig?: Json) {
     const fixed = { ...tokenizerJson, pre_tokenizer: fixDigits(tokenizerJson.pre_tokenizer) };
@@ -95,6 +112,7 @@ export class TextTokenizer {
     } catch (e) {
       throw new ModelFormatError('tokenizer.json', `could not be read as a tokenizer (${(e as Error).message}).`);
     }
+    this.maxTokenId = maxIdOf(tokenizerJson);
     const source = chatTemplate ?? pickTemplate(config.chat_template);
     this.ownFile = this.templateFile = chatTemplate !== undefined ? 'chat_template.jinja' : 'tokenizer_config.json';
     try {

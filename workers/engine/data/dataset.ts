@@ -4,7 +4,7 @@ import type { Example, TrainOn } from '../train/examples';
 import { tokenizeExample, trainedCount } from '../train/examples';
 import type { TextTokenizer } from '../tokenizer';
 import { convert, detectFormat, FORMAT_LABELS, FORMATS, type DatasetFormat, type ErrorCode, type Finding } from './formats';
-import { readRecords, type RawRecord } from './records';
+import { decodeDatasetBytes, readRecords, type RawRecord } from './records';
 
 export type { DatasetFormat, Finding };
 
@@ -43,9 +43,19 @@ export interface LoadedDataset {
   examples: DatasetExample[];
 }
 
-export function loadRecords(records: RawRecord[], force?: DatasetFormat): LoadedDataset {
+/** `text`: how the file's bytes were read — `lossy` when some were not valid text (each such line is warned about). */
+export function loadRecords(records: RawRecord[], force?: DatasetFormat, text: { lossy: boolean; encoding?: string } = { lossy: false }): LoadedDataset {
   const errors: Finding[] = [];
   const warnings: Finding[] = [];
+  if (text.encoding === 'utf-16le' || text.encoding === 'utf-16be') {
+    warnings.push({ line: 1, code: 'utf16_decoded', message: `The file is UTF-16 (${text.encoding === 'utf-16le' ? 'little' : 'big'}-endian), as Windows PowerShell's > writes; it was read as such. Save it as UTF-8 for other tools.` });
+  }
+  if (text.lossy) {
+    const flagged = records.filter((r) => r.replaced);
+    for (const r of flagged.length ? flagged : [{ line: 1 }]) {
+      warnings.push({ line: r.line, code: 'invalid_utf8', message: 'Holds bytes that are not valid text in the file\'s encoding; they read as \uFFFD and would be trained so. Re-save the file as UTF-8.' });
+    }
+  }
   const formats: Partial<Record<DatasetFormat, number>> = {};
   const detected = records.map((r) => ('value' in r && r.value !== null && typeof r.value === 'object' && !Array.isArray(r.value) ? detectFormat(r.value as Record<string, unknown>) : null));
   for (const f of detected) if (f) formats[f] = (formats[f] ?? 0) + 1;
@@ -87,6 +97,12 @@ export function loadRecords(records: RawRecord[], force?: DatasetFormat): Loaded
 /** Parse a whole file's text. `name` tells .json (one array) from .jsonl. */
 export function loadDataset(name: string, text: string, force?: DatasetFormat): LoadedDataset {
   return loadRecords(readRecords(name, text), force);
+}
+
+/** Parse a whole file's bytes: UTF-8 (with or without BOM) or UTF-16; invalid bytes warned about per line; gzip refused. */
+export function loadDatasetBytes(name: string, bytes: Uint8Array, force?: DatasetFormat): LoadedDataset {
+  const { text, lossy, encoding } = decodeDatasetBytes(name, bytes);
+  return loadRecords(readRecords(name, text), force, { lossy, encoding });
 }
 
 function quantile(sorted: number[], q: number): number {

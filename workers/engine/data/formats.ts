@@ -14,7 +14,7 @@ export const FORMAT_LABELS: Record<DatasetFormat, string> = {
 };
 
 export type ErrorCode = 'invalid_json' | 'not_an_object' | 'unknown_format' | 'missing_messages' | 'unrecognized_role' | 'missing_content' | 'empty_content' | 'no_assistant_message';
-export type WarningCode = 'message_unrecognized_key' | 'mixed_formats' | 'duplicate_example' | 'too_long';
+export type WarningCode = 'message_unrecognized_key' | 'mixed_formats' | 'duplicate_example' | 'too_long' | 'invalid_utf8' | 'utf16_decoded';
 
 export interface Finding {
   line: number;

@@ -1,8 +1,54 @@
 // Dataset files → records with their line numbers. JSONL (one object per line) is read incrementally from
 // text chunks, so a large file streams with progress; JSON (one array of objects) is parsed whole, each
 // element tagged with the line it starts on. UTF-8 with or without BOM; LF or CRLF; blank lines ignored.
+import { DatasetEncodingError } from '../errors';
 
-export type RawRecord = { line: number; value: unknown } | { line: number; error: string };
+export type RawRecord = ({ line: number; value: unknown } | { line: number; error: string }) & { replaced?: true }; // replaced: the line holds U+FFFD
+
+/** How a dataset file's bytes are written, from its first bytes. */
+export type FileEncoding = 'utf-8' | 'utf-16le' | 'utf-16be' | 'gzip';
+
+export function sniffEncoding(head: Uint8Array): FileEncoding {
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le'; // what Windows PowerShell's > writes
+  if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+  // UTF-16 without a BOM: JSON's ASCII punctuation leaves every other byte zero.
+  const n = Math.min(head.length, 64) & ~1;
+  let evenZero = 0;
+  let oddZero = 0;
+  for (let i = 0; i < n; i += 2) {
+    if (head[i] === 0) evenZero++;
+    if (head[i + 1] === 0) oddZero++;
+  }
+  if (n >= 8 && oddZero > 0.4 * (n / 2) && evenZero === 0) return 'utf-16le';
+  if (n >= 8 && evenZero > 0.4 * (n / 2) && oddZero === 0) return 'utf-16be';
+  return 'utf-8';
+}
+
+/** A decoder for a dataset file's text that notes whether any bytes were not valid in its encoding. */
+export class DatasetDecoder {
+  private strict: TextDecoder;
+  private lenient: TextDecoder | null = null;
+  /** Some bytes were not valid text: they became U+FFFD. */
+  lossy = false;
+
+  constructor(readonly encoding: Exclude<FileEncoding, 'gzip'>) {
+    this.strict = new TextDecoder(encoding, { fatal: true });
+  }
+
+  decode(bytes?: Uint8Array, stream = false): string {
+    if (!this.lenient) {
+      try {
+        return this.strict.decode(bytes, { stream });
+      } catch {
+        this.lossy = true;
+        this.lenient = new TextDecoder(this.encoding);
+      }
+    }
+    return this.lenient.decode(bytes, { stream });
+  }
+}
+
 
 /** Incremental JSONL reader: push text chunks, get records for every complete line. */
 export class JsonlReader {
@@ -33,10 +79,11 @@ export class JsonlReader {
     this.line++;
     const s = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (s.trim() === '') return;
+    const replaced = s.includes('\uFFFD') ? { replaced: true as const } : {};
     try {
-      out.push({ line: this.line, value: JSON.parse(s) });
+      out.push({ line: this.line, value: JSON.parse(s), ...replaced });
     } catch (e) {
-      out.push({ line: this.line, error: (e as Error).message });
+      out.push({ line: this.line, error: (e as Error).message, ...replaced });
     }
   }
 }
@@ -48,7 +95,18 @@ export function readJsonArray(text: string): RawRecord[] {
   try {
     value = JSON.parse(t);
   } catch (e) {
-    return [{ line: lineOfError(t, (e as Error).message), error: (e as Error).message }];
+    const line = lineOfError(t, (e as Error).message);
+    // One object per line, in a file named .json: say what it is rather than "fix line 2".
+    const firstLine = t.slice(0, t.indexOf('\n') >>> 0);
+    let firstIsObject = false;
+    try {
+      const v = JSON.parse(firstLine) as unknown;
+      firstIsObject = v !== null && typeof v === 'object' && !Array.isArray(v);
+    } catch {
+      // not JSONL either
+    }
+    if (firstIsObject && line === 2) return [{ line, error: 'this looks like JSONL (one example per line), not one JSON array: rename the file to .jsonl' }];
+    return [{ line, error: (e as Error).message }];
   }
   if (!Array.isArray(value)) return [{ line: 1, error: 'a .json dataset must be one array of examples' }];
   const lines = elementLines(t);
@@ -103,4 +161,13 @@ export function readRecords(name: string, text: string): RawRecord[] {
   r.push(text, out);
   r.end(out);
   return out;
+}
+
+/** A whole dataset file's bytes → its text, in the encoding its first bytes show. gzip is refused by name. */
+export function decodeDatasetBytes(name: string, bytes: Uint8Array): { text: string; lossy: boolean; encoding: FileEncoding } {
+  const encoding = sniffEncoding(bytes.subarray(0, 64));
+  if (encoding === 'gzip') throw new DatasetEncodingError(name, 'is gzip-compressed. Decompress it first (gunzip, or your archive tool), then add the .jsonl or .json inside.');
+  const d = new DatasetDecoder(encoding);
+  const text = d.decode(bytes);
+  return { text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, lossy: d.lossy, encoding };
 }

@@ -9,7 +9,8 @@ import type { TrainEvent } from '../train/trainer';
 import { tokenizeExample, type TrainOn } from '../train/examples';
 import { addTokenStats, loadDataset, loadRecords, type LoadedDataset } from './dataset';
 import type { DatasetFormat } from './formats';
-import { isJsonArrayFile, JsonlReader, readJsonArray, type RawRecord } from './records';
+import { DatasetDecoder, isJsonArrayFile, JsonlReader, readJsonArray, sniffEncoding, type FileEncoding, type RawRecord } from './records';
+import { DatasetEncodingError } from '../errors';
 import { datasetStore, runStore, type RunRecord, type StoredDataset } from './store';
 
 export type { RunRecord, StoredDataset };
@@ -31,17 +32,19 @@ export interface TrainOnDatasetRequest extends Omit<TrainRequest, 'examples' | '
   validationDatasetId?: string;
 }
 
-async function readBlob(blob: Blob, name: string, onProgress?: (p: ParseProgress) => void): Promise<RawRecord[]> {
+async function readBlob(blob: Blob, name: string, onProgress?: (p: ParseProgress) => void): Promise<{ records: RawRecord[]; lossy: boolean; encoding: FileEncoding }> {
   const total = blob.size;
-  const head = await blob.slice(0, 64).text();
+  const encoding = sniffEncoding(new Uint8Array(await blob.slice(0, 64).arrayBuffer()));
+  if (encoding === 'gzip') throw new DatasetEncodingError(name, 'is gzip-compressed. Decompress it first (gunzip, or your archive tool), then add the .jsonl or .json inside.');
+  const decoder = new DatasetDecoder(encoding);
+  const head = new DatasetDecoder(encoding).decode(new Uint8Array(await blob.slice(0, 64).arrayBuffer()), true);
   if (isJsonArrayFile(name, head)) {
-    const text = await blob.text();
+    const text = decoder.decode(new Uint8Array(await blob.arrayBuffer()));
     onProgress?.({ bytes: total, total });
-    return readJsonArray(text);
+    return { records: readJsonArray(text), lossy: decoder.lossy, encoding };
   }
   const out: RawRecord[] = [];
   const reader = new JsonlReader();
-  const decoder = new TextDecoder();
   const stream = blob.stream().getReader();
   let bytes = 0;
   let lastReport = 0;
@@ -49,7 +52,7 @@ async function readBlob(blob: Blob, name: string, onProgress?: (p: ParseProgress
     const { done, value } = await stream.read();
     if (done) break;
     bytes += value.byteLength;
-    reader.push(decoder.decode(value, { stream: true }), out);
+    reader.push(decoder.decode(value, true), out);
     if (bytes - lastReport > 1 << 20 || bytes === total) {
       onProgress?.({ bytes, total });
       lastReport = bytes;
@@ -58,7 +61,7 @@ async function readBlob(blob: Blob, name: string, onProgress?: (p: ParseProgress
   reader.push(decoder.decode(), out);
   reader.end(out);
   onProgress?.({ bytes: total, total });
-  return out;
+  return { records: out, lossy: decoder.lossy, encoding };
 }
 
 export class DatasetService {
@@ -68,7 +71,8 @@ export class DatasetService {
   constructor(private readonly engine: Engine) {}
 
   private async parse(blob: Blob, name: string, format: DatasetFormat | undefined, maxSeqLen: number, onProgress?: (p: ParseProgress) => void): Promise<LoadedDataset> {
-    const data = loadRecords(await readBlob(blob, name, onProgress), format);
+    const { records, lossy, encoding } = await readBlob(blob, name, onProgress);
+    const data = loadRecords(records, format, { lossy, encoding });
     const tokenizer = this.engine.info() ? this.engine.current.tokenizer : null;
     if (tokenizer) addTokenStats(data, tokenizer, maxSeqLen);
     return data;
