@@ -1,11 +1,13 @@
 // `train`: LoRA-tune a model on a chat JSONL file and write a PEFT adapter folder.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Engine } from '../engine/engine';
 import { InvalidRequestError } from '../engine/errors';
 import { LORA_TARGETS, type LoraTarget } from '../engine/lora';
 import type { TrainConfig } from '../engine/train/config';
-import { DirCheckpointStore } from '../node/dir-checkpoints';
+import { decodeCheckpoint } from '../engine/train/checkpoint';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../engine/peft';
+import { DirCheckpointStore, writeFileAtomic } from '../node/dir-checkpoints';
 import { resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
 import { backendArg, number, parse, templateArg } from './args';
@@ -20,7 +22,8 @@ train options:
   --epochs N  --max-steps N  --lr X  --batch-size B  --grad-accum K  --max-seq-len L
   --rank R  --alpha A  --dropout D  --targets q_proj,k_proj,...   (LoRA; default all seven)
   --val-split F              held-out fraction (default 0.1)   --seed S
-  --resume <checkpoint>      continue from <out>/checkpoints/<checkpoint>.ckpt
+  --resume <checkpoint>      continue the run in <out>: a checkpoint's name (epoch-3) or its .ckpt path
+  --overwrite                replace the run already in <out> (its adapter is replaced only once the new one is written)
   --chat-template T          model (its own, the default), chatml, or none (base models: raw prompt/completion)
   --backend wasm|cpu|webgpu  --json   one JSON object per step, then {"done": true, ...}
 `;
@@ -44,6 +47,7 @@ export async function runTrain(args: string[]): Promise<number> {
     'val-split': { type: 'string' },
     seed: { type: 'string' },
     resume: { type: 'string' },
+    overwrite: { type: 'boolean' },
     backend: { type: 'string' },
     'chat-template': { type: 'string' },
     json: { type: 'boolean' },
@@ -74,15 +78,26 @@ export async function runTrain(args: string[]): Promise<number> {
   const examples = data.examples.map((e) => e.example);
   if (examples.length === 0) throw new InvalidRequestError(`${v.data} has no usable example${errors.length ? ` (${errors.length} bad line(s), listed above)` : ''}.`);
 
-  setupNodeHost();
   const out = v.out!;
-  const engine = new Engine({ checkpoints: () => new DirCheckpointStore(join(out, 'checkpoints')) });
+  const runsDir = join(out, 'checkpoints');
+  const existing = await existingRun(out);
+  if (existing && !v.resume && !v.overwrite) {
+    throw new InvalidRequestError(`${out} already holds a run (${existing}). Give --resume <checkpoint> to continue it, --overwrite to replace it (its adapter is kept until the new one is written), or another --out.`);
+  }
+  // Each run has its own id and folder (checkpoints/<run id>/), so no run overwrites or prunes another's
+  // checkpoints; a resumed run keeps its id and folder.
+  const resume = v.resume ? await resolveCheckpoint(runsDir, v.resume) : null;
+  const runId = resume?.runId ?? `cli-${Date.now().toString(36)}`;
+  const ckptDir = resume?.dir ?? join(runsDir, runId);
+
+  setupNodeHost();
+  const engine = new Engine({ checkpoints: () => new DirCheckpointStore(ckptDir, (file, why) => process.stderr.write(`warning: ${file} is not a readable checkpoint (${why}); skipped\n`)) });
   const template = templateArg(v['chat-template']);
   let info = await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend) });
   if (template) info = engine.setChatTemplate(template);
   const say = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
   if (!v.json) process.stderr.write(`${info.id} on ${info.backend.name}: ${examples.length} examples\n`);
-  const result = await engine.train({ examples, lora, train, runId: 'cli', resumeFrom: v.resume }, (e) => {
+  const result = await engine.train({ examples, lora, train, runId, resumeFrom: resume?.name }, (e) => {
     if (e.type === 'steps') {
       for (const p of e.points) {
         if (v.json) say({ step: p.step, epoch: +p.epoch.toFixed(4), loss: p.loss, lr: p.lr, grad_norm: p.gradNorm, total_steps: e.totalSteps, tokens_per_second: Math.round(e.tokensPerSecond) });
@@ -92,11 +107,60 @@ export async function runTrain(args: string[]): Promise<number> {
       if (v.json) say({ step: e.step, val_loss: e.valLoss, perplexity: e.perplexity, accuracy: e.accuracy });
       else process.stderr.write(`eval at step ${e.step}: val loss ${e.valLoss.toFixed(4)}, perplexity ${e.perplexity.toFixed(2)}, accuracy ${(100 * e.accuracy).toFixed(1)}%\n`);
     } else if (e.type === 'checkpoint' && !v.json) process.stderr.write(`checkpoint ${e.meta.name} saved\n`);
+    else if (e.type === 'warning') process.stderr.write(`warning: ${e.message}\n`);
   });
   await mkdir(out, { recursive: true });
-  for (const [name, bytes] of Object.entries(await engine.exportAdapter())) await writeFile(join(out, name), bytes);
+  // Each file to a temporary name, then renamed over the old one: a full disk leaves the previous adapter whole.
+  const files = await engine.exportAdapter();
+  for (const name of [ADAPTER_WEIGHTS, ADAPTER_CONFIG]) await writeFileAtomic(join(out, name), files[name]);
   if (v.json) say({ done: true, adapter: out, train_loss: result.trainLoss, val_loss: result.valLoss, steps: result.steps, status: result.status });
-  else process.stderr.write(`${result.status} after ${result.steps} steps; adapter written to ${out}\n`);
+  else process.stderr.write(`${result.status} after ${result.steps} steps; adapter written to ${out}, checkpoints in ${ckptDir}\n`);
   engine.unload();
   return 0;
+}
+
+/** Every checkpoint under checkpoints/: in run folders (checkpoints/<run id>/) and, from older versions, loose. */
+async function listCheckpoints(runsDir: string): Promise<{ name: string; dir: string; path: string }[]> {
+  const found: { name: string; dir: string; path: string }[] = [];
+  const entries = await readdir(runsDir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (e.isFile() && e.name.endsWith('.ckpt')) found.push({ name: e.name.slice(0, -5), dir: runsDir, path: join(runsDir, e.name) });
+    if (!e.isDirectory()) continue;
+    const dir = join(runsDir, e.name);
+    for (const f of await readdir(dir).catch(() => [] as string[])) if (f.endsWith('.ckpt')) found.push({ name: f.slice(0, -5), dir, path: join(dir, f) });
+  }
+  return found;
+}
+
+/** What an --out folder already holds of a run, in words, or null when it holds none. */
+async function existingRun(out: string): Promise<string | null> {
+  const adapter = await stat(join(out, ADAPTER_CONFIG)).then(() => true, () => false);
+  const ckpts = await listCheckpoints(join(out, 'checkpoints'));
+  const parts = [adapter ? ADAPTER_CONFIG : '', ckpts.length ? `${ckpts.length} checkpoint${ckpts.length === 1 ? '' : 's'}` : ''].filter(Boolean);
+  return parts.length ? parts.join(', ') : null;
+}
+
+/** --resume by name (epoch-3: the newest run that has it) or by path (…/checkpoints/<run>/epoch-3.ckpt); a miss
+ * lists what exists. */
+async function resolveCheckpoint(runsDir: string, arg: string): Promise<{ name: string; runId: string; dir: string }> {
+  const all = await listCheckpoints(runsDir);
+  let hit: (typeof all)[number] | undefined;
+  if (arg.endsWith('.ckpt') || arg.includes('/')) {
+    hit = all.find((c) => resolve(c.path) === resolve(arg));
+    if (!hit) throw new InvalidRequestError(`--resume: ${arg} is not a checkpoint under ${runsDir}; a run resumes from its own --out folder. ${all.length ? `There: ${all.map((c) => c.path).join(', ')}.` : 'There are none there.'}`);
+  } else {
+    const named = all.filter((c) => c.name === arg);
+    const mtimes = await Promise.all(named.map((c) => stat(c.path).then((x) => x.mtimeMs)));
+    hit = named[mtimes.indexOf(Math.max(...mtimes))];
+    if (!hit) {
+      const have = [...new Set(all.map((c) => c.name))];
+      throw new InvalidRequestError(`--resume: there is no checkpoint "${arg}" in ${runsDir}. ${have.length ? `It has: ${have.join(', ')}.` : 'It has none.'}`);
+    }
+  }
+  try {
+    const bytes = await readFile(hit.path);
+    return { name: hit.name, dir: hit.dir, runId: decodeCheckpoint(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)).meta.runId };
+  } catch (e) {
+    throw new InvalidRequestError(`--resume: ${hit.path} is not a readable checkpoint (${(e as Error).message}).`);
+  }
 }

@@ -250,8 +250,9 @@ export class BrowserModelFiles implements ModelFiles {
   }
 }
 
+/** Storage is full: the browser's quota, or a full disk (ENOSPC) under a Node host. */
 export function isQuotaError(e: unknown): boolean {
-  return e instanceof Error && (e.name === 'QuotaExceededError' || /quota/i.test(e.message));
+  return e instanceof Error && (e.name === 'QuotaExceededError' || /quota/i.test(e.message) || (e as { code?: unknown }).code === 'ENOSPC');
 }
 
 /** Resolve a host-independent source. Node adds directories on top of this (workers/node/). */

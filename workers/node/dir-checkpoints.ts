@@ -5,20 +5,15 @@ import { join } from 'node:path';
 import { decodeCheckpoint, type CheckpointMeta, type CheckpointStore } from '../engine/train/checkpoint';
 
 export class DirCheckpointStore implements CheckpointStore {
-  constructor(private readonly dir: string) {}
+  /** `onSkip`: told of a file in the folder that is not a readable checkpoint (it is left alone and skipped). */
+  constructor(
+    private readonly dir: string,
+    private readonly onSkip?: (file: string, why: string) => void,
+  ) {}
 
   async save(meta: CheckpointMeta, bytes: Uint8Array): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const final = join(this.dir, `${meta.name}.ckpt`);
-    const tmp = `${final}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, final);
+    await writeFileAtomic(join(this.dir, `${meta.name}.ckpt`), bytes);
   }
 
   async load(name: string): Promise<Uint8Array> {
@@ -29,11 +24,38 @@ export class DirCheckpointStore implements CheckpointStore {
   async list(): Promise<CheckpointMeta[]> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
     const metas: CheckpointMeta[] = [];
-    for (const n of names.filter((f) => f.endsWith('.ckpt'))) metas.push(decodeCheckpoint(await this.load(n.slice(0, -5))).meta);
+    for (const n of names.filter((f) => f.endsWith('.ckpt'))) {
+      try {
+        metas.push(decodeCheckpoint(await this.load(n.slice(0, -5))).meta);
+      } catch (e) {
+        this.onSkip?.(join(this.dir, n), (e as Error).message);
+      }
+    }
     return metas.sort((a, b) => a.step - b.step);
   }
 
   async delete(name: string): Promise<void> {
     await rm(join(this.dir, `${name}.ckpt`), { force: true });
+  }
+}
+
+/**
+ * Write a file so that a crash or a full disk leaves either the previous file or the complete new one: a
+ * temporary name beside it, flushed, then renamed into place. On failure the temporary file is removed.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
   }
 }

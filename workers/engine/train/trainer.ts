@@ -360,7 +360,8 @@ export class Trainer {
       } catch (e) {
         if (!isQuotaError(e)) throw e;
         // Storage full: training goes on; the checkpoints already stored are untouched.
-        onEvent({ type: 'warning', message: `Checkpoint ${name} was not saved: this site's storage is full. Training continues and earlier checkpoints are intact; delete cached models, runs or datasets to make room.` });
+        const full = (e as { code?: unknown }).code === 'ENOSPC' ? 'the disk is full' : "this site's storage is full";
+        onEvent({ type: 'warning', message: `Checkpoint ${name} was not saved: ${full}. Training continues and earlier checkpoints are intact; free some space (delete cached models, runs, datasets or files) to make room.` });
         return meta;
       }
       onEvent({ type: 'checkpoint', meta });
