@@ -96,6 +96,7 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
   let trainTps: number | null = null;
   let peak: number | null = null;
   let trainError: string | undefined;
+  let heapGone = false;
   model.adapter = LoraAdapter.create(config, { ...DEFAULT_LORA, dropout: 0 }, 1);
   const cfg = { ...DEFAULT_TRAIN, batchSize: opts.batch, maxSeqLen: opts.seqLen + 1, valSplit: 0, epochs: 1000 };
   const trainer = new Trainer(model, model.adapter, randomExamples(opts.batch * 4, opts.seqLen, config.vocabSize, 3), [], cfg, { runId: 'bench', baseModel: spec.name });
@@ -118,22 +119,21 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
   } catch (e) {
     trainError = (e as Error).message || String(e);
     log(`${spec.name}: training failed: ${trainError}`);
-    if (wasmFailed()) {
-      // The heap is gone with the model in it: report what was measured; nothing more can run in this process.
-      trainError = `WASM heap exhausted (4 GB at most): ${trainError}`;
-      const decodeLimit = (limits.readGBps * 1e9) / weightBytes;
-      return { model: spec.name, backend: 'wasm', parameters: params, seqLen: opts.seqLen, batch: opts.batch, trainTokensPerSecond: null, trainUtilization: null, trainError, decodeTokensPerSecond: decodeTps, decodeLimitTokensPerSecond: decodeLimit, decodeFraction: decodeTps / decodeLimit, peakTrainBytes: null, weightBytes, limits };
-    }
+    // The heap gone with the model in it: report what was measured; nothing more can run in this process.
+    heapGone = wasmFailed();
+    if (heapGone) trainError = `WASM heap exhausted (4 GB at most): ${trainError}`;
   }
-  trainer.dispose();
-  const again = await measureLimits(...shape);
-  limits.matmulGflops = Math.max(limits.matmulGflops, again.matmulGflops);
-  limits.readGBps = Math.max(limits.readGBps, again.readGBps);
+  if (!heapGone) {
+    trainer.dispose();
+    const again = await measureLimits(...shape);
+    limits.matmulGflops = Math.max(limits.matmulGflops, again.matmulGflops);
+    limits.readGBps = Math.max(limits.readGBps, again.readGBps);
+    log(`${spec.name}: limits again: matmul ${again.matmulGflops.toFixed(1)} GFLOP/s, weight read ${again.readGBps.toFixed(1)} GB/s`);
+    model.adapter.dispose();
+    model.adapter = null;
+    model.dispose();
+  }
   const decodeLimit = (limits.readGBps * 1e9) / weightBytes; // reading each weight once per token
-  log(`${spec.name}: limits again: matmul ${again.matmulGflops.toFixed(1)} GFLOP/s, weight read ${again.readGBps.toFixed(1)} GB/s`);
-  model.adapter.dispose();
-  model.adapter = null;
-  model.dispose();
   return {
     model: spec.name,
     backend: tf.getBackend(),

@@ -82,14 +82,15 @@ export class LlamaModel {
   readonly embed: VocabMatrix;
   private readonly lmHead: VocabMatrix;
 
-  /** `vocab`: vocabulary matrices the loader already split into blocks; any others are taken out of `weights`. */
+  /** `vocab`: vocabulary matrices the loader already split into blocks, by checkpoint key; any others are
+   * taken out of `weights`. */
   constructor(
     readonly config: ModelConfig,
     readonly weights: Weights,
-    vocab: VocabMatrix[] = [],
+    vocab: ReadonlyMap<string, VocabMatrix> = new Map(),
   ) {
     const take = (name: string, transposed: boolean) => {
-      const split = vocab.find((m) => m.name === name);
+      const split = vocab.get(name);
       if (split) return split;
       const t = weights.get(name) as tf.Tensor2D | undefined;
       if (!t) throw new Error(`weight ${name} is not loaded`);

@@ -90,7 +90,7 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
 
   const expected = expectedTensors(config);
   const weights = new Map<string, tf.Tensor>();
-  const vocab: VocabMatrix[] = [];
+  const vocab = new Map<string, VocabMatrix>(); // the vocabulary matrices kept in blocks, by checkpoint key
   const blockRows = VocabMatrix.blockRows(config.vocabSize, config.hiddenSize, vocabBlockBytes);
   const total = expected.size;
   try {
@@ -103,28 +103,28 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
         if (shape.length !== entry.shape.length || shape.some((d, i) => d !== entry.shape[i])) {
           throw new ShapeMismatchError(file, entry.name, shape, entry.shape);
         }
-        if (weights.has(entry.name) || vocab.some((m) => m.name === entry.name)) throw new ModelFormatError(file, `tensor ${entry.name} appears twice in the checkpoint.`);
+        if (weights.has(entry.name) || vocab.has(entry.name)) throw new ModelFormatError(file, `tensor ${entry.name} appears twice in the checkpoint.`);
         const isVocab = entry.name === 'model.embed_tokens.weight' || entry.name === 'lm_head.weight';
         if (isVocab && blockRows < config.vocabSize) {
           const transposed = isTransposed(entry.name, config.tieWordEmbeddings);
-          vocab.push(VocabMatrix.fromRows(entry.name, decodeTensor(bytes, header, entry), config.vocabSize, config.hiddenSize, transposed, blockRows));
-          onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.length, total });
+          vocab.set(entry.name, VocabMatrix.fromRows(entry.name, decodeTensor(bytes, header, entry), config.vocabSize, config.hiddenSize, transposed, blockRows));
+          onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.size, total });
           continue;
         }
         const t = tf.tensor(decodeTensor(bytes, header, entry), entry.shape, 'float32');
         weights.set(entry.name, isTransposed(entry.name, config.tieWordEmbeddings) ? tf.tidy(() => tf.transpose(t)) : t);
         if (weights.get(entry.name) !== t) t.dispose();
-        onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.length, total });
+        onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.size, total });
       }
       bytes = null; // this file's raw bytes can be collected before the next one arrives
     }
-    const missing = [...expected.keys()].filter((k) => !weights.has(k) && !vocab.some((m) => m.name === k));
+    const missing = [...expected.keys()].filter((k) => !weights.has(k) && !vocab.has(k));
     if (missing.length > 0) {
       throw new ModelFormatError('model weights', `${missing.length} tensor(s) that config.json requires are missing, first ${missing[0]}. The checkpoint is incomplete or belongs to another architecture.`);
     }
   } catch (e) {
     for (const t of weights.values()) t.dispose();
-    for (const m of vocab) m.dispose();
+    for (const m of vocab.values()) m.dispose();
     throw e;
   }
   return { id: files.id, config, tokenizer, model: new LlamaModel(config, weights, vocab) };

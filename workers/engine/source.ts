@@ -72,7 +72,6 @@ interface Exchange {
   url: string;
 }
 
-
 export const CACHE_NAME = 'webtune-models-v1';
 
 /** Files fetched over HTTP(S), streamed with progress, kept in Cache Storage when the host has it. A cut-off

@@ -28,6 +28,16 @@ export const CHATML_TEMPLATE =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
+/** A parsed chat template, its text, and where it came from (named in errors). */
+interface ChatTemplate {
+  template: Template;
+  source: string;
+  file: string;
+}
+
+let chatml: ChatTemplate | null = null;
+const chatmlTemplate = (): ChatTemplate => (chatml ??= { template: new Template(CHATML_TEMPLATE), source: CHATML_TEMPLATE, file: 'the ChatML template chosen in webtune' });
+
 /** Template variables a user may set, when the template reads them. */
 const TEMPLATE_OPTIONS = ['enable_thinking'];
 
@@ -94,13 +104,10 @@ function maxIdOf(t: Json): { vocab: number; added: number } {
 
 export class TextTokenizer {
   private readonly tok: Tokenizer;
-  private readonly own: { template: Template; source: string } | null; // the model's own chat template
-  private template: Template | null;
-  private templateSource = '';
-  private choice: TemplateChoice = 'model';
+  private readonly own: ChatTemplate | null; // the model's own chat template
+  private active: ChatTemplate | null; // the one that renders chats now (per `choice`)
+  private choice: TemplateChoice;
   private readonly specials: Record<string, string | undefined>;
-  private templateFile: string;
-  private readonly ownFile: string;
   readonly eosIds: number[];
   /** The largest token id of tokenizer.json's vocabulary, and of its added (special) tokens. */
   readonly maxTokenId: { vocab: number; added: number };
@@ -114,14 +121,13 @@ export class TextTokenizer {
     }
     this.maxTokenId = maxIdOf(tokenizerJson);
     const source = chatTemplate ?? pickTemplate(config.chat_template);
-    this.ownFile = this.templateFile = chatTemplate !== undefined ? 'chat_template.jinja' : 'tokenizer_config.json';
+    const file = chatTemplate !== undefined ? 'chat_template.jinja' : 'tokenizer_config.json';
     try {
-      this.own = source ? { template: new Template(source), source } : null;
+      this.own = source ? { template: new Template(source), source, file } : null;
     } catch (e) {
-      throw new ModelFormatError(this.templateFile, `the chat template does not parse as Jinja (${(e as Error).message}).`);
+      throw new ModelFormatError(file, `the chat template does not parse as Jinja (${(e as Error).message}).`);
     }
-    this.template = this.own?.template ?? null;
-    this.templateSource = this.own?.source ?? '';
+    this.active = this.own;
     this.choice = this.own ? 'model' : 'none';
     this.specials = {
       bos_token: tokenText(config.bos_token),
@@ -145,7 +151,7 @@ export class TextTokenizer {
   }
 
   get hasChatTemplate(): boolean {
-    return this.template !== null;
+    return this.active !== null;
   }
 
   /** Whether the model ships a chat template of its own. */
@@ -159,7 +165,7 @@ export class TextTokenizer {
 
   /** The variables of TEMPLATE_OPTIONS that the current template reads (e.g. Qwen3's enable_thinking). */
   get templateOptions(): string[] {
-    return TEMPLATE_OPTIONS.filter((v) => this.templateSource.includes(v));
+    return TEMPLATE_OPTIONS.filter((v) => this.active?.source.includes(v));
   }
 
   /** The chosen template's end-of-turn marker when it is not an end-of-sequence token of this vocabulary
@@ -172,18 +178,7 @@ export class TextTokenizer {
 
   /** Render chats with the model's own template, ChatML, or none (a base model: raw text only). */
   useTemplate(choice: TemplateChoice): void {
-    if (choice === 'model') {
-      this.template = this.own?.template ?? null;
-      this.templateSource = this.own?.source ?? '';
-      this.templateFile = this.ownFile;
-    } else if (choice === 'chatml') {
-      this.template = new Template(CHATML_TEMPLATE);
-      this.templateSource = CHATML_TEMPLATE;
-      this.templateFile = 'the ChatML template chosen in webtune';
-    } else {
-      this.template = null;
-      this.templateSource = '';
-    }
+    this.active = choice === 'model' ? this.own : choice === 'chatml' ? chatmlTemplate() : null;
     this.choice = choice;
   }
 
@@ -207,7 +202,8 @@ export class TextTokenizer {
    * (enable_thinking, date_string, …). strftime_now and raise_exception are the renderer's own globals.
    */
   applyChatTemplate(messages: readonly TemplateMessage[], addGenerationPrompt = true, extra: TemplateVariables = {}): string {
-    if (!this.template) {
+    const active = this.active;
+    if (!active) {
       throw new ModelFormatError(
         'tokenizer_config.json',
         this.choice === 'none' && this.own
@@ -217,9 +213,9 @@ export class TextTokenizer {
     }
     installPythonCompat();
     try {
-      return this.template.render({ tools: null, documents: null, ...this.specials, ...extra, messages, add_generation_prompt: addGenerationPrompt });
+      return active.template.render({ tools: null, documents: null, ...this.specials, ...extra, messages, add_generation_prompt: addGenerationPrompt });
     } catch (e) {
-      throw new ChatTemplateError(this.templateFile, e instanceof Error ? e.message : String(e), e instanceof TemplateRaised);
+      throw new ChatTemplateError(active.file, e instanceof Error ? e.message : String(e), e instanceof TemplateRaised);
     }
   }
 

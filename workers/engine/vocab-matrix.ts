@@ -8,21 +8,17 @@ import * as tf from './tf';
 import { matmul } from './ops/matmul';
 
 export class VocabMatrix {
+  readonly sizes: number[]; // vocabulary rows of each block
   readonly offsets: number[]; // first vocabulary row of each block
-  readonly vocabSize: number;
 
   constructor(
     readonly name: string, // the checkpoint key, e.g. model.embed_tokens.weight
     readonly blocks: tf.Tensor2D[],
     readonly transposed: boolean,
   ) {
-    this.offsets = [];
+    this.sizes = blocks.map((b) => b.shape[transposed ? 1 : 0]);
     let v = 0;
-    for (const b of blocks) {
-      this.offsets.push(v);
-      v += b.shape[transposed ? 1 : 0];
-    }
-    this.vocabSize = v;
+    this.offsets = this.sizes.map((n) => ((v += n), v - n));
   }
 
   /** Rows per block so that one block takes at most `maxBytes` (float32) of C columns. */
@@ -58,7 +54,7 @@ export class VocabMatrix {
     if (blocks.length === 1) return one(blocks[0], ids);
     // Each block serves the ids inside it; the others read a clamped row and are masked to zero.
     const parts = blocks.map((b, k) => {
-      const size = b.shape[byRows ? 0 : 1];
+      const size = this.sizes[k];
       const local = tf.sub(ids, tf.scalar(this.offsets[k], 'int32')) as tf.Tensor1D;
       const inside = tf.logicalAnd(tf.greaterEqual(local, 0), tf.less(local, size));
       // (minimum/maximum, not clipByValue: WASM's ClipByValue does not clamp int32.)
@@ -81,8 +77,7 @@ export class VocabMatrix {
    * every transposed copy also gets a packed copy, and all at once do not fit its heap). */
   back(p: tf.Tensor2D, rowBlocks?: tf.Tensor2D[], transposeEach = false): tf.Tensor2D {
     const parts = this.blocks.map((b, k) => {
-      const size = b.shape[this.transposed ? 1 : 0];
-      const pk = this.blocks.length === 1 ? p : (tf.slice(p, [0, this.offsets[k]], [-1, size]) as tf.Tensor2D);
+      const pk = this.blocks.length === 1 ? p : (tf.slice(p, [0, this.offsets[k]], [-1, this.sizes[k]]) as tf.Tensor2D);
       if (rowBlocks) return tf.matMul(pk, rowBlocks[k]);
       if (transposeEach && this.transposed) return tf.tidy(() => tf.matMul(pk, tf.transpose(b)));
       return this.transposed ? tf.matMul(pk, b, false, true) : tf.matMul(pk, b);

@@ -7,6 +7,7 @@ export type RawRecord = ({ line: number; value: unknown } | { line: number; erro
 
 /** How a dataset file's bytes are written, from its first bytes. */
 export type FileEncoding = 'utf-8' | 'utf-16le' | 'utf-16be' | 'gzip';
+export type TextEncodingName = Exclude<FileEncoding, 'gzip'>;
 
 export function sniffEncoding(head: Uint8Array): FileEncoding {
   if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
@@ -32,7 +33,7 @@ export class DatasetDecoder {
   /** Some bytes were not valid text: they became U+FFFD. */
   lossy = false;
 
-  constructor(readonly encoding: Exclude<FileEncoding, 'gzip'>) {
+  constructor(readonly encoding: TextEncodingName) {
     this.strict = new TextDecoder(encoding, { fatal: true });
   }
 
@@ -163,10 +164,16 @@ export function readRecords(name: string, text: string): RawRecord[] {
   return out;
 }
 
-/** A whole dataset file's bytes → its text, in the encoding its first bytes show. gzip is refused by name. */
-export function decodeDatasetBytes(name: string, bytes: Uint8Array): { text: string; lossy: boolean; encoding: FileEncoding } {
-  const encoding = sniffEncoding(bytes.subarray(0, 64));
+/** The text encoding of a dataset file from its first bytes; a compressed file is refused by name. */
+export function textEncoding(name: string, head: Uint8Array): TextEncodingName {
+  const encoding = sniffEncoding(head);
   if (encoding === 'gzip') throw new DatasetEncodingError(name, 'is gzip-compressed. Decompress it first (gunzip, or your archive tool), then add the .jsonl or .json inside.');
+  return encoding;
+}
+
+/** A whole dataset file's bytes → its text, in the encoding its first bytes show. */
+export function decodeDatasetBytes(name: string, bytes: Uint8Array): { text: string; lossy: boolean; encoding: TextEncodingName } {
+  const encoding = textEncoding(name, bytes.subarray(0, 64));
   const d = new DatasetDecoder(encoding);
   const text = d.decode(bytes);
   return { text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, lossy: d.lossy, encoding };

@@ -9,8 +9,7 @@ import type { TrainEvent } from '../train/trainer';
 import { tokenizeExample, type TrainOn } from '../train/examples';
 import { addTokenStats, loadDataset, loadRecords, type LoadedDataset } from './dataset';
 import type { DatasetFormat } from './formats';
-import { DatasetDecoder, isJsonArrayFile, JsonlReader, readJsonArray, sniffEncoding, type FileEncoding, type RawRecord } from './records';
-import { DatasetEncodingError } from '../errors';
+import { DatasetDecoder, isJsonArrayFile, JsonlReader, readJsonArray, textEncoding, type RawRecord, type TextEncodingName } from './records';
 import { datasetStore, runStore, type RunRecord, type StoredDataset } from './store';
 
 export type { RunRecord, StoredDataset };
@@ -32,12 +31,12 @@ export interface TrainOnDatasetRequest extends Omit<TrainRequest, 'examples' | '
   validationDatasetId?: string;
 }
 
-async function readBlob(blob: Blob, name: string, onProgress?: (p: ParseProgress) => void): Promise<{ records: RawRecord[]; lossy: boolean; encoding: FileEncoding }> {
+async function readBlob(blob: Blob, name: string, onProgress?: (p: ParseProgress) => void): Promise<{ records: RawRecord[]; lossy: boolean; encoding: TextEncodingName }> {
   const total = blob.size;
-  const encoding = sniffEncoding(new Uint8Array(await blob.slice(0, 64).arrayBuffer()));
-  if (encoding === 'gzip') throw new DatasetEncodingError(name, 'is gzip-compressed. Decompress it first (gunzip, or your archive tool), then add the .jsonl or .json inside.');
+  const headBytes = new Uint8Array(await blob.slice(0, 64).arrayBuffer());
+  const encoding = textEncoding(name, headBytes);
   const decoder = new DatasetDecoder(encoding);
-  const head = new DatasetDecoder(encoding).decode(new Uint8Array(await blob.slice(0, 64).arrayBuffer()), true);
+  const head = new DatasetDecoder(encoding).decode(headBytes, true);
   if (isJsonArrayFile(name, head)) {
     const text = decoder.decode(new Uint8Array(await blob.arrayBuffer()));
     onProgress?.({ bytes: total, total });
