@@ -58,11 +58,11 @@ describe('cli generate', () => {
     expect(raw.prompt_ids.length).toBeLessThan(6); // no template around it
   });
 
-  it('sampling with a seed is reproducible', async () => {
+  it('sampling follows the seed: the same seed repeats, another seed samples otherwise', async () => {
     const args = ['generate', '--model', modelDir('llama-tied-gqa-f32'), '--prompt', 'Hi', '--max-new-tokens', '8', '--temperature', '1.5', '--top-k', '50', '--top-p', '0.95', '--json'];
-    const a = lastJson((await cli(...args, '--seed', '7')).stdout);
-    const b = lastJson((await cli(...args, '--seed', '7')).stdout);
+    const [a, b, c] = await Promise.all(['7', '7', '8'].map(async (seed) => lastJson((await cli(...args, '--seed', seed)).stdout)));
     expect(a.ids).toEqual(b.ids);
+    expect(c.ids).not.toEqual(a.ids); // fails if --seed is ignored (both would use the default seed)
   });
 
   it('errors go to stderr with a non-zero exit', async () => {

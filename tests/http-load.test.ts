@@ -1,6 +1,7 @@
 // Loading over HTTP: byte progress with tested invariants, and clear errors for 401/404/cut connections.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, type LoadProgress } from '../workers/engine/engine';
+import { Engine } from '../workers/engine/engine';
+import type { LoadProgress } from '../workers/shared/types';
 import { hubBaseUrl } from '../workers/engine/source';
 import { setupNodeHost } from '../workers/node/host';
 import { startModelServer, type TestServer } from './http-server';

@@ -18,7 +18,7 @@ describe.each(TINY_VARIANTS.map((v) => v.name))('%s', (name) => {
     const chunks = [IDS.slice(0, 4), IDS.slice(4, 7), ...IDS.slice(7).map((id) => [id])]; // T=4, T=3 at offset 4, then T=1
     let pos = 0;
     for (const chunk of chunks) {
-      const logits = tf.tidy(() => model.logits(model.forward(tf.tensor2d(chunk, [1, chunk.length], 'int32'), cache)));
+      const logits = tf.tidy(() => model.logits(model.forward(tf.tensor2d(chunk, [1, chunk.length], 'int32'), { cache })));
       const got = (await logits.data()) as Float32Array;
       logits.dispose();
       const want = full.subarray(pos * V, (pos + chunk.length) * V);

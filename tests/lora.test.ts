@@ -6,6 +6,7 @@ import { LORA_TARGETS, LoraAdapter, type LoraTarget } from '../workers/engine/lo
 import { collate, tokenizeExample } from '../workers/engine/train/examples';
 import { chunkedLmLoss } from '../workers/engine/train/lm-loss';
 import * as tf from '../workers/engine/tf';
+import type { ForwardOptions } from '../workers/engine/llama';
 import { loadEngine, modelDir } from './helpers';
 import { loadRef, refLossSum, type RefModel } from './reference/llama-ref';
 
@@ -14,10 +15,10 @@ const GRAD_VARIANTS = ['qwen2-bias-bf16', 'qwen3-headdim-bf16', 'gemma3-window-b
 const IDS = [1, 20, 77, 140, 3, 250, 99, 12, 2];
 const W = [0, 1, 1, 0, 1, 1, 1, 1]; // weight of each next-token target
 
-function lossOf(model: ReturnType<typeof Object>, ids: number[], weights: number[]): tf.Scalar {
+function lossOf(model: ReturnType<typeof Object>, ids: number[], weights: number[], mode: ForwardOptions = {}): tf.Scalar {
   const m = model as import('../workers/engine/llama').LlamaModel;
   const T = ids.length - 1;
-  const hidden = m.forward(tf.tensor2d(ids.slice(0, -1), [1, T], 'int32'));
+  const hidden = m.forward(tf.tensor2d(ids.slice(0, -1), [1, T], 'int32'), mode);
   const head = m.head();
   return chunkedLmLoss(hidden.reshape([T, -1]) as tf.Tensor2D, head, Int32Array.from(ids.slice(1)), Float32Array.from(weights), 3, m.config.finalSoftcap);
 }
@@ -30,9 +31,8 @@ describe('LoRA', () => {
     adapter.variables().forEach((v, i) => {
       if (v.name.includes('lora_B')) tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', i)));
     });
-    model.adapter = adapter;
     const vars = adapter.variables();
-    const { value, grads } = tf.variableGrads(() => lossOf(model, IDS, W), vars);
+    const { value, grads } = tf.variableGrads(() => lossOf(model, IDS, W, { adapter }), vars);
 
     // The reference gets the same adapter values, in float64.
     const ref: RefModel = loadRef(modelDir(NAME));
@@ -67,7 +67,6 @@ describe('LoRA', () => {
       expect(Math.abs(engineGrad - fd)).toBeLessThanOrEqual(2e-3 * Math.abs(fd) + 1e-5);
     }
     tf.dispose([value, ...Object.values(grads)]);
-    model.adapter = null;
     adapter.dispose();
     engine.unload();
   });
@@ -77,15 +76,13 @@ describe('LoRA', () => {
     const { model } = engine.current;
     const base = await fullLogits(model, IDS).data();
     const adapter = LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], rslora: false }, 1);
-    model.adapter = adapter;
-    const tuned = await fullLogits(model, IDS).data();
+    const tuned = await fullLogits(model, IDS, adapter).data();
     expect(Array.from(tuned)).toEqual(Array.from(base));
     // With every trainable variable in scope, the gradients are exactly the adapter's.
-    const { value, grads } = tf.variableGrads(() => lossOf(model, IDS, W));
+    const { value, grads } = tf.variableGrads(() => lossOf(model, IDS, W, { adapter }));
     expect(Object.keys(grads).sort()).toEqual(adapter.variables().map((v) => v.name).sort());
     expect([...model.weights.values()].some((t) => t instanceof tf.Variable)).toBe(false);
     tf.dispose([value, ...Object.values(grads)]);
-    model.adapter = null;
     adapter.dispose();
     engine.unload();
   });
@@ -106,15 +103,19 @@ describe('LoRA', () => {
     const short = tokenizeExample(tokenizer, { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello there.' }] }, 512, 'assistant');
     const long = tokenizeExample(tokenizer, { messages: [{ role: 'user', content: 'Tell me about the weather today, please.' }, { role: 'assistant', content: 'It is sunny and warm, about 21 degrees.' }] }, 512, 'assistant');
     // A prompt position's target is masked: changing it changes nothing.
-    const b = collate([short], 0);
+    const b = collate([short]);
     const before = await batchLoss(b);
     const masked = b.weights.findIndex((w) => w === 0);
     b.targets[masked] = (b.targets[masked] + 7) % model.config.vocabSize;
     expect(await batchLoss(b)).toBe(before);
     // Padding: a batch of two equals the sum of each alone.
-    const together = await batchLoss(collate([short, long], 0));
-    const apart = (await batchLoss(collate([short], 0))) + (await batchLoss(collate([long], 0)));
+    const together = await batchLoss(collate([short, long]));
+    const apart = (await batchLoss(collate([short]))) + (await batchLoss(collate([long])));
     expect(together).toBeCloseTo(apart, 3);
+    // …whatever id the padding has.
+    const repadded = collate([short, long]);
+    for (let t = short.ids.length - 1; t < repadded.T; t++) repadded.ids[t] = repadded.targets[t] = model.config.vocabSize - 1;
+    expect(await batchLoss(repadded)).toBeCloseTo(together, 6);
     engine.unload();
   });
 });
@@ -164,11 +165,9 @@ async function checkpointingAgrees(name: string, targets: LoraTarget[]): Promise
     adapter.variables().forEach((v, i) => {
       if (v.name.includes('lora_B')) tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', i)));
     });
-    model.adapter = adapter;
-    model.dropout = { rate: 0.3, seed: 99 };
     const run = async (checkpointing: boolean) => {
-      model.checkpointing = checkpointing;
-      const { value, grads } = tf.variableGrads(() => lossOf(model, IDS, W), adapter.variables());
+      const mode = { adapter, dropout: { rate: 0.3, seed: 99 }, checkpointing };
+      const { value, grads } = tf.variableGrads(() => lossOf(model, IDS, W, mode), adapter.variables());
       const out = { loss: (await value.data())[0], grads: await Promise.all(adapter.variables().map(async (v) => Array.from(await grads[v.name].data()))) };
       tf.dispose([value, ...Object.values(grads)]);
       return out;
@@ -180,9 +179,6 @@ async function checkpointingAgrees(name: string, targets: LoraTarget[]): Promise
     expect(ckpt.loss).toBeCloseTo(plain.loss, 4);
     plain.grads.forEach((g, i) => g.forEach((v, j) => expect(ckpt.grads[i][j]).toBeCloseTo(v, 4)));
     expect(plain.grads.some((g) => g.some((v) => v !== 0))).toBe(true);
-    model.checkpointing = false;
-    model.dropout = null;
-    model.adapter = null;
     adapter.dispose();
     engine.unload();
   }

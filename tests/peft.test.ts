@@ -24,7 +24,7 @@ describe('PEFT adapters', () => {
     await t.run((e) => e.type === 'steps' && losses.push(...e.points.map((p) => p.loss)));
     expect(losses[losses.length - 1]).toBeLessThan(losses[0]); // it learns
     const { model } = engine.current;
-    const files = await exportPeft(model.adapter!, 'webtune/' + name);
+    const files = await exportPeft(engine.adapter!, 'webtune/' + name);
     const header = parseSafetensorsHeader(files.get(ADAPTER_WEIGHTS)!, ADAPTER_WEIGHTS);
     expect(header.tensors.map((x) => x.name)).toContain(`base_model.model.model.layers.${model.config.numLayers - 1}.mlp.down_proj.lora_B.weight`);
     const dir = mkdtempSync(join(tmpdir(), 'peft-'));
@@ -43,7 +43,7 @@ describe('PEFT adapters', () => {
     const t = makeTrainer(engine, chats(), { epochs: 2, batchSize: 4, learningRate: 1e-2, valSplit: 0 }, { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] });
     await t.run(() => {});
     const { model } = engine.current;
-    const files = await exportPeft(model.adapter!, 'webtune/' + name);
+    const files = await exportPeft(engine.adapter!, 'webtune/' + name);
     const cfg = JSON.parse(new TextDecoder().decode(files.get(ADAPTER_CONFIG)!));
     expect(cfg).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: 'webtune/' + name, r: 4, lora_alpha: 8, lora_dropout: 0, bias: 'none', use_rslora: false, fan_in_fan_out: false });
     expect(cfg.target_modules.sort()).toEqual(['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
@@ -58,10 +58,10 @@ describe('PEFT adapters', () => {
     expect(header.tensors.length).toBe(c.numLayers * 7 * 2);
 
     const ids = [1, 20, 77, 140, 3, 250, 99];
-    const tuned = Array.from(await fullLogits(model, ids).data());
-    const trained = model.adapter!;
-    model.adapter = importPeft(files.get(ADAPTER_CONFIG)!, files.get(ADAPTER_WEIGHTS)!, c);
-    expect(Array.from(await fullLogits(model, ids).data())).toEqual(tuned);
+    const tuned = Array.from(await fullLogits(model, ids, engine.adapter).data());
+    const imported = importPeft(files.get(ADAPTER_CONFIG)!, files.get(ADAPTER_WEIGHTS)!, c);
+    expect(Array.from(await fullLogits(model, ids, imported).data())).toEqual(tuned);
+    engine.setAdapter(imported); // the trained one is freed
 
     // The independent float64 reference reads the exported folder itself and generates the same ids.
     const dir = mkdtempSync(join(tmpdir(), 'peft-'));
@@ -72,12 +72,8 @@ describe('PEFT adapters', () => {
     expect(r.ids).toEqual(refGreedy(ref, prompt, 10, engine.current.tokenizer.eosIds));
 
     // LoRA scale 0 is the base model.
-    model.adapter.strength = 0;
-    const base = await engine.generate({ ids: prompt }, { maxNewTokens: 10 });
+    const base = await engine.generate({ ids: prompt }, { maxNewTokens: 10, loraScale: 0 });
     expect(base.ids).toEqual(refGreedy(loadRef(modelDir(name)), prompt, 10, engine.current.tokenizer.eosIds));
-    model.adapter.dispose();
-    trained.dispose();
-    model.adapter = null;
     t.dispose();
     engine.unload();
   });
@@ -117,7 +113,7 @@ describe('PEFT adapters', () => {
     const cfg = enc.encode(JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj'] }));
     const other = await loadEngine('llama-untied-mha-f16', 'cpu');
     const t = makeTrainer(other, chats(), { epochs: 1, valSplit: 0 }, { rank: 2, targets: ['q_proj'] });
-    const wrong = (await exportPeft(other.current.model.adapter!, 'x')).get(ADAPTER_WEIGHTS)!;
+    const wrong = (await exportPeft(other.adapter!, 'x')).get(ADAPTER_WEIGHTS)!;
     expect(() => importPeft(cfg, wrong, c)).toThrow(/adapter_model\.safetensors: tensor base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight has shape \[2, 48\] but adapter_config\.json \(r = 2\) together with the model's config\.json implies \[2, 64\]/);
     expect(() => importPeft(cfg, null, c)).toThrow(/adapter_model\.safetensors is missing/);
     t.dispose();
@@ -133,7 +129,7 @@ describe('PEFT adapters', () => {
     expect(all.paths.length).toBe(c.numLayers * 7);
     // An adapter for q and v, exported, then offered with a config that targets q only.
     const t = makeTrainer(engine, chats(), { epochs: 1, valSplit: 0 }, { rank: 2, targets: ['q_proj', 'v_proj'] });
-    const files = await exportPeft(engine.current.model.adapter!, 'webtune/llama-tied-gqa-f32');
+    const files = await exportPeft(engine.adapter!, 'webtune/llama-tied-gqa-f32');
     const qOnly = enc.encode(JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj'] }));
     expect(() => importPeft(qOnly, files.get(ADAPTER_WEIGHTS)!, c)).toThrow(/tensor base_model\.model\.model\.layers\.0\.self_attn\.v_proj\.lora_A\.weight is for model\.layers\.0\.self_attn\.v_proj, which adapter_config\.json's target_modules does not include/);
     // The same adapter on a model with fewer layers: its last layer's tensors have no module to go to.

@@ -21,8 +21,8 @@ export function makeTrainer(engine: Engine, examples: Example[], train: Partial<
   const { model, tokenizer, id } = engine.current;
   const cfg = { ...DEFAULT_TRAIN, ...train };
   const loraCfg: LoraConfig = { rank: 8, alpha: 16, dropout: 0, targets: [...LORA_TARGETS], rslora: false, ...lora };
-  model.adapter?.dispose();
-  model.adapter = LoraAdapter.create(model.config, loraCfg, cfg.seed);
+  const adapter = LoraAdapter.create(model.config, loraCfg, cfg.seed);
+  engine.setAdapter(adapter);
   const tok = (e: Example) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn);
-  return new Trainer(model, model.adapter, examples.map(tok), val.map(tok), cfg, { runId: 'test', baseModel: id, ...opts });
+  return new Trainer(model, adapter, examples.map(tok), val.map(tok), cfg, { runId: 'test', baseModel: id, ...opts });
 }

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeCheckpoint, MemoryCheckpointStore } from '../workers/engine/train/checkpoint';
 import { TrainControl, type StepPoint, type TrainEvent } from '../workers/engine/train/trainer';
 import * as tf from '../workers/engine/tf';
+import { evaluateExample } from '../workers/engine/evaluate';
+import { measureTrainingSpeed } from '../workers/engine/train/estimate';
 import { loadEngine } from './helpers';
 import { chats, makeTrainer, QA } from './train-helpers';
 
@@ -25,8 +27,7 @@ describe('training', () => {
       expect(r.stopReason).toBe('eos');
     }
     // The untouched base model does not know them.
-    engine.current.model.adapter!.strength = 0;
-    const base = await engine.generate({ messages: [{ role: 'user', content: QA[0][0] }] }, { maxNewTokens: 48 });
+    const base = await engine.generate({ messages: [{ role: 'user', content: QA[0][0] }] }, { maxNewTokens: 48, loraScale: 0 });
     expect(base.text).not.toBe(QA[0][1]);
     t.dispose();
     engine.unload();
@@ -58,7 +59,7 @@ describe('training', () => {
     const engine = await loadEngine('llama-tied-gqa-f32');
     const store = new MemoryCheckpointStore();
     const t = makeTrainer(engine, chats(), { epochs: 3, batchSize: 4, valSplit: 0 }, {}, { store, logEvery: 1 });
-    const adapter = engine.current.model.adapter!;
+    const adapter = engine.adapter!;
     const [poisoned, other] = [adapter.variables()[0], adapter.variables()[5]];
     let otherBefore: Float32Array | null = null;
     const run = t.run((e) => {
@@ -155,12 +156,12 @@ describe('training speed probe', () => {
   it('measures tokens/s on a few real steps and leaves the live adapter and memory as they were', async () => {
     const engine = await loadEngine('llama-tied-gqa-f32');
     const t = makeTrainer(engine, chats(), { epochs: 1, valSplit: 0 });
-    const live = engine.current.model.adapter!;
+    const live = engine.adapter!;
     await engine.generate({ ids: [1, 2, 3] }, { maxNewTokens: 1 }); // the rotary tables are built on first use
     const before = tf.memory().numTensors;
-    const tps = await engine.measureTrainingSpeed(chats(), { batchSize: 2 }, { rank: 4 });
+    const tps = await measureTrainingSpeed(engine, chats(), { batchSize: 2 }, { rank: 4 });
     expect(tps).toBeGreaterThan(0);
-    expect(engine.current.model.adapter).toBe(live);
+    expect(engine.adapter).toBe(live);
     expect(tf.memory().numTensors).toBe(before);
     t.dispose();
     engine.unload();
@@ -182,11 +183,12 @@ describe('evaluation', () => {
   it('answers a held-out example with base and tuned models and scores it under both', async () => {
     const engine = await loadEngine('llama-tied-gqa-f32');
     await engine.train({ examples: chats(), train: { epochs: 100, batchSize: 8, learningRate: 1e-2, warmupRatio: 0, schedule: 'constant', valSplit: 0 }, lora: { dropout: 0 } });
-    const row = await engine.evaluateExample(chats()[1], 0, 48);
+    const row = await evaluateExample(engine, chats()[1], 0, 48);
     expect(row).toMatchObject({ index: 0, prompt: QA[1][0], expected: QA[1][1], tuned: QA[1][1] });
     expect(row.base).not.toBe(QA[1][1]);
     expect(row.tunedLoss!).toBeLessThan(0.1 * row.baseLoss);
-    expect(engine.adapterInfo()!.strength).toBe(1); // restored after scoring the base model
+    // The base side ran at LoRA scale 0 for its own requests only: the live adapter still answers as trained.
+    expect((await engine.generate({ messages: [{ role: 'user', content: QA[1][0] }] }, { maxNewTokens: 48 })).text).toBe(QA[1][1]);
     engine.unload();
   });
 });
@@ -198,7 +200,7 @@ describe('training refuses what it cannot learn from', () => {
     const examples = [{ messages: [{ role: 'user' as const, content: 'What is the capital of France? '.repeat(20) }, { role: 'assistant' as const, content: 'Paris.' }] }];
     await expect(engine.train({ examples, train: { maxSeqLen: 2048, epochs: 1, valSplit: 0 } })).rejects.toThrow(/maximum sequence length \(2048\) is more than this model reads \(max_position_embeddings 512\)\. Set it to 512 or less/);
     await expect(engine.train({ examples, train: { maxSeqLen: 32, epochs: 1, valSplit: 0 } })).rejects.toThrow(/No training example has a token to learn from: 1 of 1 lost every trained \(assistant\) token to the 32-token limit\. Raise the maximum sequence length/);
-    expect(engine.current.model.adapter).toBeNull(); // nothing was started
+    expect(engine.adapter).toBeNull(); // nothing was started
     engine.unload();
   });
 });

@@ -27,15 +27,13 @@ async function lossAndGrads(engine: Engine): Promise<{ loss: number; grads: numb
   adapter.variables().forEach((v, i) => {
     if (v.name.includes('lora_B')) tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', i)));
   });
-  model.adapter = adapter;
   const T = IDS.length - 1;
   const { value, grads } = tf.variableGrads(() => {
-    const h = model.forward(tf.tensor2d(IDS.slice(0, -1), [1, T], 'int32'));
+    const h = model.forward(tf.tensor2d(IDS.slice(0, -1), [1, T], 'int32'), { adapter });
     return chunkedLmLoss(h.reshape([T, -1]) as tf.Tensor2D, model.head(), Int32Array.from(IDS.slice(1)), Float32Array.from(W), 4, model.config.finalSoftcap);
   }, adapter.variables());
   const out = { loss: (await value.data())[0], grads: await Promise.all(adapter.variables().map(async (v) => Array.from(await grads[v.name].data()))) };
   tf.dispose([value, ...Object.values(grads)]);
-  model.adapter = null;
   adapter.dispose();
   return out;
 }

@@ -2,7 +2,7 @@
 // weight read rate), then the tiny demo model and, with `full`, SmolLM2-135M-Instruct's exact shape, at
 // sequence length 256 — the same code `npm run bench` runs in Node.
 import { selectBackend } from '../../workers/engine/backend';
-import { configureBrowserWasm } from '../../workers/wasm-urls';
+import { configureBrowserWasm } from '../../workers/browser/wasm-urls';
 import { benchModel, formatTable, measureLimits, type ModelBench } from '../../workers/bench/bench';
 import { DEMO_SPEC, SMOLLM2_135M_SHAPE } from '../../workers/tiny/tiny-model';
 

@@ -2,7 +2,7 @@
 // loss and every LoRA gradient of the demo model (or a tiny variant) on a backend, with and without activation checkpointing, so
 // the test can compare WebGPU and WASM against the plain JS cpu backend in the same page.
 import { selectBackend, type BackendName } from '../../workers/engine/backend';
-import { configureBrowserWasm } from '../../workers/wasm-urls';
+import { configureBrowserWasm } from '../../workers/browser/wasm-urls';
 import { AdamW } from '../../workers/engine/train/optimizer';
 import { DEFAULT_TRAIN, validateTrain } from '../../workers/engine/train/config';
 import { Engine } from '../../workers/engine/engine';
@@ -45,21 +45,19 @@ async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean,
   adapter.variables().forEach((v, i) => {
     if (v.name.includes('lora_B') && !zeroB) v.assign(tf.tensor(seeded(v.size, 100 + i, 0.05), v.shape));
   });
-  model.adapter = adapter;
-  model.checkpointing = checkpointing;
   const B = IDS.length;
   const T = IDS[0].length - 1;
   const { value, grads } = tf.variableGrads(() => {
-    const hidden = model.forward(tf.tensor2d(IDS.flatMap((r) => r.slice(0, -1)), [B, T], 'int32'));
+    const hidden = model.forward(tf.tensor2d(IDS.flatMap((r) => r.slice(0, -1)), [B, T], 'int32'), { adapter, checkpointing });
     const targets = Int32Array.from(IDS.flatMap((r) => r.slice(1)));
     const weights = Float32Array.from([...WEIGHTS, ...WEIGHTS]);
     return chunkedLmLoss(hidden.reshape([B * T, -1]) as tf.Tensor2D, model.head(), targets, weights, 7, model.config.finalSoftcap);
   }, adapter.variables());
   const out: Result = { loss: (await value.data())[0], grads: {} };
-  for (const [name, g] of Object.entries(grads)) out.grads[name.replace(/#\d+$/, '')] = Array.from(await g.data());
+  for (const { name, variable } of adapter.named()) out.grads[name] = Array.from(await grads[variable.name].data());
   value.dispose();
   Object.values(grads).forEach((g) => g.dispose());
-  model.checkpointing = false;
+  adapter.dispose();
   engine.unload();
   return out;
 }

@@ -41,14 +41,12 @@ export class ChatState {
 
   async refreshAdapter(): Promise<void> {
     this.adapter = await this.engine.adapterInfo();
-    if (this.adapter) await this.engine.setLoraScale(this.loraScale);
   }
 
   /** Chat with a stored checkpoint's adapter instead of the live one. */
   async useCheckpoint(runId: string, name: string): Promise<void> {
     try {
       this.adapter = await this.engine.useCheckpoint(runId, name);
-      await this.engine.setLoraScale(this.loraScale);
     } catch (e) {
       this.error = describeError(e).message;
     }
@@ -75,12 +73,13 @@ export class ChatState {
     into[side] = { text: '', tokens: 0 };
     const reply = into[side]!;
     this.streaming = side;
-    if (this.adapter) await this.engine.setLoraScale(side === 'base' ? 0 : this.loraScale);
     // Token events come on their own message port and may trail the result: once it is in, ignore them.
     let finished = false;
     const template = this.templateOptions.includes('enable_thinking') ? { enable_thinking: this.thinking } : {};
     const input = typeof messages === 'string' ? { text: messages } : { messages: $state.snapshot(messages), template };
-    const r = await this.engine.generate(input, $state.snapshot(this.options), (t) => {
+    // Each side's LoRA scale goes with its own request: the base side is the adapter at 0.
+    const options = { ...$state.snapshot(this.options), loraScale: side === 'base' ? 0 : this.loraScale };
+    const r = await this.engine.generate(input, options, (t) => {
       if (finished) return;
       reply.text += t.text;
       reply.tokens++;
@@ -105,7 +104,6 @@ export class ChatState {
     } catch (e) {
       this.error = describeError(e).message;
     } finally {
-      if (this.adapter) await this.engine.setLoraScale(this.loraScale);
       this.streaming = null;
     }
   }

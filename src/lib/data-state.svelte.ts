@@ -1,4 +1,5 @@
 // Stored datasets and the one being added.
+import { DEFAULT_TRAIN } from '../../workers/shared/defaults';
 import { describeError, type DatasetFormat, type EngineClient, type StoredDataset } from './engine-client';
 
 export class DataState {
@@ -6,7 +7,7 @@ export class DataState {
   selectedId = $state<string | null>(null);
   adding = $state<{ name: string; bytes: number; total: number } | null>(null);
   error = $state<string | null>(null);
-  maxSeqLen = $state(512);
+  maxSeqLen = $state(DEFAULT_TRAIN.maxSeqLen);
   /** '' = detect per file; otherwise the format the user chose. */
   format = $state<'' | DatasetFormat>('');
 

@@ -1,21 +1,21 @@
 // Which Hub the page downloads from (huggingface.co or a mirror) and the access token for gated or private
 // models. Kept in this browser's localStorage only; the engine sends the token to that Hub's origin alone.
+import { DEFAULT_HUB } from '../../workers/shared/defaults';
 import type { HubAccess } from './engine-client';
 
 const KEY = 'webtune.hub';
-export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
 function stored(): { endpoint: string; token: string } {
   try {
     const v = JSON.parse(localStorage.getItem(KEY) ?? '{}') as { endpoint?: unknown; token?: unknown };
-    return { endpoint: typeof v.endpoint === 'string' && v.endpoint ? v.endpoint : DEFAULT_ENDPOINT, token: typeof v.token === 'string' ? v.token : '' };
+    return { endpoint: typeof v.endpoint === 'string' && v.endpoint ? v.endpoint : DEFAULT_HUB, token: typeof v.token === 'string' ? v.token : '' };
   } catch {
-    return { endpoint: DEFAULT_ENDPOINT, token: '' };
+    return { endpoint: DEFAULT_HUB, token: '' };
   }
 }
 
 export class HubSettings {
-  #endpoint = $state(DEFAULT_ENDPOINT);
+  #endpoint = $state(DEFAULT_HUB);
   #token = $state('');
 
   constructor() {
@@ -41,10 +41,10 @@ export class HubSettings {
   }
 
   update(endpoint: string, token: string): void {
-    this.#endpoint = endpoint.trim() || DEFAULT_ENDPOINT;
+    this.#endpoint = endpoint.trim() || DEFAULT_HUB;
     this.#token = token.trim();
     try {
-      if (this.#endpoint === DEFAULT_ENDPOINT && !this.#token) localStorage.removeItem(KEY);
+      if (this.#endpoint === DEFAULT_HUB && !this.#token) localStorage.removeItem(KEY);
       else localStorage.setItem(KEY, JSON.stringify({ endpoint: this.#endpoint, token: this.#token }));
     } catch {
       // storage refused (private mode, full): the settings hold for this page only

@@ -31,7 +31,7 @@ export class ModelState {
     return s > 0 ? this.networkBytes / s : 0;
   }
 
-  async load(source: ModelSource, label: string, options: LoadOptions, seqLen = 512): Promise<void> {
+  async load(source: ModelSource, label: string, options: LoadOptions, seqLen: number): Promise<void> {
     this.status = 'loading';
     this.error = null;
     this.info = null;

@@ -1,11 +1,12 @@
 // A training run driven from the page: settings, live curves, checkpoints, pause/resume/stop.
-import { describeError, type CheckpointMeta, type EngineClient, type LoraConfig, type RunRecord, type TrainConfig, type TrainEvent } from './engine-client';
+import { DEFAULT_LORA, DEFAULT_TRAIN } from '../../workers/shared/defaults';
+import { describeError, type CheckpointMeta, type EngineClient, type LoraConfig, type RunRecord, type TrainConfig, type TrainEvent, type TrainingEstimate } from './engine-client';
 
 type Point = { step: number; loss: number };
 
 export class TrainState {
-  train = $state<Partial<TrainConfig>>({ epochs: 3, learningRate: 2e-4, batchSize: 4, maxSeqLen: 512, warmupRatio: 0.03, schedule: 'cosine', weightDecay: 0, maxGradNorm: 1, valSplit: 0.1, evalEvery: 0, earlyStoppingPatience: 0 });
-  lora = $state<Partial<LoraConfig>>({ rank: 8, alpha: 16, dropout: 0.05, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] });
+  train = $state<TrainConfig>({ ...DEFAULT_TRAIN });
+  lora = $state<LoraConfig>({ ...DEFAULT_LORA, targets: [...DEFAULT_LORA.targets] });
   status = $state<'idle' | 'running' | 'paused' | 'done' | 'cancelled' | 'early-stopped' | 'failed'>('idle');
   runId = $state<string | null>(null);
   losses = $state<Point[]>([]);
@@ -17,7 +18,7 @@ export class TrainState {
   checkpoints = $state<CheckpointMeta[]>([]);
   runs = $state<RunRecord[]>([]);
   error = $state<string | null>(null);
-  estimate = $state<{ tokensPerSecond: number; tokens: number; seconds: number } | null>(null);
+  estimate = $state<TrainingEstimate | null>(null);
   estimating = $state(false);
   /** A second stored dataset to validate on; null = hold out the validation split. */
   validationDatasetId = $state<string | null>(null);

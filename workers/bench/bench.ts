@@ -97,9 +97,9 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
   let peak: number | null = null;
   let trainError: string | undefined;
   let heapGone = false;
-  model.adapter = LoraAdapter.create(config, { ...DEFAULT_LORA, dropout: 0 }, 1);
+  const adapter = LoraAdapter.create(config, { ...DEFAULT_LORA, dropout: 0 }, 1);
   const cfg = { ...DEFAULT_TRAIN, batchSize: opts.batch, maxSeqLen: opts.seqLen + 1, valSplit: 0, epochs: 1000 };
-  const trainer = new Trainer(model, model.adapter, randomExamples(opts.batch * 4, opts.seqLen, config.vocabSize, 3), [], cfg, { runId: 'bench', baseModel: spec.name });
+  const trainer = new Trainer(model, adapter, randomExamples(opts.batch * 4, opts.seqLen, config.vocabSize, 3), [], cfg, { runId: 'bench', baseModel: spec.name });
   try {
     const before = tf.memory().numBytes;
     const profile = await tf.profile(async () => {
@@ -129,8 +129,7 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
     limits.matmulGflops = Math.max(limits.matmulGflops, again.matmulGflops);
     limits.readGBps = Math.max(limits.readGBps, again.readGBps);
     log(`${spec.name}: limits again: matmul ${again.matmulGflops.toFixed(1)} GFLOP/s, weight read ${again.readGBps.toFixed(1)} GB/s`);
-    model.adapter.dispose();
-    model.adapter = null;
+    adapter.dispose();
     model.dispose();
   }
   const decodeLimit = (limits.readGBps * 1e9) / weightBytes; // reading each weight once per token

@@ -39,9 +39,9 @@ export async function soak(opts: { steps: number; tokens: number; samples?: numb
     tokenizeExample(tokenizer, { messages: [{ role: 'user', content: `Colour ${i}?` }, { role: 'assistant', content: `${c}.` }] }, 128, 'assistant'),
   );
   const cfg = { ...DEFAULT_TRAIN, epochs: 1_000_000, maxSteps: opts.steps, batchSize: 4, learningRate: 5e-3, valSplit: 0, evalEvery: 0 };
-  model.adapter = LoraAdapter.create(model.config, { ...DEFAULT_LORA, dropout: 0.05 }, 1);
+  const adapter = LoraAdapter.create(model.config, { ...DEFAULT_LORA, dropout: 0.05 }, 1);
   const every = Math.max(1, Math.floor(opts.steps / (opts.samples ?? 10)));
-  const trainer = new Trainer(model, model.adapter, examples, [], cfg, { runId: 'soak', baseModel: 'soak-demo', logEvery: every });
+  const trainer = new Trainer(model, adapter, examples, [], cfg, { runId: 'soak', baseModel: 'soak-demo', logEvery: every });
   const train: MemorySample[] = [];
   const losses: number[] = [];
   await trainer.run((e) => {
@@ -63,9 +63,9 @@ export async function soak(opts: { steps: number; tokens: number; samples?: numb
   // No end-of-sequence ids: exactly `tokens` tokens are generated.
   await generateIds(model, tokenizer.encode('Colour 3?', true), [], { maxNewTokens: opts.tokens, temperature: 1, seed: 7 }, () => {
     if (++n % tokenEvery === 0) generate.push(sample(n, n * kvBytesPerToken + model.ropeBytes));
-  }, () => false);
+  }, () => false, adapter);
   opts.log?.(`generated ${n} tokens: ${generate.map((g) => g.tensors).join(', ')} tensors`);
-  model.adapter.dispose();
+  adapter.dispose();
   model.dispose();
   return { backend: tf.getBackend(), steps: opts.steps, tokens: n, train, generate, trainFlat: flat(train), generateFlat: flat(generate), firstLoss: losses[0], lastLoss: losses[losses.length - 1], seconds: (performance.now() - started) / 1000 };
 }

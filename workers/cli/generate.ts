@@ -1,10 +1,12 @@
 // `generate`: one user message through the chat template (or --raw text, or --prompt-ids) → generated text.
-import { Engine, type GenerateInput } from '../engine/engine';
+import { Engine } from '../engine/engine';
+import type { GenerateInput } from '../shared/types';
 import { InvalidRequestError } from '../engine/errors';
 import { backendArg, number, parse, templateArg } from './args';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../engine/peft';
 import { DirModelFiles, resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
+import { DEFAULT_GENERATE as G } from '../shared/defaults';
 
 export const GENERATE_HELP = `
 generate options:
@@ -14,13 +16,13 @@ generate options:
   --raw                      tokenize --prompt as is, without the chat template
   --chat-template T          model (its own, the default), chatml, or none
   --no-thinking              enable_thinking = false, for templates that read it (Qwen3)
-  --max-new-tokens N         default 256
-  --temperature T            default 0 (greedy)
-  --top-k K                  default 0 (off)
-  --top-p P                  default 1 (off)
-  --seed S                   default 0
+  --max-new-tokens N         default ${G.maxNewTokens}
+  --temperature T            default ${G.temperature} (0 = greedy)
+  --top-k K                  default ${G.topK} (0 = off)
+  --top-p P                  default ${G.topP} (1 = off)
+  --seed S                   default ${G.seed}
   --adapter <dir>            apply a PEFT LoRA adapter folder
-  --lora-scale S             0 = base model … 1 = adapter as trained (default 1)
+  --lora-scale S             0 = base model … 1 = adapter as trained (default ${G.loraScale})
   --backend wasm|cpu|webgpu  default wasm in Node
   --json                     last line: {"prompt_ids": [...], "ids": [...], "text": "..."}
 `;
@@ -56,6 +58,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     topK: number(v['top-k'], '--top-k', true),
     topP: number(v['top-p'], '--top-p'),
     seed: number(v.seed, '--seed', true),
+    loraScale: number(v['lora-scale'], '--lora-scale'),
   };
 
   setupNodeHost();
@@ -68,7 +71,6 @@ export async function runGenerate(args: string[]): Promise<number> {
     for (const name of [ADAPTER_CONFIG, ADAPTER_WEIGHTS]) files[name] = await dir.read(name);
     const adapter = await engine.importAdapter(files);
     for (const w of adapter.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-    engine.setLoraScale(number(v['lora-scale'], '--lora-scale') ?? 1);
   } else if (v['lora-scale'] !== undefined) throw new InvalidRequestError('--lora-scale needs --adapter.');
   if (!v.json) process.stderr.write(`${info.id}: ${info.config.architecture}, ${(info.parameters / 1e6).toFixed(2)}M parameters, backend ${info.backend.name} (${info.backend.reason})\n`);
   const result = await engine.generate(input, options, v.json ? undefined : (t) => process.stdout.write(t.text));

@@ -10,6 +10,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../engine/peft';
 import { DirCheckpointStore, writeFileAtomic } from '../node/dir-checkpoints';
 import { resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
+import { DEFAULT_TRAIN } from '../shared/defaults';
 import { backendArg, number, parse, templateArg } from './args';
 import { readDatasetFile } from './validate';
 
@@ -21,7 +22,7 @@ train options:
   --out <adapter-dir>        where the PEFT adapter (and checkpoints/) are written
   --epochs N  --max-steps N  --lr X  --batch-size B  --grad-accum K  --max-seq-len L
   --rank R  --alpha A  --dropout D  --targets q_proj,k_proj,...   (LoRA; default all seven)
-  --val-split F              held-out fraction (default 0.1)   --seed S
+  --val-split F              held-out fraction (default ${DEFAULT_TRAIN.valSplit})   --seed S (default ${DEFAULT_TRAIN.seed})
   --resume <checkpoint>      continue the run in <out>: a checkpoint's name (epoch-3) or its .ckpt path
   --overwrite                replace the run already in <out> (its adapter is replaced only once the new one is written)
   --chat-template T          model (its own, the default), chatml, or none (base models: raw prompt/completion)

@@ -4,18 +4,11 @@ import * as tf from './tf';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'; // registers the wasm backend too
 import { BackendUnavailableError } from './errors';
 import { deviceLost, registerWebGpu } from './gpu-device';
-import { installWasmSlice } from './ops/wasm-slice';
+import { registerOps } from './ops';
+import type { BackendInfo, BackendName, BackendPreference } from '../shared/types';
 
-installWasmSlice();
+export type { BackendInfo, BackendName, BackendPreference };
 
-export type BackendName = 'webgpu' | 'wasm' | 'cpu';
-export type BackendPreference = BackendName | 'auto';
-
-export interface BackendInfo {
-  name: BackendName;
-  reason: string;
-  adapter?: string; // the GPU adapter's description, for WebGPU
-}
 
 type GpuAdapterLike = { isFallbackAdapter?: boolean; info?: { isFallbackAdapter?: boolean; vendor?: string; architecture?: string; description?: string } };
 type NavigatorGpu = { gpu?: { requestAdapter(opts?: unknown): Promise<GpuAdapterLike | null> } };
@@ -57,6 +50,7 @@ async function probeWebGpu(): Promise<{ ok: boolean; fallback: boolean; adapter:
 
 /** Select and initialise a backend. `auto` prefers a hardware WebGPU adapter, then WASM, then cpu. */
 export async function selectBackend(pref: BackendPreference = 'auto'): Promise<BackendInfo> {
+  registerOps();
   if (pref !== 'auto') {
     const err = await tryBackend(pref);
     if (err) throw new BackendUnavailableError(`The ${pref} backend is unavailable here: ${err}. Choose another backend (auto picks one that works).`);

@@ -3,53 +3,13 @@
 // This file is the one place that knows each architecture: its tensors and their shapes (`expectedTensors`,
 // `linearShape`), used by the loader, LoRA, PEFT import and the tiny-model generator alike.
 import { ModelFormatError, UnsupportedModelError } from './errors';
+import { ARCHITECTURES, LINEAR_MODULES } from '../shared/defaults';
+import type { Architecture, LayerType, LinearModule, ModelConfig, RopeScaling, RopeSpec } from '../shared/types';
 
-export const ARCHITECTURES = ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'Gemma3ForCausalLM'] as const;
-export type Architecture = (typeof ARCHITECTURES)[number];
+export { ARCHITECTURES, LINEAR_MODULES };
+export type { Architecture, LayerType, LinearModule, ModelConfig, RopeScaling, RopeSpec };
 
-/** The seven linear modules of every block, by their checkpoint names. */
-export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type LinearModule = (typeof LINEAR_MODULES)[number];
 
-/** Rotary frequency scaling, as transformers' ROPE_INIT_FUNCTIONS name them. */
-export type RopeScaling =
-  | { type: 'default' }
-  | { type: 'linear'; factor: number } // every inverse frequency divided by factor
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
-
-export interface RopeSpec {
-  theta: number; // base of the inverse frequencies θ^(−2j/D)
-  scaling: RopeScaling;
-}
-
-/** Which keys a query may see: all earlier ones, or only the last `slidingWindow` positions. */
-export type LayerType = 'full' | 'sliding';
-
-export interface ModelConfig {
-  architecture: Architecture;
-  vocabSize: number;
-  hiddenSize: number; // C
-  intermediateSize: number; // MLP width
-  numLayers: number;
-  numHeads: number; // H, query heads
-  numKvHeads: number; // KVH, key/value heads (grouped-query attention when < H)
-  headDim: number; // D
-  rmsNormEps: number;
-  maxPositions: number;
-  tieWordEmbeddings: boolean;
-  qkvBias: boolean; // Qwen2 always; the others when attention_bias
-  oBias: boolean; // attention_bias also biases o_proj (not in Qwen2)
-  qkNorm: boolean; // Qwen3, Gemma 3: RMSNorm over each head's D of q and k, before the rotation
-  gemmaNorms: boolean; // Gemma 3: RMSNorm is x̂·(1 + w); four norms per block (post-attention and post-MLP on the branch)
-  activation: 'silu' | 'gelu_tanh'; // the MLP gate's activation
-  embedScale: number; // embeddings are multiplied by this (Gemma: √C; others 1)
-  attnScale: number; // q·k is multiplied by this (D^−½; Gemma: query_pre_attn_scalar^−½)
-  attnSoftcap: number | null; // scores → cap·tanh(scores/cap) when set
-  finalSoftcap: number | null; // logits → cap·tanh(logits/cap) when set
-  slidingWindow: number | null; // sliding layers: a query at q sees keys k with q − k < slidingWindow
-  layerTypes: LayerType[]; // one per layer
-  rope: Record<LayerType, RopeSpec>; // the rotation full and sliding layers use
-}
 
 type Json = Record<string, unknown>;
 

@@ -1,127 +1,41 @@
-// The engine: one typed interface (EngineApi) that the UI uses through comlink in a worker, and that Node
-// hosts (CLI, tests, benchmarks) use directly.
-import * as tf from './tf';
-import { discardWasmBackend, selectBackend, wasmFailed, type BackendInfo, type BackendPreference } from './backend';
+// The engine: EngineApi (workers/shared/api.ts) on one loaded model and its live adapter. Node hosts (CLI,
+// tests, benchmarks) call it directly; the browser runs it in a worker (workers/browser/worker.ts).
+// Every request carries its own mode (LoRA scale, sampling): nothing one request sets is seen by another.
+import { discardWasmBackend, selectBackend, wasmFailed, type BackendInfo } from './backend';
 import { deviceLost, lossBehind, onDeviceLost } from './gpu-device';
-import type { ModelConfig } from './config';
 import { parameterCount, parseConfig } from './config';
 import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WasmMemoryError, WebtuneError } from './errors';
-import { cutAtStopText, generateIds, type GenerateOptions, type StopReason } from './generate';
-import { loadModel, vocabBlockBytesFor, type LoadedModel, type LoadProgress } from './load';
-import { filesFor, type ModelFiles, type ModelSource } from './source';
-import { TEMPLATE_CHOICES, type ChatMessage, type TemplateChoice, type TemplateVariables } from './tokenizer';
-import { DEFAULT_LORA, LoraAdapter, validateLora, type LoraConfig } from './lora';
+import { cutAtStopText, generateIds } from './generate';
+import { loadModel, vocabBlockBytesFor, type LoadedModel } from './load';
+import { filesFor, type ModelFiles } from './source';
+import { TEMPLATE_CHOICES } from './tokenizer';
+import { LoraAdapter, validateLora } from './lora';
 import { exportPeft, importPeft, baseModelWarning, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
-import { decodeCheckpoint, MemoryCheckpointStore, type CheckpointMeta, type CheckpointStore } from './train/checkpoint';
-import { DEFAULT_TRAIN, validateTrain, type TrainConfig } from './train/config';
-import { collate, tokenizeExample, trainedCount, type Example } from './train/examples';
-import { chunkedLmEval, chunkRowsFor } from './train/lm-loss';
+import { adapterFromCheckpoint, MemoryCheckpointStore, type CheckpointStore } from './train/checkpoint';
+import { validateTrain } from './train/config';
+import { tokenizeExample, trainedCount } from './train/examples';
 import { splitIndices } from './train/split';
-import { TrainControl, Trainer, type TrainEvent, type TrainSummary } from './train/trainer';
-
-export type { BackendInfo, BackendPreference, ChatMessage, CheckpointMeta, Example, GenerateOptions, LoadProgress, LoraConfig, ModelConfig, ModelSource, StopReason, TrainConfig, TrainEvent, TrainSummary };
-export { DEFAULT_LORA, DEFAULT_TRAIN };
-
-export interface LoadOptions {
-  backend?: BackendPreference; // default 'auto': hardware WebGPU, else WASM, else cpu
-  /** Largest buffer one vocabulary block may take; default: the WebGPU device's binding limit, 128 MiB on WASM, no limit on cpu. */
-  vocabBlockBytes?: number;
-}
-
-export interface ModelInfo {
-  id: string;
-  config: ModelConfig;
-  parameters: number;
-  backend: BackendInfo;
-  hasChatTemplate: boolean; // a template renders chats now (the model's own or the one chosen)
-  chatTemplate: {
-    choice: TemplateChoice; // 'model' (the default), 'chatml' or 'none'
-    own: boolean; // the model ships a template
-    options: string[]; // variables the template reads that a request may set (e.g. enable_thinking)
-  };
-  eosIds: number[];
-  tensorBytes: number;
-}
-
-/** What to continue: a chat (rendered with the chat template, with optional template variables such as
- * enable_thinking), a raw text, or token ids. */
-export type GenerateInput = { messages: ChatMessage[]; template?: TemplateVariables } | { text: string } | { ids: number[] };
-
-export interface TokenEvent {
-  id: number;
-  text: string; // the new text this token completes (may be empty while a UTF-8 character is incomplete)
-}
-
-export interface GenerateResult {
-  promptIds: number[];
-  ids: number[]; // generated ids only
-  text: string;
-  stopReason: StopReason;
-  prefillMs: number;
-  decodeTokensPerSecond: number;
-}
-
-export interface TrainRequest {
-  examples: Example[];
-  validation?: Example[]; // a separate validation set; otherwise train.valSplit of `examples` is held out
-  lora?: Partial<LoraConfig>;
-  train?: Partial<TrainConfig>;
-  runId?: string; // checkpoints are kept per run
-  resumeFrom?: string; // a checkpoint name of this run to continue from
-}
-
-export interface TrainResult extends TrainSummary {
-  runId: string;
-  trainExamples: number;
-  valExamples: number;
-  truncatedExamples: number; // examples longer than maxSeqLen, cut
-  trainedTokens: number;
-}
-
-export interface AdapterInfo {
-  config: LoraConfig;
-  parameters: number;
-  strength: number;
-  warnings?: string[]; // from an import: e.g. the adapter names another base model
-}
-
-/** A PEFT folder's files by name (adapter_config.json, adapter_model.safetensors). */
-export type AdapterFiles = Record<string, Uint8Array>;
-
-/** One held-out example answered by the base model and by the tuned one. */
-export interface EvalRow {
-  index: number;
-  prompt: string; // the last user message
-  expected: string; // the reference answer (the example's last assistant message)
-  base: string;
-  tuned: string | null; // null without an adapter
-  baseLoss: number; // mean loss over the example's trained tokens
-  tunedLoss: number | null;
-}
-
-export interface EngineApi {
-  load(source: ModelSource, options?: LoadOptions, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
-  generate(input: GenerateInput, options?: GenerateOptions, onToken?: (t: TokenEvent) => void): Promise<GenerateResult>;
-  /** Ends the running generation after its current token. */
-  stop(): void;
-  unload(): void;
-  info(): ModelInfo | null;
-  /** LoRA-train the loaded model; the adapter stays applied afterwards. */
-  train(request: TrainRequest, onEvent?: (e: TrainEvent) => void): Promise<TrainResult>;
-  pauseTraining(): void;
-  resumeTraining(): void;
-  cancelTraining(): void;
-  listCheckpoints(runId: string): Promise<CheckpointMeta[]>;
-  /** Apply a stored checkpoint's adapter for generation. */
-  useCheckpoint(runId: string, name: string): Promise<AdapterInfo>;
-  exportAdapter(): Promise<AdapterFiles>;
-  importAdapter(files: AdapterFiles): Promise<AdapterInfo>;
-  /** 0 = base model, 1 = adapter as trained. */
-  setLoraScale(scale: number): void;
-  adapterInfo(): AdapterInfo | null;
-  /** Which chat template renders conversations from now on (chat, datasets, training). */
-  setChatTemplate(choice: TemplateChoice): ModelInfo;
-}
+import { TrainControl, Trainer } from './train/trainer';
+import { DEFAULT_LORA, DEFAULT_TRAIN } from '../shared/defaults';
+import type { EngineApi } from '../shared/api';
+import type {
+  AdapterFiles,
+  AdapterInfo,
+  CheckpointMeta,
+  GenerateInput,
+  GenerateOptions,
+  GenerateResult,
+  LoadOptions,
+  LoadProgress,
+  ModelInfo,
+  ModelSource,
+  ModelSummary,
+  TemplateChoice,
+  TokenEvent,
+  TrainEvent,
+  TrainRequest,
+  TrainResult,
+} from '../shared/types';
 
 export interface EngineOptions {
   demoBaseUrl?: string; // where the host serves the built-in demo model (the browser app)
@@ -130,17 +44,20 @@ export interface EngineOptions {
 
 export class Engine implements EngineApi {
   private loaded: LoadedModel | null = null;
+  /** The live adapter: what generation applies (at each request's LoRA scale) and export writes. */
+  private live: LoraAdapter | null = null;
   private backend: BackendInfo | null = null;
   private stopRequested = false;
   private control: TrainControl | null = null;
   private readonly stores = new Map<string, CheckpointStore>();
 
   private lostListener: ((message: string, name: string) => void) | null = null;
+  private readonly unwatchDevice: () => void;
 
   constructor(private readonly options: EngineOptions = {}) {
     // A lost GPU device ends the work on it with a clear error; the weights on it are gone, so the model
     // must be loaded again, and that load brings a fresh device (or WASM, if the user picks it).
-    onDeviceLost((reason) => {
+    this.unwatchDevice = onDeviceLost((reason) => {
       if (this.backend?.name !== 'webgpu') return;
       this.control?.fail(new DeviceLostError(reason, 'training'));
       const err = new DeviceLostError(reason, this.control ? 'training' : 'work');
@@ -174,6 +91,7 @@ export class Engine implements EngineApi {
   private asWasmFailure(e: unknown, during: 'training' | 'generation' | 'loading'): unknown {
     if (!wasmFailed()) return e;
     this.loaded = null;
+    this.live = null;
     discardWasmBackend();
     const err = new WasmMemoryError(during);
     if (during !== 'loading') this.lostListener?.(err.message, err.name);
@@ -189,8 +107,7 @@ export class Engine implements EngineApi {
     return this.loadFiles(filesFor(source, this.options.demoBaseUrl), options, onProgress);
   }
 
-  /** Read only config.json: enough to estimate memory before downloading any weights. */
-  async inspect(source: ModelSource): Promise<{ parameters: number; vocabSize: number; hiddenSize: number; architecture: string }> {
+  async inspect(source: ModelSource): Promise<ModelSummary> {
     const files = filesFor(source, this.options.demoBaseUrl);
     const config = parseConfig(new TextDecoder().decode(await files.read('config.json')));
     return { parameters: parameterCount(config), vocabSize: config.vocabSize, hiddenSize: config.hiddenSize, architecture: config.architecture };
@@ -199,7 +116,7 @@ export class Engine implements EngineApi {
   private store(runId: string): CheckpointStore {
     let s = this.stores.get(runId);
     if (!s) {
-      s = this.options.checkpoints?.(runId) ?? new MemoryCheckpointStore();
+      s = this.options.checkpoints?.(runId) ?? new MemoryCheckpointStore(`run ${runId}`);
       this.stores.set(runId, s);
     }
     return s;
@@ -231,9 +148,8 @@ export class Engine implements EngineApi {
       );
     }
     const runId = request.runId ?? `run-${Date.now().toString(36)}`;
-    model.adapter?.dispose();
-    model.adapter = LoraAdapter.create(model.config, lora, cfg.seed);
-    const trainer = new Trainer(model, model.adapter, train, val, cfg, { runId, baseModel: id, store: this.store(runId) });
+    this.setAdapter(LoraAdapter.create(model.config, lora, cfg.seed));
+    const trainer = new Trainer(model, this.live!, train, val, cfg, { runId, baseModel: id, store: this.store(runId) });
     this.control = new TrainControl();
     try {
       if (request.resumeFrom) await trainer.restore(await this.store(runId).load(request.resumeFrom));
@@ -254,77 +170,9 @@ export class Engine implements EngineApi {
     }
   }
 
-  /**
-   * Training tokens/s on this device for these settings, from a short real run (one warm-up step, then two
-   * timed ones) on the first examples. The live adapter, if any, is left as it was.
-   */
-  async measureTrainingSpeed(examples: Example[], train: Partial<TrainConfig> = {}, lora: Partial<LoraConfig> = {}): Promise<number> {
-    const { model, tokenizer, id } = this.current;
-    if (this.control) throw new InvalidRequestError('A training run is going on; measure speed before or after it.');
-    const cfg = validateTrain({ ...DEFAULT_TRAIN, ...train, valSplit: 0, maxSteps: 3, epochs: 1000 });
-    const loraCfg = validateLora({ ...DEFAULT_LORA, ...lora });
-    const sample = examples.slice(0, cfg.batchSize * cfg.gradAccum * 3).map((e) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
-    if (sample.length === 0) throw new InvalidRequestError('There is no example to measure with.');
-    const live = model.adapter;
-    const probe = LoraAdapter.create(model.config, loraCfg, cfg.seed);
-    model.adapter = probe;
-    const trainer = new Trainer(model, probe, sample, [], cfg, { runId: 'speed-probe', baseModel: id });
-    try {
-      const step = async (s: number) => {
-        const { metrics, tokens } = trainer.trainStep(s % trainer.stepsPerEpoch);
-        await metrics.data();
-        metrics.dispose();
-        return tokens;
-      };
-      await step(0);
-      const t0 = performance.now();
-      const tokens = (await step(1)) + (await step(2));
-      return (tokens * 1000) / (performance.now() - t0);
-    } finally {
-      trainer.dispose();
-      probe.dispose();
-      model.adapter = live;
-    }
-  }
-
-  /**
-   * Answer one chat example's prompt (all messages before its last assistant message) greedily with the base
-   * model (LoRA scale 0) and the tuned one (the current scale), and score the whole example under both.
-   */
-  async evaluateExample(example: Example, index: number, maxNewTokens = 128): Promise<EvalRow> {
-    const { model, tokenizer } = this.current;
-    if (!('messages' in example)) throw new InvalidRequestError('Evaluation needs chat examples (with an assistant answer).');
-    const last = example.messages.map((m) => m.role).lastIndexOf('assistant');
-    if (last < 0) throw new InvalidRequestError('This example has no assistant answer to compare with.');
-    const prompt = example.messages.slice(0, last).map(({ role, content }) => ({ role, content }));
-    const adapter = model.adapter;
-    const strength = adapter?.strength ?? 1;
-    // The example as the model scores it: tokenized and batched once, for both scales.
-    const b = collate([tokenizeExample(tokenizer, example, model.config.maxPositions, 'assistant')], 0);
-    const count = Math.max(1, b.trained);
-    const score = async (scale: number) => {
-      if (adapter) adapter.strength = scale;
-      const stats = tf.tidy(() => {
-        const hidden = model.forward(tf.tensor2d(b.ids, [1, b.T], 'int32'));
-        return chunkedLmEval(hidden.reshape([b.T, -1]) as tf.Tensor2D, model.head(), b.targets, b.weights, chunkRowsFor(model.config.vocabSize), model.config.finalSoftcap);
-      });
-      const nll = (await stats.data())[0];
-      stats.dispose();
-      return nll / count;
-    };
-    const answer = async (scale: number) => {
-      if (adapter) adapter.strength = scale;
-      return (await this.generate({ messages: prompt }, { maxNewTokens })).text;
-    };
-    try {
-      const base = await answer(0);
-      const baseLoss = await score(0);
-      const tuned = adapter ? await answer(strength) : null;
-      const tunedLoss = adapter ? await score(strength) : null;
-      return { index, prompt: prompt.filter((m) => m.role === 'user').pop()?.content ?? '', expected: example.messages[last].content, base, tuned, baseLoss, tunedLoss };
-    } finally {
-      if (adapter) adapter.strength = strength;
-    }
+  /** Whether a training run is going on. */
+  get training(): boolean {
+    return this.control !== null;
   }
 
   pauseTraining(): void {
@@ -344,44 +192,39 @@ export class Engine implements EngineApi {
   }
 
   async useCheckpoint(runId: string, name: string): Promise<AdapterInfo> {
-    const { model } = this.current;
-    const { meta, tensors } = decodeCheckpoint(await this.store(runId).load(name));
-    const pairs = new Map<string, { A: tf.Tensor; B: tf.Tensor }>();
-    for (const [key, t] of tensors) {
-      const m = /^(.*)\.lora_A$/.exec(key);
-      if (!m) continue;
-      const b = tensors.get(`${m[1]}.lora_B`)!;
-      pairs.set(m[1], { A: tf.tensor(t.values, t.shape), B: tf.tensor(b.values, b.shape) });
-    }
-    model.adapter?.dispose();
-    model.adapter = LoraAdapter.fromTensors(meta.lora, pairs);
+    this.current; // a model is loaded
+    this.setAdapter(adapterFromCheckpoint(await this.store(runId).load(name)));
     return this.adapterInfo()!;
   }
 
   async exportAdapter(): Promise<AdapterFiles> {
-    const { model, id } = this.current;
-    if (!model.adapter) throw new InvalidRequestError('There is no adapter to export: train one or load one first.');
-    return Object.fromEntries(await exportPeft(model.adapter, id));
+    const { id } = this.current;
+    if (!this.live) throw new InvalidRequestError('There is no adapter to export: train one or load one first.');
+    return Object.fromEntries(await exportPeft(this.live, id));
   }
 
   async importAdapter(files: AdapterFiles): Promise<AdapterInfo> {
-    const { model } = this.current;
-    const adapter = importPeft(files[ADAPTER_CONFIG] ?? null, files[ADAPTER_WEIGHTS] ?? null, model.config);
-    model.adapter?.dispose();
-    model.adapter = adapter;
-    const warning = baseModelWarning(files[ADAPTER_CONFIG]!, this.current.id);
+    const { model, id } = this.current;
+    this.setAdapter(importPeft(files[ADAPTER_CONFIG] ?? null, files[ADAPTER_WEIGHTS] ?? null, model.config));
+    const warning = baseModelWarning(files[ADAPTER_CONFIG]!, id);
     return { ...this.adapterInfo()!, ...(warning ? { warnings: [warning] } : {}) };
   }
 
-  setLoraScale(scale: number): void {
-    if (!(scale >= 0 && scale <= 1)) throw new InvalidRequestError(`The LoRA scale must be between 0 and 1, got ${scale}.`);
-    const a = this.current.model.adapter;
-    if (a) a.strength = scale;
+  adapterInfo(): AdapterInfo | null {
+    const a = this.live;
+    return a ? { config: a.config, parameters: a.parameterCount() } : null;
   }
 
-  adapterInfo(): AdapterInfo | null {
-    const a = this.loaded?.model.adapter;
-    return a ? { config: a.config, parameters: a.parameterCount(), strength: a.strength } : null;
+  /** The live adapter, for Node hosts and tests that work below the interface. */
+  get adapter(): LoraAdapter | null {
+    return this.live;
+  }
+
+  /** Make `next` the live adapter; the one it replaces is freed. (A failed import or checkpoint read never
+   * reaches here, so the adapter the user had stays.) Public for Node hosts and tests below the interface. */
+  setAdapter(next: LoraAdapter | null): void {
+    this.live?.dispose();
+    this.live = next;
   }
 
   async loadFiles(files: ModelFiles, options: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
@@ -451,11 +294,12 @@ export class Engine implements EngineApi {
       if (delta) shown = full;
       onToken({ id, text: delta });
     };
-    const r = await generateIds(model, promptIds, tokenizer.eosIds, options, emit, () => {
+    const shouldStop = () => {
       const lost = this.lost();
       if (lost) throw new DeviceLostError(lost, 'generation');
       return this.stopRequested || stoppedAtText;
-    }).catch(async (e: unknown) => {
+    };
+    const r = await generateIds(model, promptIds, tokenizer.eosIds, options, emit, shouldStop, this.live).catch(async (e: unknown) => {
       throw await this.asDeviceLoss(e, 'generation');
     });
     let text = tokenizer.decode(r.ids);
@@ -479,8 +323,15 @@ export class Engine implements EngineApi {
   }
 
   unload(): void {
-    this.loaded?.model.adapter?.dispose();
+    this.setAdapter(null);
     this.loaded?.model.dispose();
     this.loaded = null;
+  }
+
+  /** Unload, and stop listening for device loss: an Engine that is disposed is not kept alive by the listener. */
+  dispose(): void {
+    this.unload();
+    this.unwatchDevice();
+    this.lostListener = null;
   }
 }

@@ -135,3 +135,11 @@ export class DatasetEncodingError extends WebtuneError {
     super(`${file} ${problem}`);
   }
 }
+
+/** A checkpoint asked for by name is not stored (every checkpoint store throws this one error). */
+export class CheckpointNotFoundError extends WebtuneError {
+  override name = 'CheckpointNotFoundError';
+  constructor(readonly checkpoint: string, where: string, stored: string[]) {
+    super(`There is no checkpoint "${checkpoint}" in ${where}. ${stored.length ? `It has: ${stored.join(', ')}.` : 'It has none.'} Choose one of those, or start a new run.`);
+  }
+}

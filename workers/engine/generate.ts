@@ -2,17 +2,13 @@
 import * as tf from './tf';
 import { InvalidRequestError } from './errors';
 import { KVCache, type LlamaModel } from './llama';
+import type { LoraAdapter } from './lora';
+import { DEFAULT_GENERATE } from '../shared/defaults';
+import type { GenerateOptions, StopReason } from '../shared/types';
+
+export type { GenerateOptions, StopReason };
 import { Rng, sample, type SamplingOptions } from './sampling';
 
-export interface GenerateOptions {
-  maxNewTokens?: number; // default 256: a full chat answer, bounded
-  temperature?: number; // default 0 (greedy): reproducible answers unless asked otherwise
-  topK?: number; // default 0 (off)
-  topP?: number; // default 1 (off)
-  seed?: number; // default 0: sampling is reproducible by default
-}
-
-export type StopReason = 'eos' | 'length' | 'stopped';
 
 export interface StepResult {
   ids: number[];
@@ -22,18 +18,19 @@ export interface StepResult {
 }
 
 export function resolveOptions(o: GenerateOptions = {}): Required<GenerateOptions> {
-  const r = { maxNewTokens: o.maxNewTokens ?? 256, temperature: o.temperature ?? 0, topK: o.topK ?? 0, topP: o.topP ?? 1, seed: o.seed ?? 0 };
+  const r = { ...DEFAULT_GENERATE, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as Required<GenerateOptions>;
   if (!Number.isInteger(r.maxNewTokens) || r.maxNewTokens < 0) throw new InvalidRequestError(`maxNewTokens must be a whole number ≥ 0, got ${r.maxNewTokens}.`);
   if (!(r.temperature >= 0)) throw new InvalidRequestError(`temperature must be ≥ 0, got ${r.temperature}.`);
   if (!Number.isInteger(r.topK) || r.topK < 0) throw new InvalidRequestError(`topK must be a whole number ≥ 0, got ${r.topK}.`);
   if (!(r.topP > 0 && r.topP <= 1)) throw new InvalidRequestError(`topP must be in (0, 1], got ${r.topP}.`);
+  if (!(r.loraScale >= 0 && r.loraScale <= 1)) throw new InvalidRequestError(`The LoRA scale must be between 0 and 1, got ${r.loraScale}.`);
   return r;
 }
 
 /** Last position's logits [1, V] of a forward over `ids`, appending to the cache. */
-function stepLogits(model: LlamaModel, ids: number[], cache: KVCache): tf.Tensor2D {
+function stepLogits(model: LlamaModel, ids: number[], cache: KVCache, adapter: LoraAdapter | null, loraScale: number): tf.Tensor2D {
   return tf.tidy(() => {
-    const hidden = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'), cache); // [1, T, C]
+    const hidden = model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'), { cache, adapter, loraScale }); // [1, T, C]
     const last = hidden.slice([0, ids.length - 1, 0], [1, 1, -1]).reshape([1, -1]); // [1, C]
     return model.logits(last) as tf.Tensor2D; // [1, V]
   });
@@ -50,7 +47,8 @@ async function choose(logits: tf.Tensor2D, opts: SamplingOptions, rng: Rng): Pro
 }
 
 /**
- * Generate after `promptIds`. `onToken` sees each id as it is chosen; `shouldStop` is polled between tokens.
+ * Generate after `promptIds`, with `adapter` (if any) at the request's LoRA scale. `onToken` sees each id as
+ * it is chosen; `shouldStop` is polled between tokens.
  * Every tensor allocated here is released before returning, whatever the outcome.
  */
 export async function generateIds(
@@ -60,6 +58,7 @@ export async function generateIds(
   options: GenerateOptions,
   onToken: (id: number) => void,
   shouldStop: () => boolean,
+  adapter: LoraAdapter | null = null,
 ): Promise<StepResult> {
   const o = resolveOptions(options);
   if (promptIds.length === 0) throw new InvalidRequestError('The prompt is empty: give at least one token.');
@@ -82,7 +81,7 @@ export async function generateIds(
         stopReason = 'stopped';
         break;
       }
-      const logits = stepLogits(model, input, cache);
+      const logits = stepLogits(model, input, cache, adapter, o.loraScale);
       let id: number;
       try {
         id = await choose(logits, o, rng);
@@ -106,10 +105,9 @@ export async function generateIds(
 }
 
 /** Reference check for tests: logits of every position of `ids` without a cache. */
-export function fullLogits(model: LlamaModel, ids: number[]): tf.Tensor2D {
-  return tf.tidy(() => model.logits(model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'))).reshape([ids.length, -1]) as tf.Tensor2D);
+export function fullLogits(model: LlamaModel, ids: number[], adapter: LoraAdapter | null = null): tf.Tensor2D {
+  return tf.tidy(() => model.logits(model.forward(tf.tensor2d(ids, [1, ids.length], 'int32'), { adapter })).reshape([ids.length, -1]) as tf.Tensor2D);
 }
-
 
 /**
  * Text generated so far, cut at a textual stop marker: what may be shown (never a tail that could be the

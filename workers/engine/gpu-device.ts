@@ -47,7 +47,12 @@ export async function lossBehind(waitMs = 1000): Promise<string | null> {
 /** Call `fn` whenever a device in use is lost. Returns an unsubscribe function. */
 export function onDeviceLost(fn: Listener): () => void {
   listeners.add(fn);
-  return () => listeners.delete(fn);
+  return () => void listeners.delete(fn);
+}
+
+/** How many are listening (each Engine until it is disposed). */
+export function deviceLossListenerCount(): number {
+  return listeners.size;
 }
 
 /** The limits worth asking for: the adapter's own, so large weight buffers fit. */

@@ -10,6 +10,7 @@ import * as tf from './tf';
 import { ropeInverseFrequencies, type LayerType, type ModelConfig, type RopeSpec } from './config';
 import type { LoraAdapter } from './lora';
 import { matmul } from './ops/matmul';
+import { withOwnTape } from './ops/own-tape';
 import { VocabMatrix } from './vocab-matrix';
 
 export type Weights = Map<string, tf.Tensor>;
@@ -58,6 +59,27 @@ export interface LoraDropout {
   seed: number;
 }
 
+/** How one forward pass runs. Nothing of it is kept on the model: two requests never see each other's mode. */
+export interface ForwardOptions {
+  cache?: KVCache; // decoding: positions continue from the cache, which the new keys/values extend
+  adapter?: LoraAdapter | null; // applied on its target modules (frozen base weights are never changed)
+  loraScale?: number; // the adapter's strength: 0 = base model, 1 = as trained (default)
+  dropout?: LoraDropout | null; // training only
+  checkpointing?: boolean; // training: keep only each block's input and recompute the block in backward
+}
+
+/** The adapter as one pass applies it: its modules and the scale alpha/r × strength, or none at all. */
+interface Pass {
+  lora: ReadonlyMap<string, { A: tf.Tensor; B: tf.Tensor }> | null;
+  scale: number;
+  dropout: LoraDropout | null;
+}
+
+function passOf(o: ForwardOptions): Pass {
+  const scale = o.adapter ? o.adapter.scale * (o.loraScale ?? 1) : 0;
+  return { lora: o.adapter && scale !== 0 ? o.adapter.modules : null, scale, dropout: o.dropout ?? null };
+}
+
 function hashSeed(seed: number, text: string): number {
   let h = (seed ^ 0x811c9dc5) >>> 0;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
@@ -71,13 +93,6 @@ export class LlamaModel {
     const { full, sliding } = this.rope;
     return full.bytes + (sliding === full ? 0 : sliding.bytes);
   }
-  /** Applied on its target modules when set (frozen base weights are never changed). */
-  adapter: LoraAdapter | null = null;
-  /** Set by the trainer during training steps only. */
-  dropout: LoraDropout | null = null;
-  /** Training: keep only each block's input and recompute the block during backward. */
-  checkpointing = false;
-
   /** The embedding and the LM head (the same matrix when tied), possibly split into row blocks for the GPU. */
   readonly embed: VocabMatrix;
   private readonly lmHead: VocabMatrix;
@@ -105,14 +120,16 @@ export class LlamaModel {
   }
 
   /** ids [B, T] → final normalized hidden states [B, T, C]. With a cache, positions continue from it. */
-  forward(ids: tf.Tensor2D, cache?: KVCache): tf.Tensor3D {
+  forward(ids: tf.Tensor2D, options: ForwardOptions = {}): tf.Tensor3D {
+    const { cache } = options;
+    const pass = passOf(options);
     const [B, T] = ids.shape;
     const offset = cache?.length ?? 0;
     const rows = this.embed.rows(ids.reshape([B * T]) as tf.Tensor1D); // [B·T, C]
     let x = rows.reshape([B, T, this.config.hiddenSize]) as tf.Tensor3D; // [B, T, C]
     if (this.config.embedScale !== 1) x = tf.mul(x, this.config.embedScale); // Gemma: × √C
     for (let i = 0; i < this.config.numLayers; i++) {
-      x = this.checkpointing && !cache ? this.checkpointedBlock(x, i) : this.block(x, i, offset, cache);
+      x = options.checkpointing && !cache ? this.checkpointedBlock(x, i, pass) : this.block(x, i, pass, offset, cache);
     }
     if (cache) cache.length = offset + T;
     return this.rmsNorm(x, 'model.norm.weight');
@@ -147,19 +164,19 @@ export class LlamaModel {
   }
 
   // One decoder layer: pre-norm attention and pre-norm MLP, each added back to the residual stream.
-  private block(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): tf.Tensor3D {
-    return this.halves(x, i, offset, cache)[1];
+  private block(x: tf.Tensor3D, i: number, pass: Pass, offset: number, cache?: KVCache): tf.Tensor3D {
+    return this.halves(x, i, pass, offset, cache)[1];
   }
 
   // The layer's midpoint h = x + attention(x) [B, T, C] and its output h + mlp(h) [B, T, C].
-  private halves(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): [tf.Tensor3D, tf.Tensor3D] {
-    const h = tf.add(x, this.branch(this.attentionMix(x, i, offset, cache), this.attnOut(i), this.postAttnNorm(i))) as tf.Tensor3D;
-    return [h, tf.add(h, this.branch(this.gatedMlp(h, i), this.mlpOut(i), this.postMlpNorm(i))) as tf.Tensor3D];
+  private halves(x: tf.Tensor3D, i: number, pass: Pass, offset: number, cache?: KVCache): [tf.Tensor3D, tf.Tensor3D] {
+    const h = tf.add(x, this.branch(this.attentionMix(x, i, pass, offset, cache), this.attnOut(i), this.postAttnNorm(i), pass)) as tf.Tensor3D;
+    return [h, tf.add(h, this.branch(this.gatedMlp(h, i, pass), this.mlpOut(i), this.postMlpNorm(i), pass)) as tf.Tensor3D];
   }
 
   // A half's branch from the input of its output projection: linear(u), then (Gemma) its post-norm.
-  private branch(u: tf.Tensor3D, module: string, postNorm: string | null): tf.Tensor3D {
-    const y = this.linear(u, module);
+  private branch(u: tf.Tensor3D, module: string, postNorm: string | null, pass: Pass): tf.Tensor3D {
+    const y = this.linear(u, module, pass);
     return postNorm ? this.rmsNorm(y, postNorm) : y;
   }
 
@@ -175,16 +192,16 @@ export class LlamaModel {
   // to the input of its output projection (o_proj, down_proj) and no further: those outputs are not
   // needed, only the products dy·Wᵀ. It returns gradients for x and for this layer's LoRA weights
   // (passed in as the op's other inputs).
-  private checkpointedBlock(x: tf.Tensor3D, i: number): tf.Tensor3D {
+  private checkpointedBlock(x: tf.Tensor3D, i: number, pass: Pass): tf.Tensor3D {
     const prefix = `model.layers.${i}.`;
-    const lora = [...(this.adapter?.modules ?? [])].filter(([path]) => path.startsWith(prefix));
+    const lora = [...(pass.lora ?? [])].filter(([path]) => path.startsWith(prefix));
     const loraVars = lora.flatMap(([, p]) => [p.A, p.B]);
     const varsOf = (group: string) => lora.filter(([path]) => path.startsWith(prefix + group)).flatMap(([, p]) => [p.A, p.B]);
     const attnVars = varsOf('self_attn.');
     const mlpVars = varsOf('mlp.');
     const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const input = args[0] as tf.Tensor3D;
-      const [h, out] = tf.tidy(() => this.halves(input, i, 0));
+      const [h, out] = tf.tidy(() => this.halves(input, i, pass, 0));
       (args[args.length - 1] as tf.GradSaveFunc)([input, h]);
       return {
         value: out,
@@ -192,8 +209,8 @@ export class LlamaModel {
           withOwnTape(() =>
             tf.tidy(() => {
               const [xs, hs] = saved as tf.Tensor3D[];
-              const [dh, ...mlpGrads] = this.halfBackward(hs, dy as tf.Tensor3D, (t) => this.gatedMlp(t, i), this.mlpOut(i), this.postMlpNorm(i), mlpVars);
-              const [dx, ...attnGrads] = this.halfBackward(xs, dh, (t) => this.attentionMix(t, i, 0), this.attnOut(i), this.postAttnNorm(i), attnVars);
+              const [dh, ...mlpGrads] = this.halfBackward(hs, dy as tf.Tensor3D, (t) => this.gatedMlp(t, i, pass), this.mlpOut(i), this.postMlpNorm(i), mlpVars, pass);
+              const [dx, ...attnGrads] = this.halfBackward(xs, dh, (t) => this.attentionMix(t, i, pass, 0), this.attnOut(i), this.postAttnNorm(i), attnVars, pass);
               const byVar = new Map<tf.Tensor, tf.Tensor>([...attnVars.map((v, k) => [v, attnGrads[k]] as const), ...mlpVars.map((v, k) => [v, mlpGrads[k]] as const)]);
               return [dx, ...loraVars.map((v) => byVar.get(v)!)];
             }),
@@ -207,9 +224,9 @@ export class LlamaModel {
   // weights). With u = inner(z) and linear(u) = u·W + adapter(u), the gradients are those of
   // Σ(u · g·Wᵀ) + Σ(adapter(u) · g), plus g itself for z (the residual): u·W is never computed. A branch that
   // ends in a norm (Gemma) needs linear(u) itself, so there the product is recomputed and differentiated.
-  private halfBackward(z: tf.Tensor3D, g: tf.Tensor3D, inner: (z: tf.Tensor3D) => tf.Tensor3D, module: string, postNorm: string | null, vars: tf.Variable[]): [tf.Tensor3D, ...tf.Tensor[]] {
+  private halfBackward(z: tf.Tensor3D, g: tf.Tensor3D, inner: (z: tf.Tensor3D) => tf.Tensor3D, module: string, postNorm: string | null, vars: tf.Tensor[], pass: Pass): [tf.Tensor3D, ...tf.Tensor[]] {
     if (postNorm) {
-      const grads = tf.grads((zIn: tf.Tensor) => tf.sum(tf.mul(this.branch(inner(zIn as tf.Tensor3D), module, postNorm), g)))([z, ...vars]);
+      const grads = tf.grads((zIn: tf.Tensor) => tf.sum(tf.mul(this.branch(inner(zIn as tf.Tensor3D), module, postNorm, pass), g)))([z, ...vars]);
       return [tf.add(g, grads[0]) as tf.Tensor3D, ...grads.slice(1)];
     }
     const [B, T, C] = g.shape;
@@ -218,7 +235,7 @@ export class LlamaModel {
     const grads = tf.grads((zIn: tf.Tensor) => {
       const u = inner(zIn as tf.Tensor3D); // [B, T, in]
       const frozen = tf.sum(tf.mul(u, gu));
-      const extra = this.adapterTerm(u.reshape([B * T, -1]) as tf.Tensor2D, module); // [B·T, C] or null
+      const extra = this.adapterTerm(u.reshape([B * T, -1]) as tf.Tensor2D, module, pass); // [B·T, C] or null
       return extra ? tf.add(frozen, tf.sum(tf.mul(extra, g.reshape([B * T, C])))) : frozen;
     })([z, ...vars]);
     return [tf.add(g, grads[0]) as tf.Tensor3D, ...grads.slice(1)];
@@ -234,7 +251,7 @@ export class LlamaModel {
   // Grouped-query causal self-attention with rotary position embeddings, up to (not including) o_proj:
   // the heads' outputs, merged [B, T, H·D]. Qwen3 and Gemma normalize each head of q and k first; a sliding
   // layer sees only the last `slidingWindow` positions and has its own rotation.
-  private attentionMix(x: tf.Tensor3D, i: number, offset: number, cache?: KVCache): tf.Tensor3D {
+  private attentionMix(x: tf.Tensor3D, i: number, pass: Pass, offset: number, cache?: KVCache): tf.Tensor3D {
     const { numHeads: H, numKvHeads: KVH, headDim: D } = this.config;
     const [B, T] = x.shape;
     const G = H / KVH;
@@ -244,9 +261,9 @@ export class LlamaModel {
     const xn = this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`);
     const heads = (t: tf.Tensor, n: number) => t.reshape([B, T, n, D]).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, n, T, D]
     const qkNorm = (t: tf.Tensor4D, name: string) => (this.config.qkNorm ? this.rmsNorm(t, p + name) : t);
-    const q = rope.apply(qkNorm(heads(this.linear(xn, p + 'q_proj'), H), 'q_norm.weight'), offset); // [B, H, T, D]
-    let k = rope.apply(qkNorm(heads(this.linear(xn, p + 'k_proj'), KVH), 'k_norm.weight'), offset); // [B, KVH, T, D]
-    let v = heads(this.linear(xn, p + 'v_proj'), KVH); // [B, KVH, T, D]
+    const q = rope.apply(qkNorm(heads(this.linear(xn, p + 'q_proj', pass), H), 'q_norm.weight'), offset); // [B, H, T, D]
+    let k = rope.apply(qkNorm(heads(this.linear(xn, p + 'k_proj', pass), KVH), 'k_norm.weight'), offset); // [B, KVH, T, D]
+    let v = heads(this.linear(xn, p + 'v_proj', pass), KVH); // [B, KVH, T, D]
     if (cache) [k, v] = cache.append(i, k, v); // [B, KVH, S, D]
     const S = k.shape[2];
     // Query head h uses key/value head floor(h / G), so [B, H, T, D] regroups as [B, KVH, G·T, D] by a reshape.
@@ -260,55 +277,42 @@ export class LlamaModel {
 
   // The gated MLP on the normed h, up to (not including) down_proj: act(gate(hn)) · up(hn), [B, T, I];
   // act is SiLU (SwiGLU) or, for Gemma, GELU with the tanh approximation.
-  private gatedMlp(h: tf.Tensor3D, i: number): tf.Tensor3D {
+  private gatedMlp(h: tf.Tensor3D, i: number, pass: Pass): tf.Tensor3D {
     const p = `model.layers.${i}.`;
     const hn = this.rmsNorm(h, this.preMlpNorm(i));
-    const gate = this.linear(hn, p + 'mlp.gate_proj'); // [B, T, I]
-    const up = this.linear(hn, p + 'mlp.up_proj'); // [B, T, I]
+    const gate = this.linear(hn, p + 'mlp.gate_proj', pass); // [B, T, I]
+    const up = this.linear(hn, p + 'mlp.up_proj', pass); // [B, T, I]
     const act = this.config.activation === 'silu' ? tf.mul(gate, tf.sigmoid(gate)) : geluTanh(gate);
     return tf.mul(act, up) as tf.Tensor3D;
   }
 
   // x · W (+ b) (+ scale · (dropout(x) · Aᵀ) · Bᵀ). W is kept as [in, out]; A [r, in] and B [out, r] as PEFT.
-  private linear(x: tf.Tensor3D, module: string): tf.Tensor3D {
+  private linear(x: tf.Tensor3D, module: string, pass: Pass): tf.Tensor3D {
     const w = this.w(module + '.weight');
     const [B, T, inF] = x.shape;
     const x2 = x.reshape([B * T, inF]);
     let y = matmul(x2, w); // [B·T, out]
     const b = this.weights.get(module + '.bias');
     if (b) y = tf.add(y, b);
-    const extra = this.adapterTerm(x2 as tf.Tensor2D, module);
+    const extra = this.adapterTerm(x2 as tf.Tensor2D, module, pass);
     if (extra) y = tf.add(y, extra);
     return y.reshape([B, T, w.shape[1] as number]);
   }
 
   // The adapter's term of a linear module, scale · (dropout(x) · Aᵀ) · Bᵀ [N, out]; null without one.
-  private adapterTerm(x2: tf.Tensor2D, module: string): tf.Tensor | null {
-    const lora = this.adapter?.modules.get(module);
-    if (!lora || this.adapter!.scale === 0) return null;
-    const xd = this.dropout && this.dropout.rate > 0 ? tf.dropout(x2, this.dropout.rate, undefined, hashSeed(this.dropout.seed, module)) : x2;
+  private adapterTerm(x2: tf.Tensor2D, module: string, pass: Pass): tf.Tensor | null {
+    const lora = pass.lora?.get(module);
+    if (!lora) return null;
+    const { dropout } = pass;
+    const xd = dropout && dropout.rate > 0 ? tf.dropout(x2, dropout.rate, undefined, hashSeed(dropout.seed, module)) : x2;
     const low = matmul(matmul(xd, lora.A, false, true), lora.B, false, true); // [N, r] → [N, out]
-    return tf.mul(low, this.adapter!.scale);
+    return tf.mul(low, pass.scale);
   }
 
   private w(name: string): tf.Tensor {
     const t = this.weights.get(name);
     if (!t) throw new Error(`weight ${name} is not loaded`);
     return t;
-  }
-}
-
-/**
- * tfjs keeps one global gradient tape; a gradient computed inside another's backward pass (the block
- * recomputation above) would clear the outer tape when it finishes. Keep the outer tape aside meanwhile.
- */
-function withOwnTape<T>(f: () => T): T {
-  const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
-  const outer = state.activeTape;
-  try {
-    return f();
-  } finally {
-    state.activeTape = outer;
   }
 }
 

@@ -9,11 +9,10 @@ import type { FileProgress, ModelFiles } from './source';
 import { TextTokenizer } from './tokenizer';
 import { VocabMatrix } from './vocab-matrix';
 import { storageBindingLimit } from './gpu-device';
+import type { LoadProgress } from '../shared/types';
 
-export type LoadProgress =
-  | ({ stage: 'file' } & FileProgress) // bytes of one file arriving
-  | { stage: 'tensors'; loaded: number; total: number } // weights uploaded to the backend
-  | { stage: 'warning'; message: string }; // something the user should know that did not stop the load
+export type { LoadProgress };
+
 
 export interface LoadedModel {
   id: string;

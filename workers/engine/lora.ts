@@ -1,23 +1,16 @@
 // LoRA adapters: y = x·Wᵀ + scale·(dropout(x)·Aᵀ)·Bᵀ on chosen linear modules, never forming B·A.
 // A [r, in] starts Kaiming-uniform (as PEFT does), B [out, r] at zero, so a fresh adapter changes nothing.
 import * as tf from './tf';
-import { LINEAR_MODULES, linearShape, modulePath, type LinearModule, type ModelConfig } from './config';
+import { linearShape, modulePath, type ModelConfig } from './config';
+import { DEFAULT_LORA, LORA_TARGETS } from '../shared/defaults';
+import type { LoraConfig, LoraTarget } from '../shared/types';
 import { InvalidRequestError } from './errors';
 import { Rng } from './sampling';
 
-/** Every linear module of a block can carry an adapter; their names and shapes come from config.ts. */
-export const LORA_TARGETS = LINEAR_MODULES;
-export type LoraTarget = LinearModule;
+/** Every linear module of a block can carry an adapter; their shapes come from config.ts. */
+export { DEFAULT_LORA, LORA_TARGETS };
+export type { LoraConfig, LoraTarget };
 
-export interface LoraConfig {
-  rank: number; // 8: PEFT's default; enough capacity for a domain or style on small models
-  alpha: number; // 16: scale alpha/r = 2, the common choice in LLaMA-Factory recipes
-  dropout: number; // 0.05: light regularisation for small datasets
-  targets: LoraTarget[]; // all seven linear modules: best quality per trained parameter (QLoRA's finding)
-  rslora: boolean; // false: PEFT's default; true scales by alpha/√r, steadier at high ranks
-}
-
-export const DEFAULT_LORA: LoraConfig = { rank: 8, alpha: 16, dropout: 0.05, targets: [...LORA_TARGETS], rslora: false };
 
 export function validateLora(c: LoraConfig): LoraConfig {
   if (!Number.isInteger(c.rank) || c.rank < 1 || c.rank > 1024) throw new InvalidRequestError(`LoRA rank must be a whole number from 1 to 1024, got ${c.rank}.`);
@@ -29,7 +22,8 @@ export function validateLora(c: LoraConfig): LoraConfig {
   return c;
 }
 
-export function loraScale(c: LoraConfig): number {
+/** alpha/r (alpha/√r with rsLoRA): the factor on B·A as trained. A request's LoRA scale multiplies it. */
+export function alphaScale(c: LoraConfig): number {
   return c.rslora ? c.alpha / Math.sqrt(c.rank) : c.alpha / c.rank;
 }
 
@@ -43,12 +37,15 @@ export interface LoraPair {
   B: tf.Variable; // [out, r]
 }
 
-let nextAdapterId = 0; // tfjs variable names are global: each adapter's carry a unique suffix
+let nextAdapterId = 0; // tfjs variable names are global: each adapter's carry a unique suffix (never parsed)
+
+/** A/B tensors by their checkpoint names: `<module path>.lora_A` [r, in] and `<module path>.lora_B` [out, r]. */
+export type NamedTensors = ReadonlyMap<string, { shape: number[]; values: Float32Array }>;
+
+const A_SUFFIX = '.lora_A';
+const B_SUFFIX = '.lora_B';
 
 export class LoraAdapter {
-  /** Multiplies the adapter's effect at inference: 0 = base model, 1 = as trained. */
-  strength = 1;
-
   constructor(
     readonly config: LoraConfig,
     readonly modules: Map<string, LoraPair>,
@@ -82,8 +79,30 @@ export class LoraAdapter {
     return new LoraAdapter(config, modules);
   }
 
+  /** Rebuild an adapter from tensors named as `named()` names them (a checkpoint's); other names are ignored. */
+  static fromNamed(config: LoraConfig, tensors: NamedTensors): LoraAdapter {
+    const pairs = new Map<string, { A: tf.Tensor; B: tf.Tensor }>();
+    for (const [name, a] of tensors) {
+      if (!name.endsWith(A_SUFFIX)) continue;
+      const path = name.slice(0, -A_SUFFIX.length);
+      const b = tensors.get(path + B_SUFFIX);
+      if (!b) throw new InvalidRequestError(`The checkpoint has ${name} but no ${path + B_SUFFIX}: it is damaged; use another checkpoint.`);
+      pairs.set(path, { A: tf.tensor(a.values, a.shape), B: tf.tensor(b.values, b.shape) });
+    }
+    return LoraAdapter.fromTensors(config, pairs);
+  }
+
+  /** alpha/r: the factor on B·A as trained. */
   get scale(): number {
-    return loraScale(this.config) * this.strength;
+    return alphaScale(this.config);
+  }
+
+  /** Every trainable tensor with its checkpoint name, in the order of `variables()`. */
+  named(): { name: string; variable: tf.Variable }[] {
+    return [...this.modules].flatMap(([path, p]) => [
+      { name: path + A_SUFFIX, variable: p.A },
+      { name: path + B_SUFFIX, variable: p.B },
+    ]);
   }
 
   variables(): tf.Variable[] {

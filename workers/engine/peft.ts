@@ -32,9 +32,8 @@ export async function exportPeft(adapter: LoraAdapter, baseModel: string): Promi
     revision: null,
   };
   const tensors: { name: string; shape: number[]; values: Float32Array }[] = [];
-  for (const [path, { A, B }] of adapter.modules) {
-    tensors.push({ name: `${PREFIX}${path}.lora_A.weight`, shape: A.shape, values: (await A.data()) as Float32Array });
-    tensors.push({ name: `${PREFIX}${path}.lora_B.weight`, shape: B.shape, values: (await B.data()) as Float32Array });
+  for (const { name, variable } of adapter.named()) {
+    tensors.push({ name: `${PREFIX}${name}.weight`, shape: variable.shape, values: (await variable.data()) as Float32Array });
   }
   return new Map([
     [ADAPTER_CONFIG, new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n')],

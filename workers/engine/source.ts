@@ -1,20 +1,12 @@
 // Where a model's files come from. Every source reads whole files by name, one at a time, reporting
 // byte progress; `optional` files that are absent resolve to null instead of throwing.
 import { DownloadInterruptedError, HubAccessError, InvalidRequestError, ModelFileMissingError } from './errors';
+import { DEFAULT_HUB } from '../shared/defaults';
+import type { FileProgress, HubAccess, ModelSource } from '../shared/types';
 
-/** What the UI (or CLI) names as a model. Structured-cloneable, so it crosses the worker boundary. */
-export type ModelSource =
-  | { kind: 'hub'; repo: string; revision?: string; hub?: HubAccess } // <endpoint>/<repo>/resolve/<revision>/<file>
-  | { kind: 'url'; url: string } // any http(s) base URL of a model folder
-  | { kind: 'files'; files: File[] } // a folder dropped in the browser
-  | { kind: 'demo' }; // the built-in untrained demo model, served with the app
+export { DEFAULT_HUB };
+export type { FileProgress, HubAccess, ModelSource };
 
-export interface FileProgress {
-  file: string;
-  loaded: number; // bytes so far; never decreases
-  total: number | null; // bytes expected when known
-  cached: boolean; // served from the local cache, no network
-}
 
 export interface ReadOptions {
   optional?: boolean;
@@ -34,14 +26,8 @@ export interface ModelFiles {
   read(file: string, opts?: ReadOptions): Promise<Uint8Array | null>;
 }
 
-export const DEFAULT_HUB = 'https://huggingface.co';
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
-/** Which Hub to ask (a mirror's address, as HF_ENDPOINT) and the access token for it (gated and private repos). */
-export interface HubAccess {
-  endpoint?: string; // default https://huggingface.co
-  token?: string; // sent as Authorization: Bearer, to the endpoint's origin only
-}
 
 /** The endpoint as an origin-and-path base without a trailing slash; refused unless http(s). */
 export function hubEndpoint(endpoint = DEFAULT_HUB): string {

@@ -4,11 +4,12 @@ import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ChatTemplateError, ModelFormatError } from './errors';
 import { installPythonCompat, TemplateRaised } from './jinja-python';
+import { TEMPLATE_CHOICES } from '../shared/defaults';
+import type { ChatMessage, TemplateChoice, TemplateVariables } from '../shared/types';
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
+export { TEMPLATE_CHOICES };
+export type { ChatMessage, TemplateChoice, TemplateVariables };
+
 
 /** A message as chat templates read it: OpenAI's fields (tool_calls, tool results, reasoning_content, …) pass through. */
 export interface TemplateMessage {
@@ -16,12 +17,6 @@ export interface TemplateMessage {
   readonly content?: unknown;
 }
 
-/** Variables a template may read beyond messages, as transformers passes them (tools, documents, enable_thinking, …). */
-export type TemplateVariables = Record<string, unknown>;
-
-/** Which chat template renders conversations: the model's own (the default), plain ChatML, or none (raw text only). */
-export const TEMPLATE_CHOICES = ['model', 'chatml', 'none'] as const;
-export type TemplateChoice = (typeof TEMPLATE_CHOICES)[number];
 
 /** ChatML without a default system message, for base models fine-tuned to chat (as Qwen and SmolLM write turns). */
 export const CHATML_TEMPLATE =

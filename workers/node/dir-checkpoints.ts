@@ -2,6 +2,7 @@
 // previous file set or the complete new file, never a partial one.
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CheckpointNotFoundError } from '../engine/errors';
 import { decodeCheckpoint, type CheckpointMeta, type CheckpointStore } from '../engine/train/checkpoint';
 
 export class DirCheckpointStore implements CheckpointStore {
@@ -17,7 +18,11 @@ export class DirCheckpointStore implements CheckpointStore {
   }
 
   async load(name: string): Promise<Uint8Array> {
-    const b = await readFile(join(this.dir, `${name}.ckpt`));
+    const b = await readFile(join(this.dir, `${name}.ckpt`)).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+      const stored = (await readdir(this.dir).catch(() => [] as string[])).filter((f) => f.endsWith('.ckpt')).map((f) => f.slice(0, -5));
+      throw new CheckpointNotFoundError(name, this.dir, stored.sort());
+    });
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   }
 

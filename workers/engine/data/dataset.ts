@@ -3,35 +3,17 @@
 import type { Example, TrainOn } from '../train/examples';
 import { tokenizeExample, trainedCount } from '../train/examples';
 import type { TextTokenizer } from '../tokenizer';
-import { convert, detectFormat, FORMAT_LABELS, FORMATS, type DatasetFormat, type ErrorCode, type Finding } from './formats';
+import { convert, detectFormat, FORMAT_LABELS, FORMATS, type DatasetFormat, type Finding } from './formats';
 import { decodeDatasetBytes, readRecords, type RawRecord } from './records';
+import { ERROR_CODES } from '../../shared/defaults';
+import type { DatasetReport, TokenStats } from '../../shared/types';
+
+export type { DatasetReport, TokenStats };
 
 export type { DatasetFormat, Finding };
 
-const ERROR_CODES = new Set<string>(['invalid_json', 'not_an_object', 'unknown_format', 'missing_messages', 'unrecognized_role', 'missing_content', 'empty_content', 'no_assistant_message'] satisfies ErrorCode[]);
+const ERRORS = new Set<string>(ERROR_CODES);
 
-export interface TokenStats {
-  total: number; // tokens of all valid examples, as the model will see them (before truncation)
-  trained: number; // of which are training targets (assistant tokens, or all for plain text)
-  min: number;
-  median: number;
-  p95: number;
-  max: number;
-  maxSeqLen: number;
-  overMax: number; // examples longer than maxSeqLen
-  cut: number; // tokens that truncation removes
-  histogram: { edges: number[]; counts: number[] }; // counts[i] examples with edges[i] ≤ tokens < edges[i+1]
-}
-
-export interface DatasetReport {
-  format: DatasetFormat | null; // the file's format: the one forced, or the most common
-  formats: Partial<Record<DatasetFormat, number>>; // records per detected format
-  records: number; // non-blank lines (JSONL) or array elements (JSON)
-  valid: number;
-  errors: Finding[];
-  warnings: Finding[];
-  tokens?: TokenStats;
-}
 
 export interface DatasetExample {
   line: number;
@@ -81,7 +63,7 @@ export function loadRecords(records: RawRecord[], force?: DatasetFormat, text: {
       return;
     } else format = own;
     const { example, findings } = convert(r.value, format, r.line);
-    for (const f of findings) (ERROR_CODES.has(f.code) ? errors : warnings).push(f);
+    for (const f of findings) (ERRORS.has(f.code) ? errors : warnings).push(f);
     if (!example) return;
     if (dominant && own && own !== dominant) warnings.push({ line: r.line, code: 'mixed_formats', message: `Is ${FORMAT_LABELS[own]} while most of the file is ${FORMAT_LABELS[dominant]}; it is converted all the same.` });
     const key = JSON.stringify(example);

@@ -1,26 +1,12 @@
 // The dataset formats webtune reads, detected per line and converted to the one internal form (Example).
 // Every problem becomes a Finding with its line number, a stable code and a message saying what to do.
 import type { Example, TrainMessage } from '../train/examples';
+import { FORMAT_LABELS, FORMATS } from '../../shared/defaults';
+import type { DatasetFormat, ErrorCode, Finding, WarningCode } from '../../shared/types';
 
-export const FORMATS = ['openai', 'alpaca', 'sharegpt', 'prompt_completion', 'text'] as const;
-export type DatasetFormat = (typeof FORMATS)[number];
+export { FORMAT_LABELS, FORMATS };
+export type { DatasetFormat, ErrorCode, Finding, WarningCode };
 
-export const FORMAT_LABELS: Record<DatasetFormat, string> = {
-  openai: 'OpenAI chat ({"messages": [...]})',
-  alpaca: 'Alpaca ({"instruction", "input", "output"})',
-  sharegpt: 'ShareGPT ({"conversations": [{"from", "value"}]})',
-  prompt_completion: 'prompt/completion ({"prompt", "completion"})',
-  text: 'plain text ({"text"})',
-};
-
-export type ErrorCode = 'invalid_json' | 'not_an_object' | 'unknown_format' | 'missing_messages' | 'unrecognized_role' | 'missing_content' | 'empty_content' | 'no_assistant_message';
-export type WarningCode = 'message_unrecognized_key' | 'mixed_formats' | 'duplicate_example' | 'too_long' | 'invalid_utf8' | 'utf16_decoded';
-
-export interface Finding {
-  line: number;
-  code: ErrorCode | WarningCode;
-  message: string;
-}
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -3,8 +3,8 @@
 // transposeA; and a batched product runs its own slow loop (attention's [12,768,64]×[12,64,256]: 0.9
 // GFLOP/s batched, 22 as twelve 2-D products). So on WASM a transposed operand is materialised first (an
 // O(n²) copy before an O(n³) product) and a batched product is done one matrix at a time.
-// The gradient of BatchMatMul is replaced by one that routes through the same function; its per-input
-// closures stay lazy, so frozen weights never get a gradient computed.
+// The gradient of BatchMatMul is replaced (ops/index.ts registers it) by one that routes through the same
+// function; its per-input closures stay lazy, so frozen weights never get a gradient computed.
 import * as tf from '../tf';
 
 function swapLast(t: tf.Tensor): tf.Tensor {
@@ -71,7 +71,7 @@ function unbroadcast(g: tf.Tensor, shape: number[]): tf.Tensor {
 // C = op(A)·op(B). With G = dL/dC:
 //   dA = G·op(B)ᵀ (A as is)      or op(B)·Gᵀ (A transposed)
 //   dB = op(A)ᵀ·G (B as is)      or Gᵀ·op(A) (B transposed)
-tf.registerGradient({
+export const batchMatMulGradient: tf.GradConfig = {
   kernelName: tf.BatchMatMul,
   inputsToSave: ['a', 'b'],
   gradFunc: (dy, saved, attrs) => {
@@ -85,4 +85,4 @@ tf.registerGradient({
       b: () => tf.tidy(() => unbroadcast(transposeB ? matmul(g, a, true, transposeA) : matmul(a, g, !transposeA, false), b.shape)),
     };
   },
-});
+};

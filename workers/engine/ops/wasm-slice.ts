@@ -12,8 +12,8 @@ interface WasmBackendLike {
 
 let installed = false;
 
-/** Re-register the WASM Slice kernel once; call after tfjs-backend-wasm is imported. */
-export function installWasmSlice(): void {
+/** Re-register the WASM Slice kernel once (ops/index.ts does, after tfjs-backend-wasm is imported). */
+export function registerWasmSlice(): void {
   if (installed) return;
   const original = tf.getKernel(tf.Slice, 'wasm');
   if (!original) return; // the WASM backend is not in this build

@@ -1,52 +1,11 @@
-// Training settings: separate from the model's architecture and the LoRA shape, each default with its reason.
+// Training settings: their checks and the learning-rate schedule (the type and defaults are in workers/shared/).
 import { InvalidRequestError } from '../errors';
-import type { TrainOn } from './examples';
+import { DEFAULT_TRAIN } from '../../shared/defaults';
+import type { Schedule, TrainConfig } from '../../shared/types';
 
-export type Schedule = 'cosine' | 'linear' | 'constant';
+export { DEFAULT_TRAIN };
+export type { Schedule, TrainConfig };
 
-export interface TrainConfig {
-  epochs: number; // 3: OpenAI's default for small fine-tuning sets
-  maxSteps: number | null; // null: run every epoch; a number caps the optimizer steps
-  learningRate: number; // 2e-4: the usual LoRA peak rate (PEFT and LLaMA-Factory examples)
-  batchSize: number; // 4: fits SmolLM2-135M at 256 tokens in a browser tab
-  gradAccum: number; // 1: raise it to grow the effective batch without more memory
-  maxSeqLen: number; // 512: covers most chat examples; longer ones are truncated and counted
-  warmupRatio: number; // 0.03: a short linear warm-up, as in HF Trainer recipes
-  schedule: Schedule; // cosine: decays smoothly to zero by the last step
-  weightDecay: number; // 0: PEFT's LoRA recipes do not decay adapters by default
-  maxGradNorm: number; // 1.0: HF Trainer's clipping default
-  beta1: number; // 0.9: Adam's default
-  beta2: number; // 0.999: Adam's default
-  epsilon: number; // 1e-8: Adam's default
-  valSplit: number; // 0.1: a tenth held out to watch for over-fitting
-  evalEvery: number; // 0: evaluate at each epoch's end only; N > 0 also every N steps
-  earlyStoppingPatience: number; // 0: off; N stops after N evaluations without a better validation loss
-  trainOn: TrainOn; // assistant: learn the answers, not the prompts
-  seed: number; // 42: data order, split, LoRA init and dropout all follow it
-  activationCheckpointing: boolean; // true: recompute each block in backward; far less memory for ~⅓ more compute
-}
-
-export const DEFAULT_TRAIN: TrainConfig = {
-  epochs: 3,
-  maxSteps: null,
-  learningRate: 2e-4,
-  batchSize: 4,
-  gradAccum: 1,
-  maxSeqLen: 512,
-  warmupRatio: 0.03,
-  schedule: 'cosine',
-  weightDecay: 0,
-  maxGradNorm: 1.0,
-  beta1: 0.9,
-  beta2: 0.999,
-  epsilon: 1e-8,
-  valSplit: 0.1,
-  evalEvery: 0,
-  earlyStoppingPatience: 0,
-  trainOn: 'assistant',
-  seed: 42,
-  activationCheckpointing: true,
-};
 
 export function validateTrain(c: TrainConfig): TrainConfig {
   const int = (v: number, name: string, min: number) => {

@@ -2,14 +2,11 @@
 // by default only assistant tokens are trained, and OpenAI's per-message weight (0 or 1) is honoured.
 import { InvalidRequestError } from '../errors';
 import { Rng } from '../sampling';
-import type { ChatMessage, TextTokenizer } from '../tokenizer';
+import type { TextTokenizer } from '../tokenizer';
+import type { Example, TrainMessage, TrainOn } from '../../shared/types';
 
-export interface TrainMessage extends ChatMessage {
-  weight?: 0 | 1; // assistant messages only; 0 = shown to the model but not trained on
-}
+export type { Example, TrainMessage, TrainOn };
 
-/** The one internal form every dataset format becomes. */
-export type Example = { messages: TrainMessage[] } | { text: string };
 
 export interface TokenizedExample {
   ids: number[];
@@ -19,7 +16,6 @@ export interface TokenizedExample {
   truncated: number;
 }
 
-export type TrainOn = 'assistant' | 'all';
 
 /**
  * Assistant content spans as [start, end) character ranges of the rendered text, with their weight. A turn
@@ -130,11 +126,16 @@ export interface Batch {
   trained: number; // Σ weights
 }
 
-export function collate(examples: TokenizedExample[], padId: number): Batch {
+/**
+ * Examples as one right-padded batch. Padding is inert whatever its id: a padded position comes after every
+ * real one (so under the causal mask no real token attends to it) and its target's weight is 0. Any id in
+ * the vocabulary will do; 0 always is one (tests/lora.test.ts checks a batch's loss against its examples').
+ */
+export function collate(examples: TokenizedExample[]): Batch {
   const T = Math.max(1, ...examples.map((e) => e.ids.length - 1));
   const B = examples.length;
-  const ids = new Int32Array(B * T).fill(padId);
-  const targets = new Int32Array(B * T).fill(padId);
+  const ids = new Int32Array(B * T); // padded with id 0
+  const targets = new Int32Array(B * T);
   const weights = new Float32Array(B * T);
   let tokens = 0;
   let trained = 0;

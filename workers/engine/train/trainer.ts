@@ -1,53 +1,25 @@
 // The LoRA training loop: seeded batches, one forward and one backward per micro-batch, gradient
 // accumulation, clipping, AdamW, evaluation, early stopping, checkpoints, pause/resume/cancel.
 // Metrics stay on the device until a progress report is due; then they are read back together.
+// `run` is a loop over four phases sharing one RunState: step, report, evaluate, checkpoint.
 import * as tf from '../tf';
 import { InvalidRequestError, WebtuneError } from '../errors';
 import { isQuotaError } from '../source';
 import type { LlamaModel } from '../llama';
 import type { LoraAdapter } from '../lora';
 import { Rng } from '../sampling';
-import { decodeCheckpoint, encodeCheckpoint, KEEP_EPOCH_CHECKPOINTS, type CheckpointMeta, type CheckpointStore, type TrainState } from './checkpoint';
+import { checkpointsToPrune, decodeCheckpoint, encodeCheckpoint, restoreTraining, trainingTensors, type CheckpointMeta, type CheckpointStore, type TrainState } from './checkpoint';
 import { learningRateAt, type TrainConfig } from './config';
 import { collate, epochBatches, type Batch, type TokenizedExample } from './examples';
-import type { VocabMatrix } from '../vocab-matrix';
 import { chunkedLmEval, chunkedLmLoss, chunkRowsFor } from './lm-loss';
 import { AdamW } from './optimizer';
+import type { EvalResult, StepPoint, TrainEvent, TrainSummary } from '../../shared/types';
+
+export type { EvalResult, StepPoint, TrainEvent, TrainSummary };
 
 /** The loss or gradient became NaN or infinite. The adapter is as of the last good step. */
 export class NonFiniteError extends WebtuneError {
   override name = 'NonFiniteError';
-}
-
-export interface StepPoint {
-  step: number; // 1-based optimizer step
-  epoch: number; // fractional epochs completed
-  loss: number;
-  lr: number;
-  gradNorm: number;
-}
-
-export interface EvalResult {
-  step: number;
-  valLoss: number;
-  perplexity: number;
-  accuracy: number;
-}
-
-export type TrainEvent =
-  | { type: 'steps'; points: StepPoint[]; totalSteps: number; tokensPerSecond: number; etaSeconds: number | null }
-  | ({ type: 'eval' } & EvalResult)
-  | { type: 'checkpoint'; meta: CheckpointMeta }
-  | { type: 'status'; status: 'running' | 'paused' }
-  | { type: 'warning'; message: string };
-
-export interface TrainSummary {
-  status: 'done' | 'cancelled' | 'early-stopped';
-  steps: number;
-  trainLoss: number | null; // last logged training loss
-  valLoss: number | null; // last evaluation (or the restored best)
-  bestCheckpoint: string | null;
-  seconds: number;
 }
 
 /** Pause, resume and cancel, set from outside while `run` awaits. */
@@ -90,6 +62,19 @@ export interface TrainerOptions {
   logEvery?: number; // also report every N steps (default: time-based only)
 }
 
+/** What one call of `run` carries between its phases. */
+interface RunState {
+  readonly started: number;
+  readonly onEvent: (e: TrainEvent) => void;
+  readonly control: TrainControl;
+  pending: { step: number; lr: number; metrics: tf.Tensor1D }[]; // steps not yet read back
+  lastReport: number;
+  tokens: number; // seen since tokenClock (reset after a pause, so tokens/s is of training time only)
+  tokenClock: number;
+  lastEval: EvalResult | null;
+  best: string | null; // the "best" checkpoint's name, once saved
+}
+
 const yieldToEvents = () => new Promise<void>((r) => setTimeout(r, 0));
 
 function seedFor(...parts: number[]): number {
@@ -108,6 +93,8 @@ export class Trainer {
   private lastTrainLoss: number | null = null;
   private control: TrainControl | null = null;
   private epochOrder: { epoch: number; batches: number[][] } | null = null;
+  /** The checkpoint this run continued from: retention never deletes it. */
+  private resumedFrom: string | null = null;
 
   constructor(
     readonly model: LlamaModel,
@@ -126,28 +113,24 @@ export class Trainer {
     this.lengths = train.map((e) => e.ids.length);
   }
 
-  private get head(): VocabMatrix {
-    return this.model.head();
-  }
-
-  private padId(): number {
-    return 0;
-  }
-
   /** The micro-batches of optimizer step `step` (0-based). */
   microBatches(step: number): Batch[] {
     const epoch = Math.floor(step / this.stepsPerEpoch);
     const k = step % this.stepsPerEpoch;
     if (this.epochOrder?.epoch !== epoch) this.epochOrder = { epoch, batches: epochBatches(this.train.length, this.cfg.batchSize, this.cfg.seed, epoch, this.lengths) };
     const order = this.epochOrder.batches;
-    return order.slice(k * this.cfg.gradAccum, (k + 1) * this.cfg.gradAccum).map((idx) => collate(idx.map((i) => this.train[i]), this.padId()));
+    return order.slice(k * this.cfg.gradAccum, (k + 1) * this.cfg.gradAccum).map((idx) => collate(idx.map((i) => this.train[i])));
   }
 
   /** Σ weighted token losses of one batch divided by `normalizer` (scalar, differentiable in the LoRA weights). */
-  private batchLoss(b: Batch, normalizer: number): tf.Scalar {
+  private batchLoss(b: Batch, normalizer: number, dropoutSeed: number): tf.Scalar {
     const ids = tf.tensor2d(b.ids, [b.B, b.T], 'int32');
-    const hidden = this.model.forward(ids); // [B, T, C]
-    const sum = chunkedLmLoss(hidden.reshape([b.B * b.T, -1]), this.head, b.targets, b.weights, this.chunkRows, this.model.config.finalSoftcap);
+    const hidden = this.model.forward(ids, {
+      adapter: this.adapter,
+      dropout: { rate: this.adapter.config.dropout, seed: dropoutSeed },
+      checkpointing: this.cfg.activationCheckpointing,
+    }); // [B, T, C]
+    const sum = chunkedLmLoss(hidden.reshape([b.B * b.T, -1]), this.model.head(), b.targets, b.weights, this.chunkRows, this.model.config.finalSoftcap);
     return tf.div(sum, normalizer) as tf.Scalar;
   }
 
@@ -158,27 +141,20 @@ export class Trainer {
     const vars = this.adapter.variables();
     let accum: tf.Tensor[] | null = null;
     let loss: tf.Tensor = tf.scalar(0);
-    this.model.checkpointing = this.cfg.activationCheckpointing;
-    try {
-      for (const [m, b] of micro.entries()) {
-        this.model.dropout = { rate: this.adapter.config.dropout, seed: seedFor(this.cfg.seed, step, m) };
-        const { value, grads } = tf.variableGrads(() => this.batchLoss(b, normalizer), vars);
-        const g = vars.map((v) => grads[v.name]);
-        if (accum === null) accum = g;
-        else {
-          const sum: tf.Tensor[] = accum.map((a, i) => tf.add(a, g[i]));
-          accum.forEach((t) => t.dispose());
-          g.forEach((t) => t.dispose());
-          accum = sum;
-        }
-        const l = tf.add(loss, value);
-        loss.dispose();
-        value.dispose();
-        loss = l;
+    for (const [m, b] of micro.entries()) {
+      const { value, grads } = tf.variableGrads(() => this.batchLoss(b, normalizer, seedFor(this.cfg.seed, step, m)), vars);
+      const g = vars.map((v) => grads[v.name]);
+      if (accum === null) accum = g;
+      else {
+        const sum: tf.Tensor[] = accum.map((a, i) => tf.add(a, g[i]));
+        accum.forEach((t) => t.dispose());
+        g.forEach((t) => t.dispose());
+        accum = sum;
       }
-    } finally {
-      this.model.dropout = null;
-      this.model.checkpointing = false;
+      const l = tf.add(loss, value);
+      loss.dispose();
+      value.dispose();
+      loss = l;
     }
     const lr = learningRateAt(this.cfg, step, this.totalSteps);
     const norm = this.optimizer.step(accum!, lr);
@@ -198,11 +174,11 @@ export class Trainer {
     let total = tf.zeros([2]);
     let count = 0;
     for (let s = 0; s < order.length; s += this.cfg.batchSize) {
-      const b = collate(order.slice(s, s + this.cfg.batchSize).map((i) => this.val[i]), this.padId());
+      const b = collate(order.slice(s, s + this.cfg.batchSize).map((i) => this.val[i]));
       count += b.trained;
       const part = tf.tidy(() => {
-        const hidden = this.model.forward(tf.tensor2d(b.ids, [b.B, b.T], 'int32'));
-        return chunkedLmEval(hidden.reshape([b.B * b.T, -1]) as tf.Tensor2D, this.head, b.targets, b.weights, this.chunkRows, this.model.config.finalSoftcap);
+        const hidden = this.model.forward(tf.tensor2d(b.ids, [b.B, b.T], 'int32'), { adapter: this.adapter });
+        return chunkedLmEval(hidden.reshape([b.B * b.T, -1]) as tf.Tensor2D, this.model.head(), b.targets, b.weights, this.chunkRows, this.model.config.finalSoftcap);
       });
       const next = tf.add(total, part);
       total.dispose();
@@ -217,123 +193,118 @@ export class Trainer {
 
   async run(onEvent: (e: TrainEvent) => void, control = new TrainControl()): Promise<TrainSummary> {
     this.control = control;
-    const started = performance.now();
-    const interval = this.opts.progressIntervalMs ?? 250;
-    const pending: { step: number; lr: number; metrics: tf.Tensor1D }[] = [];
-    let lastReport = performance.now();
-    let tokens = 0;
-    let tokenClock = performance.now();
+    const now = performance.now();
+    const run: RunState = { started: now, onEvent, control, pending: [], lastReport: now, tokens: 0, tokenClock: now, lastEval: null, best: null };
     let status: TrainSummary['status'] = 'done';
-    const last: { eval: EvalResult | null } = { eval: null };
-    let best: string | null = null;
-
-    const flush = async () => {
-      if (pending.length === 0) return;
-      const points: StepPoint[] = [];
-      let bad: StepPoint | null = null;
-      for (const p of pending) {
-        const [loss, gradNorm] = await p.metrics.data();
-        p.metrics.dispose();
-        const point = { step: p.step + 1, epoch: (p.step + 1) / this.stepsPerEpoch, loss, lr: p.lr, gradNorm };
-        if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) bad ??= point;
-        points.push(point);
-      }
-      pending.length = 0;
-      const now = performance.now();
-      const tps = (tokens * 1000) / Math.max(1, now - tokenClock);
-      const stepsLeft = this.totalSteps - this.state.step;
-      const perStep = (now - started) / Math.max(1, points[points.length - 1].step);
-      onEvent({ type: 'steps', points, totalSteps: this.totalSteps, tokensPerSecond: tps, etaSeconds: (stepsLeft * perStep) / 1000 });
-      lastReport = now;
-      const good = points.filter((p) => Number.isFinite(p.loss));
-      if (good.length) this.lastTrainLoss = good[good.length - 1].loss;
-      if (bad) {
-        throw new NonFiniteError(
-          `Training stopped at step ${bad.step}: the ${Number.isFinite(bad.loss) ? 'gradient' : 'loss'} became ${Number.isNaN(bad.loss) || Number.isNaN(bad.gradNorm) ? 'NaN' : 'infinite'}. ` +
-            'That step was not applied and saved checkpoints are intact. Lower the learning rate or check the data, then resume from the last checkpoint.',
-        );
-      }
-    };
-
-    const evaluateAndMaybeStop = async (): Promise<boolean> => {
-      const r = await this.evaluate();
-      if (!r) return false;
-      last.eval = r;
-      onEvent({ type: 'eval', ...r });
-      const improved = this.state.bestValLoss === null || r.valLoss < this.state.bestValLoss;
-      if (improved) {
-        this.state.bestValLoss = r.valLoss;
-        this.state.evalsWithoutImprovement = 0;
-        if (this.cfg.earlyStoppingPatience > 0) best = (await this.checkpoint('best', r.valLoss, onEvent)).name;
-      } else this.state.evalsWithoutImprovement++;
-      return this.cfg.earlyStoppingPatience > 0 && this.state.evalsWithoutImprovement >= this.cfg.earlyStoppingPatience;
-    };
-
     try {
       while (this.state.step < this.totalSteps) {
-        if (control.paused) {
-          await flush();
-          onEvent({ type: 'status', status: 'paused' });
-          await control.waitWhilePaused();
-          onEvent({ type: 'status', status: 'running' });
-          tokenClock = performance.now();
-          tokens = 0;
-        }
+        if (control.paused) await this.pausePhase(run);
         control.check();
         if (control.cancelled) {
           status = 'cancelled';
           break;
         }
-        const step = this.state.step;
-        const lr = learningRateAt(this.cfg, step, this.totalSteps);
-        const { metrics, tokens: seen } = this.trainStep(step);
-        tokens += seen;
-        pending.push({ step, lr, metrics });
-        const done = this.state.step;
-        const epochEnd = done % this.stepsPerEpoch === 0 || done === this.totalSteps;
-        const evalDue = (this.cfg.evalEvery > 0 && done % this.cfg.evalEvery === 0) || epochEnd;
-        const logDue = this.opts.logEvery !== undefined && done % this.opts.logEvery === 0;
-        if (evalDue || logDue || performance.now() - lastReport >= interval) {
-          await flush();
-          await yieldToEvents(); // let pause/cancel messages in
-        }
+        const { evalDue, epochEnd } = await this.stepPhase(run);
         control.check();
-        let stop = false;
-        if (evalDue) stop = await evaluateAndMaybeStop();
-        if (epochEnd && !stop) await this.checkpoint(`epoch-${Math.ceil(done / this.stepsPerEpoch)}`, last.eval?.valLoss ?? null, onEvent);
+        const stop = evalDue && (await this.evaluatePhase(run));
+        if (epochEnd && !stop) await this.checkpoint(`epoch-${Math.ceil(this.state.step / this.stepsPerEpoch)}`, run.lastEval?.valLoss ?? null, onEvent);
         if (stop) {
           status = 'early-stopped';
           break;
         }
       }
-      await flush();
+      await this.reportPhase(run);
     } finally {
-      for (const p of pending) p.metrics.dispose();
+      for (const p of run.pending) p.metrics.dispose();
     }
-    if (status === 'early-stopped' && best && this.opts.store) {
-      await this.restore(await this.opts.store.load(best)); // keep the best adapter, not the last
+    if (status === 'early-stopped' && run.best && this.opts.store) {
+      await this.restore(await this.opts.store.load(run.best)); // keep the best adapter, not the last
     }
     return {
       status,
       steps: this.state.step,
       trainLoss: this.lastTrainLoss,
-      valLoss: status === 'early-stopped' ? this.state.bestValLoss : (last.eval?.valLoss ?? null),
-      bestCheckpoint: best,
-      seconds: (performance.now() - started) / 1000,
+      valLoss: status === 'early-stopped' ? this.state.bestValLoss : (run.lastEval?.valLoss ?? null),
+      bestCheckpoint: run.best,
+      seconds: (performance.now() - run.started) / 1000,
     };
+  }
+
+  // Step: one optimizer step, its metrics left on the device; a report when one is due.
+  private async stepPhase(run: RunState): Promise<{ evalDue: boolean; epochEnd: boolean }> {
+    const step = this.state.step;
+    const lr = learningRateAt(this.cfg, step, this.totalSteps);
+    const { metrics, tokens } = this.trainStep(step);
+    run.tokens += tokens;
+    run.pending.push({ step, lr, metrics });
+    const done = this.state.step;
+    const epochEnd = done % this.stepsPerEpoch === 0 || done === this.totalSteps;
+    const evalDue = (this.cfg.evalEvery > 0 && done % this.cfg.evalEvery === 0) || epochEnd;
+    const logDue = this.opts.logEvery !== undefined && done % this.opts.logEvery === 0;
+    if (evalDue || logDue || performance.now() - run.lastReport >= (this.opts.progressIntervalMs ?? 250)) {
+      await this.reportPhase(run);
+      await yieldToEvents(); // let pause/cancel messages in
+    }
+    return { evalDue, epochEnd };
+  }
+
+  // Pause: report what is pending, wait, and restart the tokens/s clock.
+  private async pausePhase(run: RunState): Promise<void> {
+    await this.reportPhase(run);
+    run.onEvent({ type: 'status', status: 'paused' });
+    await run.control.waitWhilePaused();
+    run.onEvent({ type: 'status', status: 'running' });
+    run.tokenClock = performance.now();
+    run.tokens = 0;
+  }
+
+  // Report: read the pending steps' metrics back together and send them; a non-finite one ends the run.
+  private async reportPhase(run: RunState): Promise<void> {
+    if (run.pending.length === 0) return;
+    const points: StepPoint[] = [];
+    let bad: StepPoint | null = null;
+    for (const p of run.pending) {
+      const [loss, gradNorm] = await p.metrics.data();
+      p.metrics.dispose();
+      const point = { step: p.step + 1, epoch: (p.step + 1) / this.stepsPerEpoch, loss, lr: p.lr, gradNorm };
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) bad ??= point;
+      points.push(point);
+    }
+    run.pending = [];
+    const now = performance.now();
+    const tps = (run.tokens * 1000) / Math.max(1, now - run.tokenClock);
+    const stepsLeft = this.totalSteps - this.state.step;
+    const perStep = (now - run.started) / Math.max(1, points[points.length - 1].step);
+    run.onEvent({ type: 'steps', points, totalSteps: this.totalSteps, tokensPerSecond: tps, etaSeconds: (stepsLeft * perStep) / 1000 });
+    run.lastReport = now;
+    const good = points.filter((p) => Number.isFinite(p.loss));
+    if (good.length) this.lastTrainLoss = good[good.length - 1].loss;
+    if (bad) {
+      throw new NonFiniteError(
+        `Training stopped at step ${bad.step}: the ${Number.isFinite(bad.loss) ? 'gradient' : 'loss'} became ${Number.isNaN(bad.loss) || Number.isNaN(bad.gradNorm) ? 'NaN' : 'infinite'}. ` +
+          'That step was not applied and saved checkpoints are intact. Lower the learning rate or check the data, then resume from the last checkpoint.',
+      );
+    }
+  }
+
+  // Evaluate: validation metrics, the "best" checkpoint when they improve; true when early stopping is due.
+  private async evaluatePhase(run: RunState): Promise<boolean> {
+    const r = await this.evaluate();
+    if (!r) return false;
+    run.lastEval = r;
+    run.onEvent({ type: 'eval', ...r });
+    const improved = this.state.bestValLoss === null || r.valLoss < this.state.bestValLoss;
+    if (improved) {
+      this.state.bestValLoss = r.valLoss;
+      this.state.evalsWithoutImprovement = 0;
+      if (this.cfg.earlyStoppingPatience > 0) run.best = (await this.checkpoint('best', r.valLoss, run.onEvent)).name;
+    } else this.state.evalsWithoutImprovement++;
+    return this.cfg.earlyStoppingPatience > 0 && this.state.evalsWithoutImprovement >= this.cfg.earlyStoppingPatience;
   }
 
   /** Serialize adapter, optimizer and state. */
   async serialize(name: string, valLoss: number | null): Promise<{ meta: CheckpointMeta; bytes: Uint8Array }> {
-    const tensors: { name: string; shape: number[]; values: Float32Array }[] = [];
-    const vars = this.adapter.variables();
-    for (let i = 0; i < vars.length; i++) {
-      const v = vars[i];
-      const base = v.name.replace(/#\d+$/, '');
-      tensors.push({ name: base, shape: v.shape, values: (await v.data()) as Float32Array });
-      tensors.push({ name: `${base}.adam_m`, shape: v.shape, values: (await this.optimizer.m[i].data()) as Float32Array });
-      tensors.push({ name: `${base}.adam_v`, shape: v.shape, values: (await this.optimizer.v[i].data()) as Float32Array });
-    }
+    const tensors = await trainingTensors(this.adapter, this.optimizer);
     const meta: CheckpointMeta = {
       name,
       runId: this.opts.runId,
@@ -350,43 +321,35 @@ export class Trainer {
     return { meta, bytes: encodeCheckpoint(meta, tensors) };
   }
 
+  // Checkpoint: save, then prune by the retention policy (the new one first: never fewer good ones than before).
   private async checkpoint(name: string, valLoss: number | null, onEvent: (e: TrainEvent) => void): Promise<CheckpointMeta> {
     const { meta, bytes } = await this.serialize(name, valLoss);
     this.control?.check(); // nothing read back from a lost GPU device is ever saved
     const store = this.opts.store;
-    if (store) {
-      try {
-        await store.save(meta, bytes);
-      } catch (e) {
-        if (!isQuotaError(e)) throw e;
-        // Storage full: training goes on; the checkpoints already stored are untouched.
-        const full = (e as { code?: unknown }).code === 'ENOSPC' ? 'the disk is full' : "this site's storage is full";
-        onEvent({ type: 'warning', message: `Checkpoint ${name} was not saved: ${full}. Training continues and earlier checkpoints are intact; free some space (delete cached models, runs, datasets or files) to make room.` });
-        return meta;
-      }
-      onEvent({ type: 'checkpoint', meta });
-      // The new one is saved first: pruning never leaves the run with fewer good checkpoints than before.
-      const epochs = (await store.list()).filter((m) => m.name.startsWith('epoch-') && m.runId === this.opts.runId);
-      for (const old of epochs.slice(0, Math.max(0, epochs.length - KEEP_EPOCH_CHECKPOINTS))) await store.delete(old.name);
+    if (!store) return meta;
+    try {
+      await store.save(meta, bytes);
+    } catch (e) {
+      if (!isQuotaError(e)) throw e;
+      // Storage full: training goes on; the checkpoints already stored are untouched.
+      const full = (e as { code?: unknown }).code === 'ENOSPC' ? 'the disk is full' : "this site's storage is full";
+      onEvent({ type: 'warning', message: `Checkpoint ${name} was not saved: ${full}. Training continues and earlier checkpoints are intact; free some space (delete cached models, runs, datasets or files) to make room.` });
+      return meta;
     }
+    onEvent({ type: 'checkpoint', meta });
+    const keep = new Set(this.resumedFrom ? [this.resumedFrom] : []);
+    for (const old of checkpointsToPrune(await store.list(), this.opts.runId, keep)) await store.delete(old);
     return meta;
   }
 
   /** Continue from a checkpoint of this run's shape: adapter, moments, step and best loss. */
   async restore(bytes: Uint8Array): Promise<CheckpointMeta> {
-    const { meta, tensors } = decodeCheckpoint(bytes);
-    const vars = this.adapter.variables();
-    vars.forEach((v, i) => {
-      const base = v.name.replace(/#\d+$/, '');
-      for (const [suffix, target] of [['', v], ['.adam_m', this.optimizer.m[i]], ['.adam_v', this.optimizer.v[i]]] as const) {
-        const t = tensors.get(base + suffix);
-        if (!t || t.shape.join() !== v.shape.join()) throw new InvalidRequestError(`Checkpoint ${meta.name} does not match this adapter (${base}${suffix}). Resume with the same model and LoRA settings.`);
-        tf.tidy(() => target.assign(tf.tensor(t.values, t.shape)));
-      }
-    });
+    const checkpoint = decodeCheckpoint(bytes);
+    const { meta } = checkpoint;
+    restoreTraining(checkpoint, this.adapter, this.optimizer);
     Object.assign(this.state, meta.state);
-    this.optimizer.t = meta.state.adamT;
     this.lastTrainLoss = meta.trainLoss;
+    this.resumedFrom ??= meta.name;
     return meta;
   }
 

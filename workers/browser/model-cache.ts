@@ -1,12 +1,8 @@
 // The models kept in Cache Storage: listed with their sizes, deletable. Entries are grouped by the folder
 // URL they were downloaded from.
-import { CACHE_NAME } from './source';
+import { CACHE_NAME } from '../engine/source';
+import type { CachedModel } from '../shared/types';
 
-export interface CachedModel {
-  base: string; // folder URL, e.g. https://huggingface.co/<repo>/resolve/main
-  files: number;
-  bytes: number;
-}
 
 export async function listCachedModels(): Promise<CachedModel[]> {
   if (typeof caches === 'undefined') return [];

@@ -1,6 +1,7 @@
 // Checkpoints in IndexedDB (browser). One put in one transaction: a checkpoint is stored whole or not at all.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import { decodeCheckpoint, type CheckpointMeta, type CheckpointStore } from './train/checkpoint';
+import { CheckpointNotFoundError } from '../engine/errors';
+import { decodeCheckpoint, type CheckpointMeta, type CheckpointStore } from '../engine/train/checkpoint';
 
 interface Schema extends DBSchema {
   checkpoints: { key: [string, string]; value: { runId: string; name: string; meta: CheckpointMeta; bytes: Uint8Array }; indexes: { runId: string } };
@@ -26,8 +27,12 @@ export class IdbCheckpointStore implements CheckpointStore {
   }
 
   async load(name: string): Promise<Uint8Array> {
-    const item = await (await open()).get('checkpoints', [this.runId, name]);
-    if (!item) throw new Error(`Checkpoint ${name} of run ${this.runId} is not stored.`);
+    const d = await open();
+    const item = await d.get('checkpoints', [this.runId, name]);
+    if (!item) {
+      const stored = (await d.getAllKeysFromIndex('checkpoints', 'runId', this.runId)).map(([, n]) => n);
+      throw new CheckpointNotFoundError(name, `run ${this.runId}`, stored.sort());
+    }
     decodeCheckpoint(item.bytes); // refuse a damaged blob here rather than half-way through a restore
     return item.bytes;
   }

@@ -1,36 +1,7 @@
 // Datasets and runs in IndexedDB (browser). A dataset is its original file (kept byte for byte) plus its
 // report; both go in one transaction. A run is its settings, curves and status, updated as it trains.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { DatasetReport } from './dataset';
-import type { DatasetFormat } from './formats';
-import type { LoraConfig } from '../lora';
-import type { TrainConfig } from '../train/config';
-import type { EvalResult, StepPoint, TrainSummary } from '../train/trainer';
-
-export interface StoredDataset {
-  id: string;
-  name: string;
-  fileName: string;
-  size: number; // bytes of the original file
-  createdAt: string;
-  forcedFormat?: DatasetFormat; // the format the user chose; absent = detected per line
-  report: DatasetReport;
-}
-
-export interface RunRecord {
-  runId: string;
-  datasetId: string;
-  datasetName: string;
-  baseModel: string;
-  createdAt: string;
-  lora: LoraConfig;
-  train: TrainConfig;
-  status: 'running' | 'paused' | 'interrupted' | TrainSummary['status'] | 'failed';
-  totalSteps: number;
-  points: StepPoint[];
-  evals: EvalResult[];
-  error?: string;
-}
+import type { RunRecord, StoredDataset } from '../shared/types';
 
 interface Schema extends DBSchema {
   datasets: { key: string; value: StoredDataset };
@@ -79,7 +50,14 @@ export const datasetStore = {
   },
 };
 
-export const runStore = {
+/** Where run records are kept (an interface, so a test can hand RunRecorder a store that fails). */
+export interface RunStore {
+  put(run: RunRecord): Promise<void>;
+  list(): Promise<RunRecord[]>;
+  get(runId: string): Promise<RunRecord | undefined>;
+}
+
+export const runStore: RunStore = {
   async put(run: RunRecord): Promise<void> {
     await (await open()).put('runs', run);
   },

@@ -1,0 +1,72 @@
+// Every default and every list of names the engine and the UI share, each defined once with its reason.
+// Values only, no tfjs: the UI imports these directly (a drift here would, say, silently pick another
+// validation split than the run used).
+import type { GenerateOptions, LoraConfig, TrainConfig } from './types';
+
+/** The architectures the engine implements, by config.json's `architectures[0]`. */
+export const ARCHITECTURES = ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'Gemma3ForCausalLM'] as const;
+
+/** The seven linear modules of every block, by their checkpoint names; each can carry a LoRA adapter. */
+export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export const LORA_TARGETS = LINEAR_MODULES;
+
+/** Which chat template renders conversations: the model's own (the default), plain ChatML, or none (raw text only). */
+export const TEMPLATE_CHOICES = ['model', 'chatml', 'none'] as const;
+
+export const DEFAULT_LORA: LoraConfig = {
+  rank: 8, // PEFT's default; enough capacity for a domain or style on small models
+  alpha: 16, // scale alpha/r = 2, the common choice in LLaMA-Factory recipes
+  dropout: 0.05, // light regularisation for small datasets
+  targets: [...LORA_TARGETS], // all seven linear modules: best quality per trained parameter (QLoRA's finding)
+  rslora: false, // PEFT's default; true scales by alpha/√r, steadier at high ranks
+};
+
+export const DEFAULT_TRAIN: TrainConfig = {
+  epochs: 3, // OpenAI's default for small fine-tuning sets
+  maxSteps: null, // run every epoch
+  learningRate: 2e-4, // the usual LoRA peak rate (PEFT and LLaMA-Factory examples)
+  batchSize: 4, // fits SmolLM2-135M at 256 tokens in a browser tab
+  gradAccum: 1, // raise it to grow the effective batch without more memory
+  maxSeqLen: 512, // covers most chat examples; longer ones are truncated and counted
+  warmupRatio: 0.03, // a short linear warm-up, as in HF Trainer recipes
+  schedule: 'cosine', // decays smoothly to zero by the last step
+  weightDecay: 0, // PEFT's LoRA recipes do not decay adapters by default
+  maxGradNorm: 1.0, // HF Trainer's clipping default
+  beta1: 0.9, // Adam's default
+  beta2: 0.999, // Adam's default
+  epsilon: 1e-8, // Adam's default
+  valSplit: 0.1, // a tenth held out to watch for over-fitting
+  evalEvery: 0, // evaluate at each epoch's end only
+  earlyStoppingPatience: 0, // off: a user asks for early stopping
+  trainOn: 'assistant', // learn the answers, not the prompts
+  seed: 42, // any fixed seed: runs are reproducible by default
+  activationCheckpointing: true, // far less memory for ~⅓ more compute: memory is what a browser tab lacks
+};
+
+export const DEFAULT_GENERATE: Required<GenerateOptions> = {
+  maxNewTokens: 256, // a full chat answer, bounded
+  temperature: 0, // greedy: reproducible answers unless asked otherwise
+  topK: 0, // off
+  topP: 1, // off
+  seed: 0, // sampling is reproducible by default
+  loraScale: 1, // the adapter as trained
+};
+
+/** The Hugging Face Hub; a mirror (HF_ENDPOINT) replaces it. */
+export const DEFAULT_HUB = 'https://huggingface.co';
+
+/** The dataset formats webtune reads, detected per line. */
+export const FORMATS = ['openai', 'alpaca', 'sharegpt', 'prompt_completion', 'text'] as const;
+
+export const FORMAT_LABELS: Record<(typeof FORMATS)[number], string> = {
+  openai: 'OpenAI chat ({"messages": [...]})',
+  alpaca: 'Alpaca ({"instruction", "input", "output"})',
+  sharegpt: 'ShareGPT ({"conversations": [{"from", "value"}]})',
+  prompt_completion: 'prompt/completion ({"prompt", "completion"})',
+  text: 'plain text ({"text"})',
+};
+
+/** A dataset line with one of these is not loaded; the codes are stable (the report and tests name them). */
+export const ERROR_CODES = ['invalid_json', 'not_an_object', 'unknown_format', 'missing_messages', 'unrecognized_role', 'missing_content', 'empty_content', 'no_assistant_message'] as const;
+/** A line with one of these loads; the user is told. */
+export const WARNING_CODES = ['message_unrecognized_key', 'mixed_formats', 'duplicate_example', 'too_long', 'invalid_utf8', 'utf16_decoded'] as const;
