@@ -56,7 +56,7 @@ describe('findings', () => {
     chatLine('Q1', 'A1'), // 11 duplicate_example
     j({ prompt: 'p', completion: 'c' }), // 12 mixed_formats
     '', // 13 blank: ignored
-    chatLine('A long question '.repeat(20), 'A long answer '.repeat(20)), // 14 too_long
+    chatLine('A long question '.repeat(20), 'A long answer '.repeat(20)), // 14 too_long, and no_trained_token at 64 tokens
     j({ conversations: [{ from: 'robot', value: 'x' }] }), // 15 unrecognized_role (ShareGPT)
     j({ instruction: 'do it', output: '' }), // 16 empty_content (Alpaca)
     j({ text: 42 }), // 17 missing_content (text)
@@ -70,7 +70,7 @@ describe('findings', () => {
     expect(data.report.valid).toBe(5);
     const engine = await loadEngine('llama-tied-gqa-f32', 'cpu');
     addTokenStats(data, engine.current.tokenizer, 64);
-    expect(codesAt(data.report.warnings)).toEqual(['10:message_unrecognized_key', '11:duplicate_example', '12:mixed_formats', '14:too_long']);
+    expect(codesAt(data.report.warnings)).toEqual(['10:message_unrecognized_key', '11:duplicate_example', '12:mixed_formats', '14:too_long', '14:no_trained_token']);
     expect(data.report.warnings[0].message).toContain('mood');
     expect(data.report.warnings[0].message).not.toContain('name');
     expect(data.report.warnings[1].message).toContain('line 1');
@@ -178,6 +178,21 @@ describe('cli validate', () => {
     const bad = await cli('validate', '--data', none, '--json');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('no usable example');
+  });
+
+  it('reports what training would refuse: a length past max_position_embeddings, examples with no trained token left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'validate-'));
+    const file = join(dir, 'long.jsonl');
+    writeFileSync(file, [chatLine('A long question '.repeat(20), 'Yes.'), chatLine('Short?', 'Yes.')].join('\n'));
+    const model = modelDir('llama-tied-gqa-f32'); // max_position_embeddings 512
+    const far = await cli('validate', '--data', file, '--model', model, '--max-seq-len', '2048');
+    expect(far.code).not.toBe(0);
+    expect(far.stderr).toMatch(/--max-seq-len 2048 is more than this model reads \(max_position_embeddings 512\); training refuses it\. Use 512 or less\./);
+    const r = await cli('validate', '--data', file, '--model', model, '--max-seq-len', '40', '--json');
+    expect(r.code).toBe(0); // line 2 still teaches
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.tokens.untrained).toBe(1);
+    expect(out.warnings).toContainEqual({ line: 1, code: 'no_trained_token', message: expect.stringMatching(/^every trained token lies past the maximum length 40/) });
   });
 });
 

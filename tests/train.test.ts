@@ -1,7 +1,8 @@
 // Training: a tiny model memorises its data; resumes exactly; stops cleanly on non-finite values; early
 // stopping restores the best checkpoint; tensor count and bytes stay flat; pause and cancel work.
 import { describe, expect, it } from 'vitest';
-import { decodeCheckpoint, MemoryCheckpointStore } from '../workers/engine/train/checkpoint';
+import { checkpointsToPrune, decodeCheckpoint, MemoryCheckpointStore, type CheckpointMeta } from '../workers/engine/train/checkpoint';
+import type { TrainRequest } from '../workers/shared/types';
 import { TrainControl, type StepPoint, type TrainEvent } from '../workers/engine/train/trainer';
 import * as tf from '../workers/engine/tf';
 import { evaluateExample } from '../workers/engine/evaluate';
@@ -68,7 +69,7 @@ describe('training', () => {
         tf.tidy(() => poisoned.assign(tf.fill(poisoned.shape, NaN))); // a corrupted weight makes the next loss NaN
       }
     });
-    await expect(run).rejects.toMatchObject({ name: 'NonFiniteError', message: expect.stringMatching(/Training stopped at step 3: the loss became NaN.*not applied/) });
+    await expect(run).rejects.toMatchObject({ name: 'NonFiniteError', message: expect.stringMatching(/Training stopped at step 3: the loss became NaN.*not applied.*resume from checkpoint epoch-1\./) });
     expect(Array.from(other.dataSync())).toEqual(Array.from(otherBefore!)); // the bad step changed nothing
     const saved = await store.list();
     expect(saved.map((m) => m.name)).toEqual(['epoch-1']);
@@ -202,5 +203,32 @@ describe('training refuses what it cannot learn from', () => {
     await expect(engine.train({ examples, train: { maxSeqLen: 32, epochs: 1, valSplit: 0 } })).rejects.toThrow(/No training example has a token to learn from: 1 of 1 lost every trained \(assistant\) token to the 32-token limit\. Raise the maximum sequence length/);
     expect(engine.adapter).toBeNull(); // nothing was started
     engine.unload();
+  });
+});
+
+describe('resume and retention', () => {
+  it('a resume refuses a checkpoint of another run, naming what differs, and continues its own', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32');
+    const first = { examples: chats(), runId: 'r', train: { epochs: 2, valSplit: 0 }, lora: { dropout: 0 } };
+    await engine.train(first);
+    const resume = (change: Partial<TrainRequest>) => engine.train({ ...first, resumeFrom: 'epoch-1', ...change });
+    await expect(resume({ train: { ...first.train, learningRate: 1e-3 } })).rejects.toMatchObject({
+      name: 'CheckpointMismatchError',
+      message: expect.stringMatching(/^Checkpoint epoch-1 belongs to another run: its learningRate is 0\.0002, this run's is 0\.001\. Resume with the same/),
+    });
+    await expect(resume({ train: { ...first.train, epochs: 5 } })).rejects.toThrow(/its epochs is 2, this run's is 5/);
+    await expect(resume({ lora: { dropout: 0, targets: ['q_proj', 'v_proj'] } })).rejects.toThrow(/its LoRA targets is \[.*\], this run's is \["q_proj","v_proj"\]/);
+    await expect(resume({ examples: chats().slice(1) })).rejects.toThrow(/its number of training examples is 8, this run's is 7/);
+    await expect(resume({ examples: chats().reverse() })).rejects.toThrow(/its training data \(fingerprint\) is/);
+    expect((await resume({})).steps).toBe(4); // its own run goes on from step 2
+    engine.dispose();
+  });
+
+  it('retention keeps the newest three epoch checkpoints, the best by validation loss and the one resumed from', () => {
+    const meta = (n: number, valLoss: number | null) => ({ name: `epoch-${n}`, runId: 'r', step: n, valLoss }) as CheckpointMeta;
+    const stored = [meta(1, 2.0), meta(2, 0.5), meta(3, 1.0), meta(4, 1.1), meta(5, 1.2), meta(6, 1.3), { ...meta(7, 0.1), runId: 'other' }];
+    expect(checkpointsToPrune(stored, 'r')).toEqual(['epoch-1', 'epoch-3']); // epoch-2 has the lowest loss
+    expect(checkpointsToPrune(stored, 'r', new Set(['epoch-1']))).toEqual(['epoch-3']);
+    expect(checkpointsToPrune(stored.map((m) => ({ ...m, valLoss: null })), 'r')).toEqual(['epoch-1', 'epoch-2', 'epoch-3']);
   });
 });

@@ -11,7 +11,7 @@ import { filesFor, type ModelFiles } from './source';
 import { TEMPLATE_CHOICES } from './tokenizer';
 import { LoraAdapter, validateLora } from './lora';
 import { exportPeft, importPeft, baseModelWarning, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
-import { adapterFromCheckpoint, MemoryCheckpointStore, type CheckpointStore } from './train/checkpoint';
+import { adapterFromCheckpoint, MemoryCheckpointStore, runIdentity, type CheckpointStore } from './train/checkpoint';
 import { validateTrain } from './train/config';
 import { tokenizeExample, trainedCount } from './train/examples';
 import { splitIndices } from './train/split';
@@ -149,7 +149,8 @@ export class Engine implements EngineApi {
     }
     const runId = request.runId ?? `run-${Date.now().toString(36)}`;
     this.setAdapter(LoraAdapter.create(model.config, lora, cfg.seed));
-    const trainer = new Trainer(model, this.live!, train, val, cfg, { runId, baseModel: id, store: this.store(runId) });
+    const identity = runIdentity(id, model.config, train);
+    const trainer = new Trainer(model, this.live!, train, val, cfg, { runId, baseModel: id, store: this.store(runId), identity });
     this.control = new TrainControl();
     try {
       if (request.resumeFrom) await trainer.restore(await this.store(runId).load(request.resumeFrom));

@@ -136,6 +136,14 @@ export class DatasetEncodingError extends WebtuneError {
   }
 }
 
+/** A checkpoint that belongs to another run (model, data, LoRA shape or schedule) was asked to resume this one. */
+export class CheckpointMismatchError extends WebtuneError {
+  override name = 'CheckpointMismatchError';
+  constructor(checkpoint: string, field: string, theirs: unknown, ours: unknown) {
+    super(`Checkpoint ${checkpoint} belongs to another run: its ${field} is ${JSON.stringify(theirs)}, this run's is ${JSON.stringify(ours)}. Resume with the same model, data and settings as that run, or start a new run.`);
+  }
+}
+
 /** A checkpoint asked for by name is not stored (every checkpoint store throws this one error). */
 export class CheckpointNotFoundError extends WebtuneError {
   override name = 'CheckpointNotFoundError';

@@ -261,6 +261,14 @@ export interface TrainState {
   evalsWithoutImprovement: number;
 }
 
+/** What a run is: a checkpoint of it resumes only a run with the same identity, its LoRA and its schedule. */
+export interface RunIdentity {
+  baseModel: string; // the model's id
+  configHash: string; // of its config.json as the engine reads it
+  data: string; // fingerprint of the training examples as tokenized (ids and trained positions), in order
+  examples: number;
+}
+
 export interface CheckpointMeta {
   name: string;
   runId: string;
@@ -273,6 +281,7 @@ export interface CheckpointMeta {
   lora: LoraConfig;
   train: TrainConfig;
   state: TrainState;
+  identity?: RunIdentity; // absent in checkpoints written before it was recorded
 }
 
 // ── Adapters and evaluation ──────────────────────────────────────────────────────────────────────────
@@ -333,6 +342,7 @@ export interface TokenStats {
   maxSeqLen: number;
   overMax: number; // examples longer than maxSeqLen
   cut: number; // tokens that truncation removes
+  untrained: number; // examples whose every trained token lies past maxSeqLen: they teach nothing
   histogram: { edges: number[]; counts: number[] }; // counts[i] examples with edges[i] ≤ tokens < edges[i+1]
 }
 

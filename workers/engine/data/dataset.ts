@@ -100,6 +100,7 @@ export function addTokenStats(data: LoadedDataset, tok: TextTokenizer, maxSeqLen
   let trained = 0;
   let cut = 0;
   let overMax = 0;
+  let untrained = 0;
   for (const { line, example } of data.examples) {
     const t = tokenizeExample(tok, example, Number.MAX_SAFE_INTEGER, trainOn);
     const n = t.ids.length;
@@ -109,6 +110,10 @@ export function addTokenStats(data: LoadedDataset, tok: TextTokenizer, maxSeqLen
       overMax++;
       cut += n - maxSeqLen;
       data.report.warnings.push({ line, code: 'too_long', message: `${n} tokens; it will be truncated at the maximum length ${maxSeqLen}, cutting ${n - maxSeqLen} tokens.` });
+      if (trainedCount(t) > 0 && !t.trained.subarray(1, maxSeqLen).includes(1)) {
+        untrained++;
+        data.report.warnings.push({ line, code: 'no_trained_token', message: `every trained token lies past the maximum length ${maxSeqLen}, so this example teaches nothing. Raise the maximum length, or shorten its prompt.` });
+      }
     }
   }
   data.report.warnings.sort((a, b) => a.line - b.line);
@@ -128,6 +133,7 @@ export function addTokenStats(data: LoadedDataset, tok: TextTokenizer, maxSeqLen
     maxSeqLen,
     overMax,
     cut,
+    untrained,
     histogram: { edges, counts },
   };
 }

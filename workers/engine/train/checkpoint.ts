@@ -3,13 +3,15 @@
 // store interface every host implements, the retention policy, and the one error a missing checkpoint is.
 // One blob means one atomic write: a checkpoint is complete or absent.
 import * as tf from '../tf';
-import { CheckpointNotFoundError, InvalidRequestError, ModelFormatError } from '../errors';
+import { CheckpointMismatchError, CheckpointNotFoundError, InvalidRequestError, ModelFormatError } from '../errors';
 import { LoraAdapter, type NamedTensors } from '../lora';
 import { decodeTensor, parseSafetensorsHeader, writeSafetensors } from '../safetensors';
-import type { CheckpointMeta } from '../../shared/types';
+import type { CheckpointMeta, LoraConfig, RunIdentity, TrainConfig } from '../../shared/types';
+import type { ModelConfig } from '../config';
+import type { TokenizedExample } from './examples';
 import type { AdamW } from './optimizer';
 
-export type { CheckpointMeta, TrainState } from '../../shared/types';
+export type { CheckpointMeta, RunIdentity, TrainState } from '../../shared/types';
 
 export interface CheckpointTensors {
   meta: CheckpointMeta;
@@ -35,6 +37,41 @@ export function decodeCheckpoint(bytes: Uint8Array): CheckpointTensors {
   const tensors = new Map<string, { shape: number[]; values: Float32Array }>();
   for (const t of header.tensors) tensors.set(t.name, { shape: t.shape, values: decodeTensor(bytes, header, t) });
   return { meta, tensors };
+}
+
+/** FNV-1a over 32-bit words, as 8 hex digits: a fingerprint, not a security hash. */
+function fnv(words: Iterable<number>, h = 0x811c9dc5): number {
+  for (const w of words) h = Math.imul(h ^ (w >>> 0), 0x01000193) >>> 0;
+  return h;
+}
+const hex = (h: number) => h.toString(16).padStart(8, '0');
+
+/** What a run is: its base model (id and config), and its training examples as tokenized, in order. */
+export function runIdentity(baseModel: string, config: ModelConfig, train: TokenizedExample[]): RunIdentity {
+  const text = JSON.stringify(config);
+  let data = 0x811c9dc5;
+  for (const e of train) data = fnv([e.ids.length, ...e.ids, ...e.trained], data);
+  return { baseModel, configHash: hex(fnv(Array.from(text, (c) => c.charCodeAt(0)))), data: hex(data), examples: train.length };
+}
+
+/** Settings a resumed run must share with its checkpoint for the run to continue exactly (data order,
+ * schedule, optimizer). Evaluation, early stopping and activation checkpointing may change. */
+const SCHEDULE_FIELDS = ['epochs', 'maxSteps', 'learningRate', 'batchSize', 'gradAccum', 'maxSeqLen', 'warmupRatio', 'schedule', 'weightDecay', 'maxGradNorm', 'beta1', 'beta2', 'epsilon', 'valSplit', 'trainOn', 'seed'] as const satisfies readonly (keyof TrainConfig)[];
+const LORA_FIELDS = ['rank', 'alpha', 'dropout', 'targets', 'rslora'] as const satisfies readonly (keyof LoraConfig)[];
+
+/** Refuse, naming the first field that differs, a checkpoint of another run than `identity` with `lora` and `train`. */
+export function checkResumable(meta: CheckpointMeta, identity: RunIdentity, lora: LoraConfig, train: TrainConfig): void {
+  const differ = (field: string, theirs: unknown, ours: unknown) => {
+    if (JSON.stringify(theirs) !== JSON.stringify(ours)) throw new CheckpointMismatchError(meta.name, field, theirs, ours);
+  };
+  if (meta.identity) {
+    differ('base model', meta.identity.baseModel, identity.baseModel);
+    differ("model config (config.json's hash)", meta.identity.configHash, identity.configHash);
+    differ('number of training examples', meta.identity.examples, identity.examples);
+    differ('training data (fingerprint)', meta.identity.data, identity.data);
+  } else differ('base model', meta.baseModel, identity.baseModel);
+  for (const f of LORA_FIELDS) differ(`LoRA ${f}`, f === 'targets' ? [...meta.lora.targets].sort() : meta.lora[f], f === 'targets' ? [...lora.targets].sort() : lora[f]);
+  for (const f of SCHEDULE_FIELDS) differ(f, meta.train[f], train[f]);
 }
 
 /** The adapter and its Adam moments, read back, under the adapter's tensor names (moments suffixed). */
@@ -85,11 +122,17 @@ export const KEEP_EPOCH_CHECKPOINTS = 3;
 
 /**
  * Which of a run's stored checkpoints to delete after a new one is saved: epoch checkpoints past the newest
- * KEEP_EPOCH_CHECKPOINTS. "best" and the checkpoint this run resumed from (`keep`) are never deleted.
+ * KEEP_EPOCH_CHECKPOINTS. Never deleted: "best", the epoch checkpoint with the lowest validation loss, and
+ * the checkpoint this run resumed from (`keep`).
  */
 export function checkpointsToPrune(stored: CheckpointMeta[], runId: string, keep: ReadonlySet<string> = new Set()): string[] {
-  const epochs = stored.filter((m) => m.name.startsWith('epoch-') && m.runId === runId && !keep.has(m.name)).sort((a, b) => a.step - b.step);
-  return epochs.slice(0, Math.max(0, epochs.length - KEEP_EPOCH_CHECKPOINTS)).map((m) => m.name);
+  const epochs = stored.filter((m) => m.name.startsWith('epoch-') && m.runId === runId).sort((a, b) => a.step - b.step);
+  const scored = epochs.filter((m) => m.valLoss !== null && Number.isFinite(m.valLoss));
+  const best = scored.length ? scored.reduce((a, b) => (b.valLoss! < a.valLoss! ? b : a)).name : null;
+  return epochs
+    .slice(0, Math.max(0, epochs.length - KEEP_EPOCH_CHECKPOINTS))
+    .map((m) => m.name)
+    .filter((name) => name !== best && !keep.has(name));
 }
 
 /** In memory, for tests and for runs that keep nothing. */

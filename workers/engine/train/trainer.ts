@@ -8,7 +8,7 @@ import { isQuotaError } from '../source';
 import type { LlamaModel } from '../llama';
 import type { LoraAdapter } from '../lora';
 import { Rng } from '../sampling';
-import { checkpointsToPrune, decodeCheckpoint, encodeCheckpoint, restoreTraining, trainingTensors, type CheckpointMeta, type CheckpointStore, type TrainState } from './checkpoint';
+import { checkpointsToPrune, checkResumable, decodeCheckpoint, encodeCheckpoint, restoreTraining, trainingTensors, type CheckpointMeta, type CheckpointStore, type RunIdentity, type TrainState } from './checkpoint';
 import { learningRateAt, type TrainConfig } from './config';
 import { collate, epochBatches, type Batch, type TokenizedExample } from './examples';
 import { chunkedLmEval, chunkedLmLoss, chunkRowsFor } from './lm-loss';
@@ -58,6 +58,7 @@ export interface TrainerOptions {
   runId: string;
   baseModel: string;
   store?: CheckpointStore;
+  identity?: RunIdentity; // recorded in every checkpoint; a resume from a checkpoint of another run is refused
   progressIntervalMs?: number; // at most this often a 'steps' report (default 250)
   logEvery?: number; // also report every N steps (default: time-based only)
 }
@@ -95,6 +96,8 @@ export class Trainer {
   private epochOrder: { epoch: number; batches: number[][] } | null = null;
   /** The checkpoint this run continued from: retention never deletes it. */
   private resumedFrom: string | null = null;
+  /** The newest checkpoint saved by this run (or the one it resumed from): where to go on from after a failure. */
+  private lastSaved: string | null = null;
 
   constructor(
     readonly model: LlamaModel,
@@ -282,7 +285,7 @@ export class Trainer {
     if (bad) {
       throw new NonFiniteError(
         `Training stopped at step ${bad.step}: the ${Number.isFinite(bad.loss) ? 'gradient' : 'loss'} became ${Number.isNaN(bad.loss) || Number.isNaN(bad.gradNorm) ? 'NaN' : 'infinite'}. ` +
-          'That step was not applied and saved checkpoints are intact. Lower the learning rate or check the data, then resume from the last checkpoint.',
+          `That step was not applied and saved checkpoints are intact. Lower the learning rate or check the data, then ${this.lastSaved ? `resume from checkpoint ${this.lastSaved}` : 'start again (no checkpoint was saved yet)'}.`,
       );
     }
   }
@@ -317,6 +320,7 @@ export class Trainer {
       lora: this.adapter.config,
       train: this.cfg,
       state: { ...this.state },
+      ...(this.opts.identity ? { identity: this.opts.identity } : {}),
     };
     return { meta, bytes: encodeCheckpoint(meta, tensors) };
   }
@@ -337,6 +341,7 @@ export class Trainer {
       return meta;
     }
     onEvent({ type: 'checkpoint', meta });
+    if (name !== 'best') this.lastSaved = name;
     const keep = new Set(this.resumedFrom ? [this.resumedFrom] : []);
     for (const old of checkpointsToPrune(await store.list(), this.opts.runId, keep)) await store.delete(old);
     return meta;
@@ -346,10 +351,12 @@ export class Trainer {
   async restore(bytes: Uint8Array): Promise<CheckpointMeta> {
     const checkpoint = decodeCheckpoint(bytes);
     const { meta } = checkpoint;
+    if (this.opts.identity) checkResumable(meta, this.opts.identity, this.adapter.config, this.cfg);
     restoreTraining(checkpoint, this.adapter, this.optimizer);
     Object.assign(this.state, meta.state);
     this.lastTrainLoss = meta.trainLoss;
     this.resumedFrom ??= meta.name;
+    this.lastSaved ??= meta.name;
     return meta;
   }
 
