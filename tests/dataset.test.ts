@@ -152,6 +152,21 @@ describe('split', () => {
   });
 });
 
+describe('duplicate keys', () => {
+  it('warns on the line where an object repeats a key (JSON.parse keeps only the last)', () => {
+    const lines = [
+      chatLine('q', 'a'),
+      String.raw`{"messages": [{"role": "user", "content": "x", "content": "y"}, {"role": "assistant", "content": "z"}]}`,
+      String.raw`{"text": "a \"text\": b", "t\u0065xt": "c"}`, // an escaped key; a key-like text inside a value is not one
+      String.raw`{"messages": [{"role": "user", "content": "q2"}, {"role": "assistant", "content": "a2"}], "meta": {"role": 1}}`, // same key in another object: fine
+    ];
+    const data = loadDataset('d.jsonl', lines.join('\n'));
+    expect(codesAt(data.report.warnings)).toEqual(['2:duplicate_key', '3:duplicate_key', '3:mixed_formats']);
+    expect(data.report.warnings[0].message).toMatch(/^The key "content" appears twice in one object; JSON keeps only the last one/);
+    expect(data.report.warnings[1].message).toContain('"text"');
+  });
+});
+
 describe('cli validate', () => {
   const run = promisify(execFile);
   const cli = async (...args: string[]) => {

@@ -69,4 +69,4 @@ export const FORMAT_LABELS: Record<(typeof FORMATS)[number], string> = {
 /** A dataset line with one of these is not loaded; the codes are stable (the report and tests name them). */
 export const ERROR_CODES = ['invalid_json', 'not_an_object', 'unknown_format', 'missing_messages', 'unrecognized_role', 'missing_content', 'empty_content', 'no_assistant_message'] as const;
 /** A line with one of these loads; the user is told. */
-export const WARNING_CODES = ['message_unrecognized_key', 'mixed_formats', 'duplicate_example', 'too_long', 'no_trained_token', 'invalid_utf8', 'utf16_decoded'] as const;
+export const WARNING_CODES = ['message_unrecognized_key', 'duplicate_key', 'mixed_formats', 'duplicate_example', 'too_long', 'no_trained_token', 'invalid_utf8', 'utf16_decoded'] as const;

@@ -50,6 +50,9 @@ export function loadRecords(records: RawRecord[], force?: DatasetFormat, text: {
       errors.push({ line: r.line, code: 'invalid_json', message: `Not valid JSON (${r.error}). Fix the line or remove it.` });
       return;
     }
+    if (r.duplicateKey !== undefined) {
+      warnings.push({ line: r.line, code: 'duplicate_key', message: `The key "${r.duplicateKey}" appears twice in one object; JSON keeps only the last one, so the first is ignored. Remove the one you do not mean.` });
+    }
     const own = detected[i];
     let format: DatasetFormat;
     if (r.value === null || typeof r.value !== 'object' || Array.isArray(r.value)) {

@@ -3,7 +3,8 @@
 // element tagged with the line it starts on. UTF-8 with or without BOM; LF or CRLF; blank lines ignored.
 import { DatasetEncodingError } from '../errors';
 
-export type RawRecord = ({ line: number; value: unknown } | { line: number; error: string }) & { replaced?: true }; // replaced: the line holds U+FFFD
+// replaced: the line holds U+FFFD; duplicateKey: a key one of its objects repeats (JSON.parse keeps the last)
+export type RawRecord = ({ line: number; value: unknown; duplicateKey?: string } | { line: number; error: string }) & { replaced?: true };
 
 /** How a dataset file's bytes are written, from its first bytes. */
 export type FileEncoding = 'utf-8' | 'utf-16le' | 'utf-16be' | 'gzip';
@@ -82,11 +83,42 @@ export class JsonlReader {
     if (s.trim() === '') return;
     const replaced = s.includes('\uFFFD') ? { replaced: true as const } : {};
     try {
-      out.push({ line: this.line, value: JSON.parse(s), ...replaced });
+      const value: unknown = JSON.parse(s);
+      const dup = duplicateKey(s);
+      out.push({ line: this.line, value, ...(dup !== null ? { duplicateKey: dup } : {}), ...replaced });
     } catch (e) {
       out.push({ line: this.line, error: (e as Error).message, ...replaced });
     }
   }
+}
+
+/** The first key that an object in this (valid) JSON text repeats, or null: JSON.parse silently keeps the last. */
+export function duplicateKey(text: string): string | null {
+  const stack: (Set<string> | null)[] = []; // a Set per open object, null per open array
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b) stack.push(new Set()); // {
+    else if (c === 0x5b) stack.push(null); // [
+    else if (c === 0x7d || c === 0x5d) stack.pop(); // } ]
+    else if (c === 0x22) {
+      // a string: find its end, then whether a ':' follows (a key)
+      let j = i + 1;
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      const keys = stack[stack.length - 1];
+      if (keys) {
+        let k = j + 1;
+        while (k < text.length && (text[k] === ' ' || text[k] === '\t' || text[k] === '\r' || text[k] === '\n')) k++;
+        if (text[k] === ':') {
+          const raw = text.slice(i + 1, j);
+          const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+          if (keys.has(key)) return key;
+          keys.add(key);
+        }
+      }
+      i = j;
+    }
+  }
+  return null;
 }
 
 /** A .json file holding one array of examples. Element line numbers come from a scan of the text. */

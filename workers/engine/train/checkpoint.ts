@@ -54,9 +54,10 @@ export function runIdentity(baseModel: string, config: ModelConfig, train: Token
   return { baseModel, configHash: hex(fnv(Array.from(text, (c) => c.charCodeAt(0)))), data: hex(data), examples: train.length };
 }
 
-/** Settings a resumed run must share with its checkpoint for the run to continue exactly (data order,
- * schedule, optimizer). Evaluation, early stopping and activation checkpointing may change. */
-const SCHEDULE_FIELDS = ['epochs', 'maxSteps', 'learningRate', 'batchSize', 'gradAccum', 'maxSeqLen', 'warmupRatio', 'schedule', 'weightDecay', 'maxGradNorm', 'beta1', 'beta2', 'epsilon', 'valSplit', 'trainOn', 'seed'] as const satisfies readonly (keyof TrainConfig)[];
+/** Settings a resumed run must share with its checkpoint: data order, batches, learning rate, optimizer. The
+ * length may change (epochs, maxSteps: a run can be continued for longer, its schedule stretched to the new
+ * end), and so may evaluation, early stopping and activation checkpointing. */
+const SCHEDULE_FIELDS = ['learningRate', 'batchSize', 'gradAccum', 'maxSeqLen', 'warmupRatio', 'schedule', 'weightDecay', 'maxGradNorm', 'beta1', 'beta2', 'epsilon', 'valSplit', 'trainOn', 'seed'] as const satisfies readonly (keyof TrainConfig)[];
 const LORA_FIELDS = ['rank', 'alpha', 'dropout', 'targets', 'rslora'] as const satisfies readonly (keyof LoraConfig)[];
 
 /** Refuse, naming the first field that differs, a checkpoint of another run than `identity` with `lora` and `train`. */
