@@ -193,7 +193,7 @@ export class Engine implements EngineApi {
   }
 
   async useCheckpoint(runId: string, name: string): Promise<AdapterInfo> {
-    this.current; // a model is loaded
+    void this.current; // throws NoModelLoadedError when no model is loaded
     this.setAdapter(adapterFromCheckpoint(await this.store(runId).load(name)));
     return this.adapterInfo()!;
   }
