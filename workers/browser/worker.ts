@@ -20,7 +20,7 @@ const engine = new Engine({
 });
 const datasets = new DatasetLibrary(engine);
 const runs = new RunRecorder(engine, datasets, runStore);
-let stopEvaluation = false;
+let evaluationStopped = false; // set by stopEvaluation(), read between rows
 
 const api = {
   load: (source, options, onProgress) => engine.load(source, options, onProgress),
@@ -51,12 +51,12 @@ const api = {
   estimateTraining: async (id, train, lora) => estimateTraining(engine, await datasets.examples(id), train, lora),
   evaluateDataset: async (req, onRow) => {
     const chosen = evaluationExamples(await datasets.examples(req.datasetId), req);
-    stopEvaluation = false;
-    for (let i = 0; i < chosen.length && !stopEvaluation; i++) onRow(await evaluateExample(engine, chosen[i], i, req.maxNewTokens, req.loraScale));
+    evaluationStopped = false;
+    for (let i = 0; i < chosen.length && !evaluationStopped; i++) onRow(await evaluateExample(engine, chosen[i], i, req.maxNewTokens, req.loraScale));
     return chosen.length;
   },
   stopEvaluation: () => {
-    stopEvaluation = true;
+    evaluationStopped = true;
     engine.stop();
   },
   listCachedModels,
