@@ -61,7 +61,10 @@ describe('cli generate', () => {
   it('sampling follows the seed: the same seed repeats, another seed samples otherwise', async () => {
     // An untied model: a tied one's logits favour repeating the last token so much that every seed picks it.
     const args = ['generate', '--model', modelDir('llama-untied-mha-f16'), '--prompt', 'Hi', '--max-new-tokens', '8', '--temperature', '1.5', '--top-k', '50', '--top-p', '0.95', '--json'];
-    const [a, b, c] = await Promise.all(['7', '7', '8'].map(async (seed) => lastJson((await cli(...args, '--seed', seed)).stdout)));
+    // Three runs at once also prove that parallel runs never import each other's half-written bundle.
+    const runs = await Promise.all(['7', '7', '8'].map((seed) => cli(...args, '--seed', seed)));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    const [a, b, c] = runs.map((r) => lastJson(r.stdout));
     expect(a.ids).toEqual(b.ids);
     expect(c.ids).not.toEqual(a.ids); // fails if --seed is ignored (both would use the default seed)
   });
