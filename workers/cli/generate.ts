@@ -3,8 +3,8 @@ import { Engine } from '../engine/engine';
 import type { GenerateInput } from '../shared/types';
 import { InvalidRequestError } from '../engine/errors';
 import { backendArg, number, parse, templateArg } from './args';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../engine/peft';
-import { DirModelFiles, resolveModelArg } from '../node/dir-files';
+import { resolveModelArg } from '../node/dir-files';
+import { applyAdapterDir } from './adapter-arg';
 import { setupNodeHost } from '../node/host';
 import { DEFAULT_GENERATE as G } from '../shared/defaults';
 
@@ -65,13 +65,8 @@ export async function runGenerate(args: string[]): Promise<number> {
   const engine = new Engine();
   let info = await engine.loadFiles(await resolveModelArg(v.model), { backend: backendArg(v.backend) });
   if (template) info = engine.setChatTemplate(template);
-  if (v.adapter) {
-    const dir = new DirModelFiles(v.adapter);
-    const files: Record<string, Uint8Array> = {};
-    for (const name of [ADAPTER_CONFIG, ADAPTER_WEIGHTS]) files[name] = await dir.read(name);
-    const adapter = await engine.importAdapter(files);
-    for (const w of adapter.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-  } else if (v['lora-scale'] !== undefined) throw new InvalidRequestError('--lora-scale needs --adapter.');
+  if (v.adapter) await applyAdapterDir(engine, v.adapter);
+  else if (v['lora-scale'] !== undefined) throw new InvalidRequestError('--lora-scale needs --adapter.');
   if (!v.json) process.stderr.write(`${info.id}: ${info.config.architecture}, ${(info.parameters / 1e6).toFixed(2)}M parameters, backend ${info.backend.name} (${info.backend.reason})\n`);
   const result = await engine.generate(input, options, v.json ? undefined : (t) => process.stdout.write(t.text));
   if (v.json) {

@@ -2,6 +2,7 @@
 //   npm run -s cli -- generate --model <dir|url|hub-id> (--prompt <text> | --prompt-ids <id,...>) [options]
 import { WebtuneError } from '../engine/errors';
 import { UsageError } from './args';
+import { EXPORT_HELP, runExport } from './export';
 import { runGenerate, GENERATE_HELP } from './generate';
 import { runTrain, TRAIN_HELP } from './train';
 import { runValidate, VALIDATE_HELP } from './validate';
@@ -12,7 +13,8 @@ commands:
   generate   continue a prompt with a model (optionally with a LoRA adapter)
   train      LoRA-fine-tune a model on a dataset and export a PEFT adapter
   validate   check a dataset file: format, line-numbered findings, token statistics
-${GENERATE_HELP}${TRAIN_HELP}${VALIDATE_HELP}`;
+  export     the model with its adapter folded in: a Hugging Face folder (merged) or a GGUF file (gguf)
+${GENERATE_HELP}${TRAIN_HELP}${VALIDATE_HELP}${EXPORT_HELP}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -23,6 +25,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'generate') return runGenerate(rest);
   if (command === 'train') return runTrain(rest);
   if (command === 'validate') return runValidate(rest);
+  if (command === 'export') return runExport(rest);
   throw new UsageError(`unknown command "${command}".\n${USAGE}`);
 }
 

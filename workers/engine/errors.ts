@@ -37,6 +37,14 @@ export class UnsupportedModelError extends WebtuneError {
   }
 }
 
+/** A model this engine runs, but that a GGUF file cannot carry as webtune writes it. */
+export class GgufUnsupportedError extends WebtuneError {
+  override name = 'GgufUnsupportedError';
+  constructor(problem: string) {
+    super(`This model cannot be exported as GGUF: ${problem}. Export the merged model instead (a Hugging Face folder) and convert it with llama.cpp's convert_hf_to_gguf.py.`);
+  }
+}
+
 /** The server answered with an HTTP error status. */
 export class HubAccessError extends WebtuneError {
   override name = 'HubAccessError';

@@ -140,6 +140,21 @@ export class LlamaModel {
     return this.lmHead;
   }
 
+  /** A weight as the checkpoint stores it ([out, in] for a linear module), by its checkpoint key; the caller
+   * disposes it. For export: the in-memory layout (transposed, in blocks) never leaves this class. */
+  checkpointTensor(name: string): tf.Tensor {
+    return tf.tidy(() => {
+      const vocab = name === this.embed.name ? this.embed : name === this.lmHead.name ? this.lmHead : null;
+      if (vocab) {
+        const rows = vocab.rowBlocks(); // [Vb, C] each
+        return rows.length === 1 ? tf.clone(rows[0]) : tf.concat(rows, 0);
+      }
+      const w = this.weights.get(name);
+      if (!w) throw new Error(`weight ${name} is not loaded`);
+      return isTransposed(name, this.config.tieWordEmbeddings) ? tf.transpose(w) : tf.clone(w);
+    });
+  }
+
   /** Bytes of every weight, the vocabulary matrices included. */
   get weightBytes(): number {
     let bytes = this.embed.bytes + (this.lmHead === this.embed ? 0 : this.lmHead.bytes);

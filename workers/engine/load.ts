@@ -19,6 +19,8 @@ export interface LoadedModel {
   config: ModelConfig;
   tokenizer: TextTokenizer;
   model: LlamaModel;
+  /** Where it was read from: export reads the tokenizer and config files from here again. */
+  files: ModelFiles;
 }
 
 const INDEX = 'model.safetensors.index.json';
@@ -126,5 +128,5 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
     for (const m of vocab.values()) m.dispose();
     throw e;
   }
-  return { id: files.id, config, tokenizer, model: new LlamaModel(config, weights, vocab) };
+  return { id: files.id, config, tokenizer, model: new LlamaModel(config, weights, vocab), files };
 }

@@ -4,7 +4,7 @@
 import { ModelFormatError } from './errors';
 
 export type DType = 'F32' | 'F16' | 'BF16';
-const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { F32: 4, F16: 2, BF16: 2 };
 
 export interface TensorEntry {
   name: string;
@@ -119,7 +119,8 @@ function f32ToBf16(b: number): number {
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-function f32ToF16(v: number): number {
+/** IEEE single → half bit pattern, round-to-nearest-even. */
+export function f32ToF16(v: number): number {
   const f = new Float32Array([v]);
   const b = new Uint32Array(f.buffer)[0];
   const sign = (b >>> 16) & 0x8000;
@@ -143,27 +144,34 @@ function f32ToF16(v: number): number {
   return sign | (e << 10) | (r >>> 13);
 }
 
+/** The 8-byte length and JSON header of a safetensors file whose tensors follow in `entries`' order; the
+ * data section that must follow is `dataBytes` long. Lets a writer stream tensors it has not computed yet. */
+export function safetensorsPrefix(entries: readonly { name: string; shape: number[] }[], dtype: DType, metadata: Record<string, string> = { format: 'pt' }): { prefix: Uint8Array; dataBytes: number } {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of entries) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.byteLength / 8) * 8; // align the data section, as the reference writer does
+  const prefix = new Uint8Array(8 + padded).fill(0x20, 8 + json.byteLength);
+  new DataView(prefix.buffer).setBigUint64(0, BigInt(padded), true);
+  prefix.set(json, 8);
+  return { prefix, dataBytes: offset };
+}
+
 /** Serialize named float32 tensors into one safetensors file. */
 export function writeSafetensors(tensors: { name: string; shape: number[]; values: Float32Array }[], dtype: DType, metadata: Record<string, string> = { format: 'pt' }): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  const chunks: Uint8Array[] = [];
-  let offset = 0;
+  const { prefix, dataBytes } = safetensorsPrefix(tensors, dtype, metadata);
+  const out = new Uint8Array(prefix.byteLength + dataBytes);
+  out.set(prefix);
+  let p = prefix.byteLength;
   for (const t of tensors) {
     const raw = encodeValues(t.values, dtype);
-    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + raw.byteLength] };
-    chunks.push(raw);
-    offset += raw.byteLength;
-  }
-  let json = JSON.stringify(header);
-  while ((8 + json.length) % 8 !== 0) json += ' '; // align the data section, as the reference writer does
-  const headerBytes = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + headerBytes.byteLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
-  out.set(headerBytes, 8);
-  let p = 8 + headerBytes.byteLength;
-  for (const c of chunks) {
-    out.set(c, p);
-    p += c.byteLength;
+    out.set(raw, p);
+    p += raw.byteLength;
   }
   return out;
 }

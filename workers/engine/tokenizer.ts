@@ -191,6 +191,17 @@ export class TextTokenizer {
     return this.tok.token_to_id(token);
   }
 
+  /** The id of tokenizer_config.json's bos/eos/pad/unk token, if it names one this vocabulary has. */
+  specialId(kind: 'bos_token' | 'eos_token' | 'pad_token' | 'unk_token'): number | undefined {
+    const text = this.specials[kind];
+    return text === undefined ? undefined : this.tok.token_to_id(text);
+  }
+
+  /** The source of the model's own chat template (not a chosen replacement), or null. */
+  get ownTemplateSource(): string | null {
+    return this.own?.source ?? null;
+  }
+
   /**
    * Render messages with the model's chat template, as transformers' apply_chat_template does: `tools` and
    * `documents` are always passed (null when absent), with the special tokens, and `extra` on top

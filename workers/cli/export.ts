@@ -1,0 +1,76 @@
+// `export merged` / `export gguf`: the base model with an adapter folded in, for tools outside webtune.
+import { Engine } from '../engine/engine';
+import { InvalidRequestError } from '../engine/errors';
+import { GGUF_FILE_TYPES, writeModelGguf, type GgufFileType } from '../engine/export/gguf-model';
+import { MERGED_DTYPES, writeMergedFolder } from '../engine/export/merged';
+import type { DType } from '../engine/safetensors';
+import { resolveModelArg } from '../node/dir-files';
+import { checkTarget, PendingOutput } from '../node/export-sink';
+import { setupNodeHost } from '../node/host';
+import { applyAdapterDir } from './adapter-arg';
+import { backendArg, number, parse } from './args';
+
+export const EXPORT_HELP = `
+export options:
+  export merged --model M [--adapter A] --out DIR [--dtype f32|f16|bf16] [--shard-mb N]
+                             a Hugging Face folder with base + adapter folded into the weights (default f32;
+                             shards of at most N MB, default 2048)
+  export gguf --model M [--adapter A] --out F.gguf [--type f16|q8_0|f32]
+                             one GGUF file for llama.cpp / Ollama (Llama, Qwen2, Qwen3; default f16)
+  --lora-scale S             how much of the adapter to fold in (default 1 = as trained)
+  --overwrite                replace --out if it exists (it is replaced only once the export is complete)
+  --backend wasm|cpu|webgpu
+`;
+
+export async function runExport(args: string[]): Promise<number> {
+  const [kind, ...rest] = args;
+  if (kind !== 'merged' && kind !== 'gguf') throw new InvalidRequestError(`export needs what to write: "export merged" or "export gguf", got ${kind === undefined ? 'nothing' : `"${kind}"`}.`);
+  const v = parse(rest, {
+    model: { type: 'string' },
+    adapter: { type: 'string' },
+    out: { type: 'string' },
+    dtype: { type: 'string' },
+    type: { type: 'string' },
+    'shard-mb': { type: 'string' },
+    'lora-scale': { type: 'string' },
+    overwrite: { type: 'boolean' },
+    backend: { type: 'string' },
+  });
+  for (const flag of ['model', 'out'] as const) if (!v[flag]) throw new InvalidRequestError(`--${flag} is required.`);
+  const dtype = (v.dtype ?? 'f32').toUpperCase();
+  if (kind === 'merged' && !(MERGED_DTYPES as readonly string[]).includes(dtype)) throw new InvalidRequestError(`--dtype must be one of ${MERGED_DTYPES.map((d) => d.toLowerCase()).join(', ')}, got "${v.dtype}".`);
+  const type = v.type ?? 'f16';
+  if (kind === 'gguf' && !(GGUF_FILE_TYPES as readonly string[]).includes(type)) throw new InvalidRequestError(`--type must be one of ${GGUF_FILE_TYPES.join(', ')}, got "${type}".`);
+  if (kind === 'gguf' && v.dtype) throw new InvalidRequestError('--dtype is for export merged; a GGUF file takes --type.');
+  if (kind === 'merged' && v.type) throw new InvalidRequestError('--type is for export gguf; a merged folder takes --dtype.');
+  const shardMb = number(v['shard-mb'], '--shard-mb', true);
+  if (shardMb !== undefined && shardMb < 1) throw new InvalidRequestError(`--shard-mb must be at least 1, got ${shardMb}.`);
+  const loraScale = number(v['lora-scale'], '--lora-scale');
+  if (loraScale !== undefined && !v.adapter) throw new InvalidRequestError('--lora-scale needs --adapter.');
+  await checkTarget(v.out!, v.overwrite === true);
+
+  setupNodeHost();
+  const engine = new Engine();
+  await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend) });
+  if (v.adapter) await applyAdapterDir(engine, v.adapter);
+  else process.stderr.write('warning: no --adapter: the base model is written as it is.\n');
+  const out = new PendingOutput(v.out!);
+  const progress = process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\rwriting tensors ${done}/${total}`) : undefined;
+  try {
+    if (kind === 'merged') {
+      const files = await writeMergedFolder(engine.current, engine.adapter, await out.folder(), { dtype: dtype as DType, loraScale, shardBytes: shardMb && shardMb * 1024 * 1024 }, progress);
+      await out.commit();
+      process.stderr.write(`\nwrote ${v.out}: ${files.join(', ')}\n`);
+    } else {
+      await writeModelGguf(engine.current, engine.adapter, await out.file(), { type: type as GgufFileType, loraScale }, progress);
+      await out.commit();
+      process.stderr.write(`\nwrote ${v.out}\n`);
+    }
+  } catch (e) {
+    await out.abandon();
+    throw e;
+  } finally {
+    engine.unload();
+  }
+  return 0;
+}
