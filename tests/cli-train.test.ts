@@ -7,7 +7,15 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseSafetensorsHeader } from '../workers/engine/safetensors';
 import { modelDir } from './helpers';
+import { parse as parseYaml } from 'yaml';
 import { QA } from './train-helpers';
+
+// The arguments the recipe may use: LLaMA-Factory's ModelArguments, DataArguments and FinetuningArguments
+// (src/llamafactory/hparams/) and the transformers Seq2SeqTrainingArguments its TrainingArguments extends.
+const LLAMA_FACTORY_KEYS = [
+  'model_name_or_path', 'stage', 'finetuning_type', 'lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target', 'use_rslora', 'dataset', 'dataset_dir', 'template', 'cutoff_len', 'train_on_prompt', 'val_size', 'plot_loss',
+  'do_train', 'output_dir', 'logging_steps', 'save_strategy', 'report_to', 'per_device_train_batch_size', 'gradient_accumulation_steps', 'learning_rate', 'num_train_epochs', 'max_steps', 'lr_scheduler_type', 'warmup_ratio', 'weight_decay', 'max_grad_norm', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'seed', 'bf16', 'eval_strategy', 'eval_steps', 'per_device_eval_batch_size',
+];
 
 const run = promisify(execFile);
 const cli = (...args: string[]) => run(process.execPath, ['scripts/node-run.mjs', 'workers/cli/main.ts', ...args], { maxBuffer: 1 << 24 });
@@ -30,7 +38,7 @@ describe('cli train', () => {
     expect(done).toMatchObject({ done: true, adapter: out });
     expect(done.train_loss).toBeLessThan(0.1 * stepsLogged[0].loss);
 
-    expect(readdirSync(out).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'checkpoints']);
+    expect(readdirSync(out).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'checkpoints', 'webtune_run.json']);
     const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
     expect(cfg).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 8, lora_alpha: 16, bias: 'none', fan_in_fan_out: false, use_rslora: false });
     const bytes = new Uint8Array(readFileSync(join(out, 'adapter_model.safetensors')));
@@ -45,5 +53,34 @@ describe('cli train', () => {
     }
     const base = await cli('generate', '--model', modelDir('llama-tied-gqa-f32'), '--adapter', out, '--lora-scale', '0', '--prompt', QA[0][0], '--max-new-tokens', '48', '--json');
     expect(JSON.parse(base.stdout.trim().split('\n').pop()!).text).not.toBe(QA[0][1]);
+
+    // The tuned model merged into one folder answers as base + adapter did, with no adapter at all.
+    const merged = join(dir, 'merged');
+    await cli('export', 'merged', '--model', modelDir('llama-tied-gqa-f32'), '--adapter', out, '--out', merged);
+    for (const [q, a] of QA.slice(0, 2)) {
+      const g = await cli('generate', '--model', merged, '--prompt', q, '--max-new-tokens', '48', '--json');
+      expect(JSON.parse(g.stdout.trim().split('\n').pop()!).text).toBe(a);
+    }
+
+    // The same run as a LLaMA-Factory recipe, made from the adapter folder alone.
+    const recipe = join(dir, 'recipe');
+    await cli('export', 'llama-factory', '--adapter', out, '--data', data, '--out', recipe, '--name', 'qa');
+    expect(readdirSync(recipe).sort()).toEqual(['dataset_info.json', 'qa.jsonl', 'qa.yaml']);
+    const yaml = parseYaml(readFileSync(join(recipe, 'qa.yaml'), 'utf8')) as Record<string, unknown>;
+    expect(yaml).toMatchObject({
+      model_name_or_path: modelDir('llama-tied-gqa-f32'), stage: 'sft', finetuning_type: 'lora', lora_rank: 8, lora_alpha: 16, lora_dropout: 0, lora_target: 'all',
+      dataset: 'qa', template: 'chatml', cutoff_len: 512, learning_rate: 0.01, num_train_epochs: 60, per_device_train_batch_size: 8, gradient_accumulation_steps: 1,
+      val_size: 0, seed: 42, lr_scheduler_type: 'cosine', warmup_ratio: 0.03, max_grad_norm: 1, train_on_prompt: false,
+    });
+    for (const key of Object.keys(yaml)) expect(LLAMA_FACTORY_KEYS, key).toContain(key);
+    // LLaMA-Factory reads YAML 1.1 (PyYAML): each number must be an int or a float in that grammar, or it is a string.
+    const yamlText = readFileSync(join(recipe, 'qa.yaml'), 'utf8');
+    for (const [, key, value] of yamlText.matchAll(/^(\w+): (.+)$/gm)) {
+      if (typeof yaml[key] === 'number') expect(value, key).toMatch(/^-?(\d+|\d*\.\d*([eE][-+]\d+)?)$/);
+    }
+    const info = JSON.parse(readFileSync(join(recipe, 'dataset_info.json'), 'utf8'));
+    expect(info.qa).toMatchObject({ file_name: 'qa.jsonl', formatting: 'sharegpt', columns: { messages: 'messages' }, tags: { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant' } });
+    const rows = readFileSync(join(recipe, 'qa.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows).toEqual(QA.map(([q, a]) => ({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] }))); // the bad line left out
   });
 });

@@ -12,6 +12,10 @@ import { DirModelFiles } from '../workers/node/dir-files';
 import { GgufUnsupportedError } from '../workers/engine/errors';
 import { ggufPreTokenizer, writeModelGguf, type GgufFileType } from '../workers/engine/export/gguf-model';
 import { writeMergedFolder } from '../workers/engine/export/merged';
+import { llamaFactoryRecipe, llamaFactoryTemplate } from '../workers/engine/export/llama-factory';
+import { DEFAULT_LORA, DEFAULT_TRAIN } from '../workers/shared/defaults';
+import type { RunSettings } from '../workers/shared/types';
+import { parse as parseYaml } from 'yaml';
 import { LINEAR_MODULES } from '../workers/engine/config';
 import { LoraAdapter } from '../workers/engine/lora';
 import { Rng } from '../workers/engine/sampling';
@@ -321,5 +325,31 @@ describe('cli export', () => {
     expect(readdirSync(tmp).filter((f) => f.includes('cli-gemma'))).toEqual([]);
     const noKind = await cli('export', '--model', 'x');
     expect(noKind.stderr).toMatch(/export merged.*export gguf/);
+  });
+});
+
+describe('llama-factory recipe', () => {
+  it.skipIf(!hasConformance)("real chat templates map to LLaMA-Factory's templates for the same format", () => {
+    const dir = join(CONFORMANCE, 'chat-templates');
+    const source = (f: string) => readFileSync(join(dir, f), 'utf8');
+    const files = readdirSync(dir);
+    const pick = (re: RegExp) => files.find((f) => re.test(f))!;
+    expect(llamaFactoryTemplate('Qwen3ForCausalLM', 'model', source(pick(/qwen3/i)))).toBe('qwen3');
+    expect(llamaFactoryTemplate('Qwen2ForCausalLM', 'model', source(pick(/qwen2/i)))).toBe('qwen');
+    expect(llamaFactoryTemplate('Gemma3ForCausalLM', 'model', source(pick(/gemma/i)))).toBe('gemma3');
+    expect(llamaFactoryTemplate('LlamaForCausalLM', 'model', source(pick(/llama/i)))).toBe('llama3');
+    expect(llamaFactoryTemplate('LlamaForCausalLM', 'model', readFileSync(join(CONFORMANCE, 'smollm2-tokenizer', 'chat_template.jinja'), 'utf8'))).toBe('smollm2');
+    expect(llamaFactoryTemplate('LlamaForCausalLM', 'none', null)).toBe('empty');
+    expect(() => llamaFactoryTemplate('LlamaForCausalLM', 'model', '{{ messages }}')).toThrow(/--template/);
+  });
+
+  it('plain-text data is a pre-training recipe; a mix of chats and text is refused with the counts', () => {
+    const run: RunSettings = { baseModel: 'm', architecture: 'LlamaForCausalLM', template: 'none', chatTemplate: null, train: { ...DEFAULT_TRAIN, maxSteps: 30, evalEvery: 5 }, lora: { ...DEFAULT_LORA, targets: ['q_proj', 'v_proj'] } };
+    const files = llamaFactoryRecipe(run, [{ text: 'a' }, { text: 'b' }], 'pt');
+    const yaml = parseYaml(new TextDecoder().decode(files.get('pt.yaml')!));
+    expect(yaml).toMatchObject({ stage: 'pt', lora_target: 'q_proj,v_proj', max_steps: 30, eval_strategy: 'steps', eval_steps: 5, template: 'empty' });
+    expect(yaml).not.toHaveProperty('train_on_prompt');
+    expect(JSON.parse(new TextDecoder().decode(files.get('dataset_info.json')!))).toEqual({ pt: { file_name: 'pt.jsonl', columns: { prompt: 'text' } } });
+    expect(() => llamaFactoryRecipe(run, [{ text: 'a' }, { messages: [{ role: 'user', content: 'q' }] }], 'x')).toThrow(/1 chat example\(s\) with 1 plain-text/);
   });
 });

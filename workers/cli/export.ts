@@ -7,7 +7,14 @@ import type { DType } from '../engine/safetensors';
 import { resolveModelArg } from '../node/dir-files';
 import { checkTarget, PendingOutput } from '../node/export-sink';
 import { setupNodeHost } from '../node/host';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { llamaFactoryRecipe } from '../engine/export/llama-factory';
+import { writeWhole } from '../engine/export/sink';
+import { RUN_SETTINGS } from '../engine/peft';
+import type { RunSettings } from '../shared/types';
 import { applyAdapterDir } from './adapter-arg';
+import { readDatasetFile } from './validate';
 import { backendArg, number, parse } from './args';
 
 export const EXPORT_HELP = `
@@ -17,6 +24,9 @@ export options:
                              shards of at most N MB, default 2048)
   export gguf --model M [--adapter A] --out F.gguf [--type f16|q8_0|f32]
                              one GGUF file for llama.cpp / Ollama (Llama, Qwen2, Qwen3; default f16)
+  export llama-factory --adapter A --data F --out DIR [--name N] [--template T] [--format F]
+                             the run of adapter folder A (as train wrote it) as a LLaMA-Factory recipe:
+                             DIR/N.yaml, DIR/dataset_info.json and the data as DIR/N.jsonl (N: webtune)
   --lora-scale S             how much of the adapter to fold in (default 1 = as trained)
   --overwrite                replace --out if it exists (it is replaced only once the export is complete)
   --backend wasm|cpu|webgpu
@@ -24,7 +34,8 @@ export options:
 
 export async function runExport(args: string[]): Promise<number> {
   const [kind, ...rest] = args;
-  if (kind !== 'merged' && kind !== 'gguf') throw new InvalidRequestError(`export needs what to write: "export merged" or "export gguf", got ${kind === undefined ? 'nothing' : `"${kind}"`}.`);
+  if (kind === 'llama-factory') return runRecipe(rest);
+  if (kind !== 'merged' && kind !== 'gguf') throw new InvalidRequestError(`export needs what to write: "export merged", "export gguf" or "export llama-factory", got ${kind === undefined ? 'nothing' : `"${kind}"`}.`);
   const v = parse(rest, {
     model: { type: 'string' },
     adapter: { type: 'string' },
@@ -72,5 +83,35 @@ export async function runExport(args: string[]): Promise<number> {
   } finally {
     engine.unload();
   }
+  return 0;
+}
+
+async function runRecipe(args: string[]): Promise<number> {
+  const v = parse(args, { adapter: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, template: { type: 'string' }, format: { type: 'string' }, overwrite: { type: 'boolean' } });
+  for (const flag of ['adapter', 'data', 'out'] as const) if (!v[flag]) throw new InvalidRequestError(`--${flag} is required.`);
+  const settingsFile = join(v.adapter!, RUN_SETTINGS);
+  const text = await readFile(settingsFile, 'utf8').catch(() => {
+    throw new InvalidRequestError(`${settingsFile} is missing: the recipe is made from the settings that webtune's train records beside the adapter it writes. Train with this version (npm run -s cli -- train ... --out ${v.adapter}).`);
+  });
+  let settings: RunSettings;
+  try {
+    settings = JSON.parse(text) as RunSettings;
+  } catch (e) {
+    throw new InvalidRequestError(`${settingsFile} is not valid JSON (${(e as Error).message}).`);
+  }
+  const data = await readDatasetFile(v.data!, v.format);
+  for (const e of data.report.errors) process.stderr.write(`${v.data}:${e.line}: ${e.code}: ${e.message} (line left out)\n`);
+  await checkTarget(v.out!, v.overwrite === true);
+  const files = llamaFactoryRecipe(settings, data.examples.map((e) => e.example), v.name ?? 'webtune', v.template);
+  const out = new PendingOutput(v.out!);
+  try {
+    const folder = await out.folder();
+    for (const [name, bytes] of files) await writeWhole(folder, name, bytes);
+    await out.commit();
+  } catch (e) {
+    await out.abandon();
+    throw e;
+  }
+  process.stderr.write(`wrote ${v.out}: ${[...files.keys()].join(', ')}\nrun it with: cd ${v.out} && llamafactory-cli train ${v.name ?? 'webtune'}.yaml\n`);
   return 0;
 }

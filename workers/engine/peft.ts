@@ -9,6 +9,8 @@ import { decodeTensor, parseSafetensorsHeader, writeSafetensors } from './safete
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+/** Beside a PEFT folder that `train` writes: the run's settings (RunSettings), for export llama-factory. */
+export const RUN_SETTINGS = 'webtune_run.json';
 const PREFIX = 'base_model.model.';
 
 /** The folder's files, by name. */

@@ -206,6 +206,17 @@ export interface TrainConfig {
   activationCheckpointing: boolean; // recompute each block in backward: far less memory for ~⅓ more compute
 }
 
+/** What `train` records beside the adapter it writes (webtune_run.json): enough to hand the same run to
+ * another trainer (export llama-factory) from the folder alone. */
+export interface RunSettings {
+  baseModel: string; // the id or path the run loaded
+  architecture: Architecture;
+  template: TemplateChoice; // the chat template the examples were rendered with
+  chatTemplate: string | null; // its source, when it is the model's own
+  train: TrainConfig; // every setting, defaults filled in
+  lora: LoraConfig;
+}
+
 export interface TrainRequest {
   examples: Example[];
   validation?: Example[]; // a separate validation set; otherwise train.valSplit of `examples` is held out

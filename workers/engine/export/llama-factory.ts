@@ -1,0 +1,100 @@
+// A webtune run handed to LLaMA-Factory (hiyouga/LLaMA-Factory), which runs the same LoRA SFT on one GPU or
+// many (DeepSpeed / FSDP): <name>.yaml with the run's settings under LLaMA-Factory's own argument names,
+// dataset_info.json describing the data file, and the data file itself in the format that describes.
+import { stringify } from 'yaml';
+import { InvalidRequestError } from '../errors';
+import { LINEAR_MODULES } from '../config';
+import type { Architecture, Example, RunSettings } from '../../shared/types';
+
+/** LLaMA-Factory's template (data/template.py's registry) for the chat format the run trained with. */
+export function llamaFactoryTemplate(architecture: Architecture, choice: RunSettings['template'], source: string | null): string {
+  if (choice === 'none') return 'empty'; // the text as it is, no turn markers
+  if (choice === 'chatml') return 'chatml';
+  const s = source ?? '';
+  if (s.includes('<|start_header_id|>')) return 'llama3';
+  if (s.includes('<start_of_turn>')) return 'gemma3';
+  if (s.includes('<|im_start|>')) {
+    if (architecture === 'Qwen3ForCausalLM') return 'qwen3';
+    if (architecture === 'Qwen2ForCausalLM') return 'qwen';
+    return s.includes('SmolLM') ? 'smollm2' : 'chatml';
+  }
+  if (s.includes('[INST]')) return 'llama2';
+  if (s.includes('<|user|>')) return 'zephyr';
+  throw new InvalidRequestError("No LLaMA-Factory template is known to render this model's chat template; give one from LLaMA-Factory's data/template.py with --template.");
+}
+
+/** Files of the recipe, by name. `dataFile` names the data file; `name` the dataset and the YAML file. */
+export function llamaFactoryRecipe(run: RunSettings, examples: readonly Example[], name: string, template?: string): Map<string, Uint8Array> {
+  if (!/^[\w-]+$/.test(name)) throw new InvalidRequestError(`The recipe name must be letters, digits, _ or -, got "${name}".`);
+  const chats = examples.filter((e) => 'messages' in e).length;
+  if (chats !== 0 && chats !== examples.length) throw new InvalidRequestError(`The data mixes ${chats} chat example(s) with ${examples.length - chats} plain-text one(s); LLaMA-Factory reads one format per dataset. Split the file in two.`);
+  if (examples.length === 0) throw new InvalidRequestError('The data has no usable example.');
+  const pretrain = chats === 0; // {"text"} examples: continued pre-training, every token trained
+  const t = run.train;
+  const l = run.lora;
+  const dataFile = `${name}.jsonl`;
+  const lines = examples.map((e) => JSON.stringify('messages' in e ? { messages: e.messages.map((m) => ({ role: m.role, content: m.content })) } : { text: e.text }));
+
+  const info = {
+    [name]: pretrain
+      ? { file_name: dataFile, columns: { prompt: 'text' } }
+      : {
+          file_name: dataFile,
+          formatting: 'sharegpt',
+          columns: { messages: 'messages' },
+          tags: { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant', system_tag: 'system' },
+        },
+  };
+  const allTargets = LINEAR_MODULES.every((m) => l.targets.includes(m));
+  const recipe: Record<string, unknown> = {
+    model_name_or_path: run.baseModel,
+    stage: pretrain ? 'pt' : 'sft',
+    do_train: true,
+    finetuning_type: 'lora',
+    lora_rank: l.rank,
+    lora_alpha: l.alpha,
+    lora_dropout: l.dropout,
+    lora_target: allTargets ? 'all' : l.targets.join(','),
+    use_rslora: l.rslora,
+    dataset: name,
+    dataset_dir: '.',
+    template: template ?? llamaFactoryTemplate(run.architecture, run.template, run.chatTemplate),
+    cutoff_len: t.maxSeqLen,
+    ...(pretrain ? {} : { train_on_prompt: t.trainOn === 'all' }),
+    val_size: t.valSplit,
+    output_dir: `saves/${name}`,
+    logging_steps: 10,
+    save_strategy: 'epoch',
+    plot_loss: true,
+    report_to: 'none',
+    // The effective batch is per_device_train_batch_size × gradient_accumulation_steps × the number of GPUs.
+    per_device_train_batch_size: t.batchSize,
+    gradient_accumulation_steps: t.gradAccum,
+    learning_rate: t.learningRate,
+    num_train_epochs: t.epochs,
+    ...(t.maxSteps !== null ? { max_steps: t.maxSteps } : {}),
+    lr_scheduler_type: t.schedule,
+    warmup_ratio: t.warmupRatio,
+    weight_decay: t.weightDecay,
+    max_grad_norm: t.maxGradNorm,
+    adam_beta1: t.beta1,
+    adam_beta2: t.beta2,
+    adam_epsilon: t.epsilon,
+    seed: t.seed,
+    bf16: true, // webtune trains in float32; bf16 is what a cluster GPU runs fast
+    ...(t.valSplit > 0 ? (t.evalEvery > 0 ? { eval_strategy: 'steps', eval_steps: t.evalEvery } : { eval_strategy: 'epoch' }) : {}),
+    per_device_eval_batch_size: t.batchSize,
+  };
+  const head = `# LLaMA-Factory recipe of a webtune run on ${run.baseModel}.\n# One GPU:  llamafactory-cli train ${name}.yaml\n# Several:  FORCE_TORCHRUN=1 llamafactory-cli train ${name}.yaml   (add deepspeed: <ds_z2_config.json> for ZeRO)\n`;
+  const enc = new TextEncoder();
+  return new Map([
+    [`${name}.yaml`, enc.encode(head + pyYamlFloats(stringify(recipe)))],
+    ['dataset_info.json', enc.encode(JSON.stringify(info, null, 2) + '\n')],
+    [dataFile, enc.encode(lines.join('\n') + '\n')],
+  ]);
+}
+
+/** LLaMA-Factory reads the YAML with PyYAML (YAML 1.1), which takes 1e-8 for a string: a float needs a dot. */
+function pyYamlFloats(yaml: string): string {
+  return yaml.replace(/^(\w+): (-?\d+)e([-+]\d+)$/gm, '$1: $2.0e$3');
+}
