@@ -4,7 +4,12 @@
 // model), and no dataset text appears in any of them.
 import { expect, test } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ggufValues, readGguf } from '../tests/readers/gguf-reader';
 import { QA, record, shot } from './helpers';
 
 function dataset(): string {
@@ -90,6 +95,26 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   const header = JSON.parse(new TextDecoder().decode(st.subarray(8, 8 + headerLen)));
   expect(Object.keys(header)).toContain('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
   const zipBytes = readFileSync(zipPath);
+
+  // GGUF: the tuned model as one file for llama.cpp, read back by the tests' own GGUF reader, holding the
+  // values the CLI writes from the same base model and the adapter just exported.
+  const [gguf] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download GGUF (llama.cpp, Ollama)' }).click()]);
+  expect(gguf.suggestedFilename()).toMatch(/-tuned-f16\.gguf$/);
+  const g = readGguf(readFileSync(await gguf.path()));
+  expect(g.metadata.get('general.architecture')).toBe('llama');
+  expect((g.metadata.get('tokenizer.ggml.tokens') as string[]).length).toBe(343);
+  const dir = mkdtempSync(join(tmpdir(), 'webtune-gguf-'));
+  for (const [path, bytes] of Object.entries(entries)) writeFileSync(join(dir, path.split('/').pop()!), bytes);
+  await promisify(execFile)(process.execPath, ['scripts/node-run.mjs', 'workers/cli/main.ts', 'export', 'gguf', '--model', 'public/models/demo', '--adapter', dir, '--out', join(dir, 'cli.gguf')]);
+  const cli = readGguf(readFileSync(join(dir, 'cli.gguf')));
+  expect([...g.tensors.keys()]).toEqual([...cli.tensors.keys()]);
+  for (const name of cli.tensors.keys()) {
+    const [a, b] = [ggufValues(g, name).values, ggufValues(cli, name).values];
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
+    expect(diff, name).toBeLessThan(2e-3); // the same f16 values, give or take one rounding step
+  }
+  await expect(page.getByRole('region', { name: 'GGUF export' })).toContainText('adapter merged in');
 
   // Reload: the dataset, the run's curve and its checkpoints are still there.
   await page.reload();

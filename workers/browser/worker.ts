@@ -6,7 +6,9 @@ import { Engine } from '../engine/engine';
 import { evaluateExample, evaluationExamples } from '../engine/evaluate';
 import { estimateTraining } from '../engine/train/estimate';
 import type { WorkerApi } from '../shared/api';
+import { writeModelGguf } from '../engine/export/gguf-model';
 import { DatasetLibrary } from './datasets';
+import { exportFile } from './exports';
 import { IdbCheckpointStore } from './idb-checkpoints';
 import { deleteCachedModel, listCachedModels } from './model-cache';
 import { RunRecorder } from './runs';
@@ -63,6 +65,18 @@ const api = {
   deleteCachedModel,
   listRuns: () => runs.listRuns(),
   trainOnDataset: (req, onEvent) => runs.trainOnDataset(req, onEvent),
+  exportGguf: async (type, loraScale, onProgress) => {
+    const loaded = engine.current;
+    const name = `${loaded.id.replace(/\/+$/, '').split('/').pop()}${engine.adapter ? '-tuned' : ''}-${type}.gguf`.replace(/[^\w.-]/g, '_');
+    const out = await exportFile(name);
+    try {
+      await writeModelGguf(loaded, engine.adapter, out.sink, { type, loraScale }, onProgress);
+    } catch (e) {
+      await out.abort();
+      throw e;
+    }
+    return out.file();
+  },
 } satisfies WorkerApi;
 
 Comlink.expose(api);

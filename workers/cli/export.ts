@@ -1,7 +1,7 @@
 // `export merged` / `export gguf`: the base model with an adapter folded in, for tools outside webtune.
 import { Engine } from '../engine/engine';
 import { InvalidRequestError } from '../engine/errors';
-import { GGUF_FILE_TYPES, writeModelGguf, type GgufFileType } from '../engine/export/gguf-model';
+import { GGUF_TYPES, writeModelGguf, type GgufFileType } from '../engine/export/gguf-model';
 import { MERGED_DTYPES, writeMergedFolder } from '../engine/export/merged';
 import type { DType } from '../engine/safetensors';
 import { resolveModelArg } from '../node/dir-files';
@@ -51,7 +51,7 @@ export async function runExport(args: string[]): Promise<number> {
   const dtype = (v.dtype ?? 'f32').toUpperCase();
   if (kind === 'merged' && !(MERGED_DTYPES as readonly string[]).includes(dtype)) throw new InvalidRequestError(`--dtype must be one of ${MERGED_DTYPES.map((d) => d.toLowerCase()).join(', ')}, got "${v.dtype}".`);
   const type = v.type ?? 'f16';
-  if (kind === 'gguf' && !(GGUF_FILE_TYPES as readonly string[]).includes(type)) throw new InvalidRequestError(`--type must be one of ${GGUF_FILE_TYPES.join(', ')}, got "${type}".`);
+  if (kind === 'gguf' && !(GGUF_TYPES as readonly string[]).includes(type)) throw new InvalidRequestError(`--type must be one of ${GGUF_TYPES.join(', ')}, got "${type}".`);
   if (kind === 'gguf' && v.dtype) throw new InvalidRequestError('--dtype is for export merged; a GGUF file takes --type.');
   if (kind === 'merged' && v.type) throw new InvalidRequestError('--type is for export gguf; a merged folder takes --dtype.');
   const shardMb = number(v['shard-mb'], '--shard-mb', true);

@@ -11,6 +11,7 @@ import type {
   EvalRequest,
   EvalRow,
   GenerateInput,
+  GgufType,
   GenerateOptions,
   GenerateResult,
   LoadOptions,
@@ -84,6 +85,9 @@ export interface WorkerApi extends EngineApi {
   listRuns(): Promise<RunRecord[]>;
   /** Train on a stored dataset, recording the run's settings and curves as it goes. */
   trainOnDataset(req: TrainOnDatasetRequest, onEvent?: (e: TrainEvent) => void): Promise<TrainResult>;
+  /** The loaded model with the live adapter folded in (at `loraScale`), as one GGUF file for llama.cpp and
+   * Ollama: written to the origin's private storage as it is made, returned as a disk-backed File. */
+  exportGguf(type: GgufType, loraScale: number, onProgress?: (done: number, total: number) => void): Promise<File>;
 }
 
 /** An API as seen from the other side of a worker: every method returns a promise. */

@@ -70,3 +70,9 @@ export const FORMAT_LABELS: Record<(typeof FORMATS)[number], string> = {
 export const ERROR_CODES = ['invalid_json', 'not_an_object', 'unknown_format', 'missing_messages', 'unrecognized_role', 'missing_content', 'empty_content', 'no_assistant_message'] as const;
 /** A line with one of these loads; the user is told. */
 export const WARNING_CODES = ['message_unrecognized_key', 'duplicate_key', 'mixed_formats', 'duplicate_example', 'too_long', 'no_trained_token', 'invalid_utf8', 'utf16_decoded'] as const;
+
+/** GGUF export types: f16 (llama.cpp's usual), q8_0 (half the size, near-lossless), f32. */
+export const GGUF_TYPES = ['f16', 'q8_0', 'f32'] as const;
+
+/** Merged-model export dtypes (safetensors). */
+export const MERGED_DTYPES = ['F32', 'F16', 'BF16'] as const;

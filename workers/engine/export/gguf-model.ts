@@ -3,6 +3,8 @@
 // are reordered from the Hugging Face rotary layout (each head's first half rotates with its second half)
 // into llama.cpp's (adjacent pairs), as llama.cpp's own converter does; Qwen2/Qwen3 keep the HF layout.
 import type { Architecture, ModelConfig } from '../config';
+import { GGUF_TYPES } from '../../shared/defaults';
+import type { GgufType } from '../../shared/types';
 import { expectedTensors, ropeInverseFrequencies } from '../config';
 import { GgufUnsupportedError, InvalidRequestError } from '../errors';
 import type { LoadedModel } from '../load';
@@ -11,8 +13,8 @@ import { GgufMetadata, Q8_0_BLOCK, writeGguf, type GgmlType, type GgufTensor } f
 import { mergedTensors } from './merged';
 import type { ByteSink, ExportProgress } from './sink';
 
-export const GGUF_FILE_TYPES = ['f32', 'f16', 'q8_0'] as const;
-export type GgufFileType = (typeof GGUF_FILE_TYPES)[number];
+export { GGUF_TYPES };
+export type GgufFileType = GgufType;
 /** general.file_type: llama.cpp's LLAMA_FTYPE of the file's main weight type. */
 const FTYPE: Record<GgufFileType, number> = { f32: 0, f16: 1, q8_0: 7 };
 
@@ -171,7 +173,7 @@ export interface GgufOptions {
 /** Write the model, with `adapter` merged at `loraScale`, as one GGUF file into `sink`. */
 export async function writeModelGguf(loaded: LoadedModel, adapter: LoraAdapter | null, sink: ByteSink, options: GgufOptions = {}, onProgress?: ExportProgress): Promise<void> {
   const fileType = options.type ?? 'f16';
-  if (!(GGUF_FILE_TYPES as readonly string[]).includes(fileType)) throw new InvalidRequestError(`The GGUF type must be one of ${GGUF_FILE_TYPES.join(', ')}, got "${fileType}".`);
+  if (!(GGUF_TYPES as readonly string[]).includes(fileType)) throw new InvalidRequestError(`The GGUF type must be one of ${GGUF_TYPES.join(', ')}, got "${fileType}".`);
   const c = loaded.config;
   const arch = ARCH[c.architecture];
   if (!arch) throw new GgufUnsupportedError(`GGUF export of ${c.architecture} is not built yet (Llama, Qwen2 and Qwen3 are)`);

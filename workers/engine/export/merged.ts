@@ -8,6 +8,7 @@ import type { LoadedModel } from '../load';
 import type { LoraAdapter } from '../lora';
 import { DTYPE_BYTES, encodeValues, safetensorsPrefix, type DType } from '../safetensors';
 import { writeWhole, type ExportProgress, type FolderSink } from './sink';
+import { MERGED_DTYPES } from '../../shared/defaults';
 
 /** One weight as the checkpoint names and shapes it, in float32. */
 export interface CheckpointTensor {
@@ -32,7 +33,7 @@ export async function* mergedTensors(loaded: LoadedModel, adapter: LoraAdapter |
   }
 }
 
-export const MERGED_DTYPES = ['F32', 'F16', 'BF16'] as const satisfies readonly DType[];
+export { MERGED_DTYPES };
 const TORCH_DTYPE: Record<DType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 /** transformers writes shards of at most 5 GB; 2 GiB keeps each file inside every tool's 32-bit limits. */
 export const DEFAULT_SHARD_BYTES = 2 * 1024 ** 3;
