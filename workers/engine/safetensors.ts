@@ -110,7 +110,7 @@ export function encodeValues(values: Float32Array, dtype: DType): Uint8Array {
   if (dtype === 'F32') return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = dtype === 'BF16' ? f32ToBf16(bits[i]) : f32ToF16(values[i]);
+  for (let i = 0; i < values.length; i++) out[i] = dtype === 'BF16' ? f32ToBf16(bits[i]) : f32BitsToF16(bits[i]);
   return new Uint8Array(out.buffer);
 }
 
@@ -119,10 +119,16 @@ function f32ToBf16(b: number): number {
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+
 /** IEEE single → half bit pattern, round-to-nearest-even. */
 export function f32ToF16(v: number): number {
-  const f = new Float32Array([v]);
-  const b = new Uint32Array(f.buffer)[0];
+  scratch[0] = v;
+  return f32BitsToF16(scratchBits[0]);
+}
+
+function f32BitsToF16(b: number): number {
   const sign = (b >>> 16) & 0x8000;
   const exp = (b >>> 23) & 0xff;
   const mant = b & 0x7fffff;
