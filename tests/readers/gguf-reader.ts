@@ -3,6 +3,7 @@
 // (u64 length + UTF-8), a u32 value type, the value; each tensor info a name, u32 n_dims, u64 dims (innermost
 // first), u32 ggml type, u64 offset from the data section, which starts at the next multiple of
 // general.alignment (default 32). Shares nothing with the writer.
+import { half } from './half';
 type Value = number | bigint | boolean | string | Value[];
 
 export interface GgufFile {
@@ -63,15 +64,6 @@ export function readGguf(buf: Buffer): GgufFile {
   const alignment = Number(metadata.get('general.alignment') ?? 32);
   const dataStart = Math.ceil(p / alignment) * alignment;
   return { version, metadata, tensors, dataStart, buf };
-}
-
-function half(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 /** A tensor's values (row-major, outermost dimension first as a checkpoint writes it) and, for Q8_0, each block's scale. */

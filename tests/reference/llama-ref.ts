@@ -3,6 +3,7 @@
 // engine. Written from transformers' modeling files' semantics. Slow on purpose: clarity over speed.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { half } from '../readers/half';
 
 type Cfg = Record<string, any>;
 
@@ -11,15 +12,6 @@ export interface RefModel {
   w: Map<string, { shape: number[]; data: Float64Array }>;
   /** LoRA per module path: y += scale · B (A x). */
   lora?: Map<string, { A: Float64Array; B: Float64Array; r: number; scale: number }>;
-}
-
-function half(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 function readSafetensors(path: string, into: RefModel['w']): void {

@@ -6,6 +6,7 @@ import { Engine } from '../engine/engine';
 import { evaluateExample, evaluationExamples } from '../engine/evaluate';
 import { estimateTraining } from '../engine/train/estimate';
 import type { WorkerApi } from '../shared/api';
+import { InvalidRequestError } from '../engine/errors';
 import { writeModelGguf } from '../engine/export/gguf-model';
 import { DatasetLibrary } from './datasets';
 import { exportFile } from './exports';
@@ -67,6 +68,7 @@ const api = {
   trainOnDataset: (req, onEvent) => runs.trainOnDataset(req, onEvent),
   exportGguf: async (type, loraScale, onProgress) => {
     const loaded = engine.current;
+    if (engine.training) throw new InvalidRequestError('A training run is going on: export the model after it ends.');
     const name = `${loaded.id.replace(/\/+$/, '').split('/').pop()}${engine.adapter ? '-tuned' : ''}-${type}.gguf`.replace(/[^\w.-]/g, '_');
     const out = await exportFile(name);
     try {
