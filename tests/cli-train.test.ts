@@ -65,6 +65,9 @@ describe('cli train', () => {
     // The same run as a LLaMA-Factory recipe, made from the adapter folder alone.
     const recipe = join(dir, 'recipe');
     await cli('export', 'llama-factory', '--adapter', out, '--data', data, '--out', recipe, '--name', 'qa');
+    const elsewhere = join(dir, 'recipe-hub');
+    await cli('export', 'llama-factory', '--model', 'owner/base-model', '--adapter', out, '--data', data, '--out', elsewhere, '--name', 'qa');
+    expect(parseYaml(readFileSync(join(elsewhere, 'qa.yaml'), 'utf8'))).toMatchObject({ model_name_or_path: 'owner/base-model', lora_rank: 8 });
     expect(readdirSync(recipe).sort()).toEqual(['dataset_info.json', 'qa.jsonl', 'qa.yaml']);
     const yaml = parseYaml(readFileSync(join(recipe, 'qa.yaml'), 'utf8')) as Record<string, unknown>;
     expect(yaml).toMatchObject({

@@ -24,9 +24,10 @@ export options:
                              shards of at most N MB, default 2048)
   export gguf --model M [--adapter A] --out F.gguf [--type f16|q8_0|f32]
                              one GGUF file for llama.cpp / Ollama (Llama, Qwen2, Qwen3; default f16)
-  export llama-factory --adapter A --data F --out DIR [--name N] [--template T] [--format F]
+  export llama-factory [--model M] --adapter A --data F --out DIR [--name N] [--template T] [--format F]
                              the run of adapter folder A (as train wrote it) as a LLaMA-Factory recipe:
-                             DIR/N.yaml, DIR/dataset_info.json and the data as DIR/N.jsonl (N: webtune)
+                             DIR/N.yaml, DIR/dataset_info.json and the data as DIR/N.jsonl (N: webtune);
+                             --model: the base as the cluster names it (default: the one the run loaded)
   --lora-scale S             how much of the adapter to fold in (default 1 = as trained)
   --overwrite                replace --out if it exists (it is replaced only once the export is complete)
   --backend wasm|cpu|webgpu
@@ -87,7 +88,7 @@ export async function runExport(args: string[]): Promise<number> {
 }
 
 async function runRecipe(args: string[]): Promise<number> {
-  const v = parse(args, { adapter: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, template: { type: 'string' }, format: { type: 'string' }, overwrite: { type: 'boolean' } });
+  const v = parse(args, { model: { type: 'string' }, adapter: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, template: { type: 'string' }, format: { type: 'string' }, overwrite: { type: 'boolean' } });
   for (const flag of ['adapter', 'data', 'out'] as const) if (!v[flag]) throw new InvalidRequestError(`--${flag} is required.`);
   const settingsFile = join(v.adapter!, RUN_SETTINGS);
   const text = await readFile(settingsFile, 'utf8').catch(() => {
@@ -102,7 +103,9 @@ async function runRecipe(args: string[]): Promise<number> {
   const data = await readDatasetFile(v.data!, v.format);
   for (const e of data.report.errors) process.stderr.write(`${v.data}:${e.line}: ${e.code}: ${e.message} (line left out)\n`);
   await checkTarget(v.out!, v.overwrite === true);
-  const files = llamaFactoryRecipe(settings, data.examples.map((e) => e.example), v.name ?? 'webtune', v.template);
+  // --model: where the cluster finds the base (a Hub id, or a path there), when not where this run read it.
+  const run = v.model ? { ...settings, baseModel: v.model } : settings;
+  const files = llamaFactoryRecipe(run, data.examples.map((e) => e.example), v.name ?? 'webtune', v.template);
   const out = new PendingOutput(v.out!);
   try {
     const folder = await out.folder();
