@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ggufValues, readGguf } from '../tests/readers/gguf-reader';
+import { readSafetensorsBuffer } from '../tests/reference/llama-ref';
+import { parse as parseYaml } from 'yaml';
 import { QA, record, shot } from './helpers';
 
 function dataset(): string {
@@ -114,7 +116,30 @@ test('load → data with bad lines → train → compare → reload', async ({ p
     for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
     expect(diff, name).toBeLessThan(2e-3); // the same f16 values, give or take one rounding step
   }
-  await expect(page.getByRole('region', { name: 'GGUF export' })).toContainText('adapter merged in');
+  await expect(page.getByRole('region', { name: 'Model export' })).toContainText('adapter merged in');
+
+  // The merged Hugging Face folder in a zip: the files a model folder needs, weights equal to the CLI's merge.
+  await page.getByLabel('Merged weights').selectOption('F32');
+  const [mergedZip] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download merged model (.zip)' }).click()]);
+  const mergedEntries = unzipSync(new Uint8Array(readFileSync(await mergedZip.path())));
+  const byName = new Map(Object.entries(mergedEntries).map(([p, b]) => [p.split('/').pop()!, b]));
+  expect([...byName.keys()].sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+  await promisify(execFile)(process.execPath, ['scripts/node-run.mjs', 'workers/cli/main.ts', 'export', 'merged', '--model', 'public/models/demo', '--adapter', dir, '--out', join(dir, 'cli-merged')]);
+  const [fromPage, fromCli] = [new Map(), new Map()] as Map<string, { shape: number[]; data: Float64Array }>[];
+  readSafetensorsBuffer(Buffer.from(byName.get('model.safetensors')!), fromPage);
+  readSafetensorsBuffer(readFileSync(join(dir, 'cli-merged', 'model.safetensors')), fromCli);
+  expect([...fromPage.keys()].sort()).toEqual([...fromCli.keys()].sort());
+  for (const [name, t] of fromCli) {
+    const p = fromPage.get(name)!.data;
+    expect(Math.max(...t.data.map((v, i) => Math.abs(v - p[i]) / Math.max(1, Math.abs(v)))), name).toBeLessThan(1e-5);
+  }
+
+  // The run as a LLaMA-Factory recipe: its settings under LLaMA-Factory's names and the four usable examples.
+  const [recipeZip] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'LLaMA-Factory recipe of this run (.zip)' }).click()]);
+  const recipe = new Map(Object.entries(unzipSync(new Uint8Array(readFileSync(await recipeZip.path())))).map(([p, b]) => [p.split('/').pop()!, new TextDecoder().decode(b)]));
+  expect([...recipe.keys()].sort()).toEqual(['dataset_info.json', 'webtune.jsonl', 'webtune.yaml']);
+  expect(parseYaml(recipe.get('webtune.yaml')!)).toMatchObject({ stage: 'sft', finetuning_type: 'lora', lora_rank: 8, lora_alpha: 16, lora_dropout: 0, num_train_epochs: 40, learning_rate: 0.01, per_device_train_batch_size: 4, warmup_ratio: 0, val_size: 0, dataset: 'webtune' });
+  expect(recipe.get('webtune.jsonl')!.trim().split('\n')).toHaveLength(4);
 
   // Reload: the dataset, the run's curve and its checkpoints are still there.
   await page.reload();

@@ -6,10 +6,9 @@ import { Engine } from '../engine/engine';
 import { evaluateExample, evaluationExamples } from '../engine/evaluate';
 import { estimateTraining } from '../engine/train/estimate';
 import type { WorkerApi } from '../shared/api';
-import { InvalidRequestError } from '../engine/errors';
-import { writeModelGguf } from '../engine/export/gguf-model';
 import { DatasetLibrary } from './datasets';
-import { exportFile } from './exports';
+import { InvalidRequestError } from '../engine/errors';
+import { exportGguf, exportMerged, exportRecipe } from './exports';
 import { IdbCheckpointStore } from './idb-checkpoints';
 import { deleteCachedModel, listCachedModels } from './model-cache';
 import { RunRecorder } from './runs';
@@ -66,18 +65,12 @@ const api = {
   deleteCachedModel,
   listRuns: () => runs.listRuns(),
   trainOnDataset: (req, onEvent) => runs.trainOnDataset(req, onEvent),
-  exportGguf: async (type, loraScale, onProgress) => {
-    const loaded = engine.current;
-    if (engine.training) throw new InvalidRequestError('A training run is going on: export the model after it ends.');
-    const name = `${loaded.id.replace(/\/+$/, '').split('/').pop()}${engine.adapter ? '-tuned' : ''}-${type}.gguf`.replace(/[^\w.-]/g, '_');
-    const out = await exportFile(name);
-    try {
-      await writeModelGguf(loaded, engine.adapter, out.sink, { type, loraScale }, onProgress);
-    } catch (e) {
-      await out.abort();
-      throw e;
-    }
-    return out.file();
+  exportGguf: (type, loraScale, onProgress) => exportGguf(engine, type, loraScale, onProgress),
+  exportMerged: (dtype, loraScale, onProgress) => exportMerged(engine, dtype, loraScale, onProgress),
+  exportRecipe: async (runId) => {
+    const run = await runStore.get(runId);
+    if (!run) throw new InvalidRequestError(`There is no run ${runId} in this browser's storage.`);
+    return exportRecipe(engine, run, await datasets.examples(run.datasetId));
   },
 } satisfies WorkerApi;
 

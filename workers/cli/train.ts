@@ -6,12 +6,12 @@ import { InvalidRequestError } from '../engine/errors';
 import { LORA_TARGETS, type LoraTarget } from '../engine/lora';
 import type { TrainConfig } from '../engine/train/config';
 import { decodeCheckpoint } from '../engine/train/checkpoint';
+import { runSettings } from '../engine/export/llama-factory';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, RUN_SETTINGS } from '../engine/peft';
 import { DirCheckpointStore, writeFileAtomic } from '../node/dir-checkpoints';
 import { resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
 import { DEFAULT_LORA, DEFAULT_TRAIN } from '../shared/defaults';
-import type { RunSettings } from '../shared/types';
 import { backendArg, number, parse, templateArg } from './args';
 import { readDatasetFile } from './validate';
 
@@ -115,14 +115,7 @@ export async function runTrain(args: string[]): Promise<number> {
   // Each file to a temporary name, then renamed over the old one: a full disk leaves the previous adapter whole.
   const files = await engine.exportAdapter();
   for (const name of [ADAPTER_WEIGHTS, ADAPTER_CONFIG]) await writeFileAtomic(join(out, name), files[name]);
-  const settings: RunSettings = {
-    baseModel: info.id,
-    architecture: info.config.architecture,
-    template: info.chatTemplate.choice,
-    chatTemplate: info.chatTemplate.choice === 'model' ? engine.current.tokenizer.ownTemplateSource : null,
-    train: { ...DEFAULT_TRAIN, ...train },
-    lora: { ...DEFAULT_LORA, ...lora },
-  };
+  const settings = runSettings(engine, info.id, { ...DEFAULT_TRAIN, ...train }, { ...DEFAULT_LORA, ...lora });
   await writeFileAtomic(join(out, RUN_SETTINGS), new TextEncoder().encode(JSON.stringify(settings, null, 2) + '\n'));
   if (v.json) say({ done: true, adapter: out, train_loss: result.trainLoss, val_loss: result.valLoss, steps: result.steps, status: result.status });
   else process.stderr.write(`${result.status} after ${result.steps} steps; adapter written to ${out}, checkpoints in ${ckptDir}\n`);

@@ -12,6 +12,7 @@ import type {
   EvalRow,
   GenerateInput,
   GgufType,
+  MergedDtype,
   GenerateOptions,
   GenerateResult,
   LoadOptions,
@@ -88,6 +89,10 @@ export interface WorkerApi extends EngineApi {
   /** The loaded model with the live adapter folded in (at `loraScale`), as one GGUF file for llama.cpp and
    * Ollama: written to the origin's private storage as it is made, returned as a disk-backed File. */
   exportGguf(type: GgufType, loraScale: number, onProgress?: (done: number, total: number) => void): Promise<File>;
+  /** The same, as the merged Hugging Face folder (safetensors in `dtype`) inside one zip. */
+  exportMerged(dtype: MergedDtype, loraScale: number, onProgress?: (done: number, total: number) => void): Promise<File>;
+  /** A run as a LLaMA-Factory recipe (YAML, dataset_info.json, its dataset), zipped: the same job on a GPU cluster. */
+  exportRecipe(runId: string): Promise<File>;
 }
 
 /** An API as seen from the other side of a worker: every method returns a promise. */

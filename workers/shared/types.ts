@@ -1,11 +1,12 @@
 // The data that crosses between the UI, the worker and Node hosts: requests, results, events, records.
 // Types only, no tfjs and no engine code: src/ imports from here (and from defaults.ts, api.ts), never from
 // the engine's internals. Each type is defined here once; the engine imports it.
-import type { ARCHITECTURES, FORMATS, GGUF_TYPES, LINEAR_MODULES, TEMPLATE_CHOICES, ERROR_CODES, WARNING_CODES } from './defaults';
+import type { ARCHITECTURES, FORMATS, GGUF_TYPES, LINEAR_MODULES, MERGED_DTYPES, TEMPLATE_CHOICES, ERROR_CODES, WARNING_CODES } from './defaults';
 
 // ── The model ────────────────────────────────────────────────────────────────────────────────────────
 export type Architecture = (typeof ARCHITECTURES)[number];
 export type GgufType = (typeof GGUF_TYPES)[number];
+export type MergedDtype = (typeof MERGED_DTYPES)[number];
 /** One of the seven linear modules of a block, by its checkpoint name. */
 export type LinearModule = (typeof LINEAR_MODULES)[number];
 

@@ -4,7 +4,15 @@
 import { stringify } from 'yaml';
 import { InvalidRequestError } from '../errors';
 import { LINEAR_MODULES } from '../config';
-import type { Architecture, Example, RunSettings } from '../../shared/types';
+import type { Architecture, Example, LoraConfig, RunSettings, TrainConfig } from '../../shared/types';
+import type { Engine } from '../engine';
+
+/** The settings of a run on the engine's model, as `train` records them and the recipe reads them. */
+export function runSettings(engine: Engine, baseModel: string, train: TrainConfig, lora: LoraConfig): RunSettings {
+  const { config, tokenizer } = engine.current;
+  const template = tokenizer.templateChoice;
+  return { baseModel, architecture: config.architecture, template, chatTemplate: template === 'model' ? tokenizer.ownTemplateSource : null, train, lora };
+}
 
 /** LLaMA-Factory's template (data/template.py's registry) for the chat format the run trained with. */
 export function llamaFactoryTemplate(architecture: Architecture, choice: RunSettings['template'], source: string | null): string {
