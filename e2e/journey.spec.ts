@@ -100,7 +100,7 @@ test('load → data with bad lines → train → compare → reload', async ({ p
 
   // GGUF: the tuned model as one file for llama.cpp, read back by the tests' own GGUF reader, holding the
   // values the CLI writes from the same base model and the adapter just exported.
-  const [gguf] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download GGUF (llama.cpp, Ollama)' }).click()]);
+  const [gguf] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export GGUF (llama.cpp, Ollama)' }).click()]);
   expect(gguf.suggestedFilename()).toMatch(/-tuned-f16\.gguf$/);
   const g = readGguf(readFileSync(await gguf.path()));
   expect(g.metadata.get('general.architecture')).toBe('llama');
@@ -120,7 +120,7 @@ test('load → data with bad lines → train → compare → reload', async ({ p
 
   // The merged Hugging Face folder in a zip: the files a model folder needs, weights equal to the CLI's merge.
   await page.getByLabel('Merged weights').selectOption('F32');
-  const [mergedZip] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download merged model (.zip)' }).click()]);
+  const [mergedZip] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export merged model (.zip)' }).click()]);
   const mergedEntries = unzipSync(new Uint8Array(readFileSync(await mergedZip.path())));
   const byName = new Map(Object.entries(mergedEntries).map(([p, b]) => [p.split('/').pop()!, b]));
   expect([...byName.keys()].sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
@@ -135,7 +135,7 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   }
 
   // The run as a LLaMA-Factory recipe: its settings under LLaMA-Factory's names and the four usable examples.
-  const [recipeZip] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'LLaMA-Factory recipe of this run (.zip)' }).click()]);
+  const [recipeZip] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export LLaMA-Factory recipe (.zip)' }).click()]);
   const recipe = new Map(Object.entries(unzipSync(new Uint8Array(readFileSync(await recipeZip.path())))).map(([p, b]) => [p.split('/').pop()!, new TextDecoder().decode(b)]));
   expect([...recipe.keys()].sort()).toEqual(['dataset_info.json', 'webtune.jsonl', 'webtune.yaml']);
   expect(parseYaml(recipe.get('webtune.yaml')!)).toMatchObject({ stage: 'sft', finetuning_type: 'lora', lora_rank: 8, lora_alpha: 16, lora_dropout: 0, num_train_epochs: 40, learning_rate: 0.01, per_device_train_batch_size: 4, warmup_ratio: 0, val_size: 0, dataset: 'webtune' });
