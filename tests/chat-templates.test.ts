@@ -125,6 +125,15 @@ describe('template limits', () => {
     );
     expect(performance.now() - t0).toBeLessThan(2000);
   });
+  it('a template that writes far more than the conversation holds fails with the counts; one past any string length fails by name', () => {
+    const doubling = (n: number) => `{% set s = namespace(x='ab') %}{% for i in range(${n}) %}{% set s.x = s.x + s.x %}{% endfor %}{{ s.x }}`;
+    expect(() => tok(doubling(21)).applyChatTemplate([{ role: 'user', content: 'Hi' }])).toThrow(
+      expect.objectContaining({ name: 'ChatTemplateError', message: expect.stringMatching(/in chat_template\.jinja failed .*it wrote 4,194,304 characters for a conversation of \d+, more than the 1,000,\d+ a chat template may write/) }),
+    );
+    expect(() => tok(doubling(40)).applyChatTemplate([{ role: 'user', content: 'Hi' }])).toThrow(expect.objectContaining({ name: 'ChatTemplateError', message: expect.stringMatching(/Invalid string length/) }));
+    const long = 'x'.repeat(300_000); // a long message is not a long template: four times its size are allowed
+    expect(tok('{% for m in messages %}{{ m.content }}{{ m.content }}{% endfor %}').applyChatTemplate([{ role: 'user', content: long }])).toHaveLength(600_000);
+  });
   it('a template looping within the budget renders', () => {
     expect(tok('{% for i in range(3) %}{{ i }}{% endfor %}').applyChatTemplate([])).toBe('012');
   });

@@ -165,6 +165,13 @@ describe('duplicate keys', () => {
     expect(data.report.warnings[0].message).toMatch(/^The key "content" appears twice in one object; JSON keeps only the last one/);
     expect(data.report.warnings[1].message).toContain('"text"');
   });
+
+  it('in a .json array, on the line of the element that repeats a key, and only there', () => {
+    const text = ['[', '  ' + chatLine('q', 'a') + ',', String.raw`  {"messages": [{"role": "user", "content": "x", "content": "y"},`, '    {"role": "assistant", "content": "z"}]},', '  {"text": "t", "meta": {"text": 1}}', ']'].join('\n');
+    const data = loadDataset('d.json', text);
+    expect(codesAt(data.report.warnings)).toEqual(['3:duplicate_key', '5:mixed_formats']);
+    expect(data.report.warnings[0].message).toMatch(/^The key "content" appears twice/);
+  });
 });
 
 describe('cli validate', () => {

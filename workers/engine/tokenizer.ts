@@ -97,6 +97,10 @@ function maxIdOf(t: Json): { vocab: number; added: number } {
   return { vocab: vocabMax, added };
 }
 
+/** A rendered conversation may be this many characters longer than TEMPLATE_OUTPUT_FACTOR × its own text. */
+const TEMPLATE_OUTPUT_BASE = 1_000_000;
+const TEMPLATE_OUTPUT_FACTOR = 4;
+
 export class TextTokenizer {
   private readonly tok: Tokenizer;
   private readonly own: ChatTemplate | null; // the model's own chat template
@@ -218,11 +222,20 @@ export class TextTokenizer {
       );
     }
     installPythonCompat();
+    let out: string;
     try {
-      return active.template.render({ tools: null, documents: null, ...this.specials, ...extra, messages, add_generation_prompt: addGenerationPrompt });
+      out = active.template.render({ tools: null, documents: null, ...this.specials, ...extra, messages, add_generation_prompt: addGenerationPrompt });
     } catch (e) {
       throw new ChatTemplateError(active.file, e instanceof Error ? e.message : String(e), e instanceof TemplateRaised);
     }
+    // A template wraps the conversation in markers; one that writes far more text than it was given is broken
+    // or hostile, and its output would be tokenized and trained on (range() is bounded, string doubling is not).
+    const given = JSON.stringify({ messages, extra }).length;
+    const limit = TEMPLATE_OUTPUT_BASE + TEMPLATE_OUTPUT_FACTOR * given;
+    if (out.length > limit) {
+      throw new ChatTemplateError(active.file, `it wrote ${out.length.toLocaleString('en')} characters for a conversation of ${given.toLocaleString('en')}, more than the ${limit.toLocaleString('en')} a chat template may write for it`, false);
+    }
+    return out;
   }
 
   /** Chat prompt → ids. Special tokens come from the template itself, so none are added (as transformers does). */

@@ -142,13 +142,20 @@ export function readJsonArray(text: string): RawRecord[] {
     return [{ line, error: (e as Error).message }];
   }
   if (!Array.isArray(value)) return [{ line: 1, error: 'a .json dataset must be one array of examples' }];
-  const lines = elementLines(t);
-  return value.map((v, i) => ({ line: lines[i] ?? 1, value: v }));
+  const { lines, starts, end } = elementSpans(t);
+  return value.map((v, i) => {
+    // Each element's own text (up to the next one, or the closing bracket): its repeated keys, as for a JSONL line.
+    const dup = starts[i] === undefined ? null : duplicateKey(t.slice(starts[i], starts[i + 1] ?? end));
+    return { line: lines[i] ?? 1, value: v, ...(dup !== null ? { duplicateKey: dup } : {}) };
+  });
 }
 
-/** The line each top-level array element starts on (strings and nesting skipped). */
-function elementLines(t: string): number[] {
+/** The line and offset each top-level array element starts at, and the offset of the closing bracket
+ * (strings and nesting skipped). */
+function elementSpans(t: string): { lines: number[]; starts: number[]; end: number } {
   const out: number[] = [];
+  const starts: number[] = [];
+  let end = t.length;
   let line = 1;
   let depth = 0;
   let inString = false;
@@ -164,16 +171,19 @@ function elementLines(t: string): number[] {
     if (c === ' ' || c === '\t' || c === '\r' || c === '\n') continue;
     if (depth === 1 && expectValue && c !== ']') {
       out.push(line);
+      starts.push(i);
       expectValue = false;
     }
     if (c === '"') inString = true;
     else if (c === '[' || c === '{') {
       depth++;
       if (depth === 1) expectValue = true;
-    } else if (c === ']' || c === '}') depth--;
-    else if (c === ',' && depth === 1) expectValue = true;
+    } else if (c === ']' || c === '}') {
+      depth--;
+      if (depth === 0) end = i;
+    } else if (c === ',' && depth === 1) expectValue = true;
   }
-  return out;
+  return { lines: out, starts, end };
 }
 
 function lineOfError(t: string, message: string): number {
