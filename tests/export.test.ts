@@ -119,6 +119,20 @@ describe('export merged', () => {
     again.unload();
   });
 
+  it('a vocabulary kept in row blocks (as on WebGPU) is written whole, row for row', async () => {
+    for (const name of ['llama-tied-gqa-f32', 'llama-untied-mha-f16']) {
+      const engine = new Engine();
+      await engine.loadFiles(new DirModelFiles(modelDir(name)), { backend: 'wasm', vocabBlockBytes: 10 * 4 * 64 }); // 10 rows a block
+      expect(engine.current.model.embed.blocks.length).toBeGreaterThan(20);
+      const dir = join(tmp, `${name}-blocks`);
+      await exportMerged(engine, dir, 'F32');
+      engine.unload();
+      const base = loadRef(modelDir(name));
+      const merged = loadRef(dir);
+      for (const key of ['model.embed_tokens.weight', 'lm_head.weight'].filter((k) => merged.w.has(k))) expect(maxRelErr(merged.w.get(key)!.data, base.w.get(key)!.data), key).toBe(0);
+    }
+  });
+
   it('bf16 in shards: an index names every tensor, the shards hold them all, config says bfloat16', async () => {
     const { engine, peftDir } = await adapted('qwen2-untied-sharded-f16');
     const dir = join(tmp, 'sharded');

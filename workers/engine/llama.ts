@@ -140,19 +140,31 @@ export class LlamaModel {
     return this.lmHead;
   }
 
-  /** A weight as the checkpoint stores it ([out, in] for a linear module), by its checkpoint key; the caller
-   * disposes it. For export: the in-memory layout (transposed, in blocks) never leaves this class. */
-  checkpointTensor(name: string): tf.Tensor {
-    return tf.tidy(() => {
-      const vocab = name === this.embed.name ? this.embed : name === this.lmHead.name ? this.lmHead : null;
-      if (vocab) {
-        const rows = vocab.rowBlocks(); // [Vb, C] each
-        return rows.length === 1 ? tf.clone(rows[0]) : tf.concat(rows, 0);
+  /** A weight's values as the checkpoint stores them ([out, in] for a linear module), by its checkpoint key,
+   * for export: the in-memory layout (transposed, in blocks) never leaves this class. `merge` may add to a weight
+   * on the device first. A vocabulary matrix is read one block at a time, never as one device buffer. */
+  async checkpointValues(name: string, merge?: (w: tf.Tensor) => tf.Tensor): Promise<Float32Array> {
+    const vocab = name === this.embed.name ? this.embed : name === this.lmHead.name ? this.lmHead : null;
+    if (vocab && !merge) {
+      const C = this.config.hiddenSize;
+      const out = new Float32Array(this.config.vocabSize * C);
+      for (let k = 0; k < vocab.blocks.length; k++) {
+        const b = vocab.blocks[k];
+        const rows = vocab.transposed ? tf.tidy(() => tf.transpose(b)) : b; // [Vb, C]
+        out.set((await rows.data()) as Float32Array, vocab.offsets[k] * C);
+        if (rows !== b) rows.dispose();
       }
-      const w = this.weights.get(name);
-      if (!w) throw new Error(`weight ${name} is not loaded`);
-      return isTransposed(name, this.config.tieWordEmbeddings) ? tf.transpose(w) : tf.clone(w);
+      return out;
+    }
+    const w = this.weights.get(name);
+    if (!w) throw new Error(`weight ${name} is not loaded${vocab ? ' as one tensor' : ''}`);
+    const t = tf.tidy(() => {
+      const hf = isTransposed(name, this.config.tieWordEmbeddings) ? tf.transpose(w) : tf.clone(w);
+      return merge ? merge(hf) : hf;
     });
+    const values = (await t.data()) as Float32Array;
+    t.dispose();
+    return values;
   }
 
   /** Bytes of every weight, the vocabulary matrices included. */

@@ -23,13 +23,9 @@ export async function* mergedTensors(loaded: LoadedModel, adapter: LoraAdapter |
   const s = adapter ? adapter.scale * loraScale : 0;
   for (const [name, shape] of expectedTensors(loaded.config)) {
     const pair = adapter && s !== 0 && name.endsWith('.weight') ? adapter.modules.get(name.slice(0, -'.weight'.length)) : undefined;
-    const t = tf.tidy(() => {
-      const w = loaded.model.checkpointTensor(name); // [out, in] for a linear module
-      return pair ? tf.add(w, tf.mul(tf.matMul(pair.B, pair.A), s)) : w; // B [out, r] · A [r, in]
-    });
-    const values = (await t.data()) as Float32Array;
-    t.dispose();
-    yield { name, shape, values };
+    // W [out, in] + s · B [out, r] · A [r, in]
+    const merge = pair ? (w: tf.Tensor) => tf.add(w, tf.mul(tf.matMul(pair.B, pair.A), s)) : undefined;
+    yield { name, shape, values: await loaded.model.checkpointValues(name, merge) };
   }
 }
 
