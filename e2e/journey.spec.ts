@@ -84,6 +84,13 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   expect(csvText).toContain(`"${QA[0][0]}","${QA[0][1]}"`);
   await shot(page, '4b-evaluate');
 
+  // Step metrics: one CSV row per optimizer step.
+  const [metrics] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export step metrics (CSV)' }).click()]);
+  const metricRows = readFileSync(await metrics.path(), 'utf8').trim().split('\r\n');
+  expect(metricRows[0]).toBe('step,epoch,loss,lr,grad_norm,val_loss,val_perplexity,val_accuracy');
+  expect(metricRows).toHaveLength(41);
+  expect(metricRows[40]).toMatch(/^"40","40",/);
+
   // Export: a zip holding PEFT's two files with PEFT's tensor names.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export adapter (PEFT zip)' }).click()]);
   const zipPath = await download.path();

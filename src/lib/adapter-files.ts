@@ -1,14 +1,12 @@
 // PEFT adapter folders as zip files, for download and upload in the page.
 import { unzipSync, zipSync } from 'fflate';
+import { downloadBlob } from './download';
 import type { EngineClient } from './engine-client';
 
 export async function downloadAdapterZip(engine: EngineClient, name: string): Promise<void> {
   const files = await engine.exportAdapter();
   const zip = zipSync(Object.fromEntries(Object.entries(files).map(([f, bytes]) => [`${name}/${f}`, bytes])));
-  const url = URL.createObjectURL(new Blob([zip as Uint8Array<ArrayBuffer>], { type: 'application/zip' }));
-  const a = Object.assign(document.createElement('a'), { href: url, download: `${name}.zip` });
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  downloadBlob(new Blob([zip as Uint8Array<ArrayBuffer>], { type: 'application/zip' }), `${name}.zip`);
 }
 
 /** The adapter files inside a zip, wherever the folder sits in it. */

@@ -1,6 +1,7 @@
 // Stored datasets and the one being added.
 import { DEFAULT_TRAIN } from '../../workers/shared/defaults';
 import { describeError, type DatasetFormat, type EngineClient, type StoredDataset } from './engine-client';
+import { downloadBlob } from './download';
 
 export class DataState {
   datasets = $state<StoredDataset[]>([]);
@@ -55,10 +56,6 @@ export class DataState {
 
   /** Save the original file back to disk, byte for byte. */
   async download(d: StoredDataset): Promise<void> {
-    const blob = await this.engine.datasetFile(d.id);
-    const url = URL.createObjectURL(blob);
-    const a = Object.assign(document.createElement('a'), { href: url, download: d.fileName });
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    downloadBlob(await this.engine.datasetFile(d.id), d.fileName);
   }
 }

@@ -1,5 +1,6 @@
 // Held-out examples answered by the base and the tuned model, with per-example losses; exportable.
 import { describeError, type EngineClient, type EvalRow } from './engine-client';
+import { csv, downloadBlob } from './download';
 
 export class EvalState {
   rows = $state<EvalRow[]>([]);
@@ -34,13 +35,7 @@ export class EvalState {
   /** CSV with RFC 4180 quoting, or one JSON object per line. */
   export(format: 'csv' | 'jsonl'): void {
     const cols = ['index', 'prompt', 'expected', 'base', 'tuned', 'baseLoss', 'tunedLoss'] as const;
-    const q = (v: unknown) => `"${String(v ?? '').replace(/"/g, '""')}"`;
-    const text =
-      format === 'csv'
-        ? [cols.join(','), ...this.rows.map((r) => cols.map((c) => q(r[c])).join(','))].join('\r\n') + '\r\n'
-        : this.rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
-    const url = URL.createObjectURL(new Blob([text], { type: format === 'csv' ? 'text/csv' : 'application/jsonl' }));
-    Object.assign(document.createElement('a'), { href: url, download: `webtune-evaluation.${format}` }).click();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    const text = format === 'csv' ? csv(cols, this.rows) : this.rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+    downloadBlob(new Blob([text], { type: format === 'csv' ? 'text/csv' : 'application/jsonl' }), `webtune-evaluation.${format}`);
   }
 }

@@ -1,5 +1,6 @@
 // A training run driven from the page: settings, live curves, checkpoints, pause/resume/stop.
 import { DEFAULT_LORA, DEFAULT_TRAIN } from '../../workers/shared/defaults';
+import { csv, downloadBlob } from './download';
 import { describeError, type CheckpointMeta, type EngineClient, type LoraConfig, type RunRecord, type TrainConfig, type TrainEvent, type TrainingEstimate } from './engine-client';
 
 type Point = { step: number; loss: number };
@@ -33,6 +34,20 @@ export class TrainState {
     this.runs = await this.engine.listRuns();
     if (!this.runId && this.runs.length) this.show(this.runs[this.runs.length - 1]);
     if (this.runId) this.checkpoints = await this.engine.listCheckpoints(this.runId);
+  }
+
+  /** Every step of the shown run as CSV: loss, learning rate and gradient norm, with the validation figures at the
+   * steps that were evaluated (as OpenAI's dashboard and LlamaBoard offer their step metrics). */
+  async downloadMetrics(): Promise<void> {
+    const run = (await this.engine.listRuns()).find((r) => r.runId === this.runId);
+    if (!run) return;
+    const evals = new Map(run.evals.map((e) => [e.step, e]));
+    const cols = ['step', 'epoch', 'loss', 'lr', 'grad_norm', 'val_loss', 'val_perplexity', 'val_accuracy'] as const;
+    const rows = run.points.map((p) => {
+      const e = evals.get(p.step);
+      return { step: p.step, epoch: p.epoch, loss: p.loss, lr: p.lr, grad_norm: p.gradNorm, val_loss: e?.valLoss, val_perplexity: e?.perplexity, val_accuracy: e?.accuracy };
+    });
+    downloadBlob(new Blob([csv(cols, rows)], { type: 'text/csv' }), `webtune-${run.runId}-metrics.csv`);
   }
 
   /** Show a past run: its settings, curves and checkpoints. */
