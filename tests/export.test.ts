@@ -222,6 +222,7 @@ describe('export gguf', () => {
     for (const a of tok.added_tokens) if (a.id < cfg.vocab_size) expect([tokens[a.id], types[a.id]]).toEqual([a.content, a.special ? 3 : 4]);
     expect((md.get('tokenizer.ggml.merges') as string[]).length).toBe(tok.model.merges.length);
     expect(md.get('tokenizer.ggml.model')).toBe('gpt2');
+    expect(md.get('tokenizer.ggml.pre')).toBe('gpt-2'); // the tiny tokenizers split as GPT-2 does: llama.cpp's "gpt-2"
     expect(md.get('tokenizer.ggml.eos_token_id')).toBe(tok.model.vocab[tokCfg.eos_token] ?? tok.added_tokens.find((a: { content: string }) => a.content === tokCfg.eos_token).id);
     const template = existsSync(join(modelDir(name), 'chat_template.jinja')) ? readFileSync(join(modelDir(name), 'chat_template.jinja'), 'utf8') : tokCfg.chat_template;
     expect(md.get('tokenizer.chat_template')).toBe(template);

@@ -75,7 +75,7 @@ const QWEN2_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|
 export function ggufPreTokenizer(pre: unknown): string {
   const p = (pre ?? {}) as Json;
   const byteLevel = (x: Json, regex: boolean) => x.type === 'ByteLevel' && (x.use_regex !== false) === regex;
-  if (byteLevel(p, true)) return 'gpt2';
+  if (byteLevel(p, true)) return 'gpt-2'; // llama.cpp's name for GPT-2's own split (the tokenizer model is "gpt2")
   const seq = p.type === 'Sequence' && Array.isArray(p.pretokenizers) ? (p.pretokenizers as Json[]) : null;
   if (seq?.length === 2 && seq[0].type === 'Digits' && seq[0].individual_digits === true && byteLevel(seq[1], true)) return 'smollm';
   if (seq?.length === 2 && seq[0].type === 'Split' && byteLevel(seq[1], false)) {
