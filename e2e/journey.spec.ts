@@ -93,6 +93,7 @@ test('load → data with bad lines → train → compare → reload', async ({ p
 
   // Export: a zip holding PEFT's two files with PEFT's tensor names.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export adapter (PEFT zip)' }).click()]);
+  expect(download.suggestedFilename()).toMatch(/^tiny-demo-untrained-qa-\d{4}-\d{2}-\d{2}\.zip$/); // model · dataset · date
   const zipPath = await download.path();
   const entries = unzipSync(new Uint8Array(readFileSync(zipPath)));
   const names = Object.keys(entries).map((p) => p.split('/').pop()).sort();
@@ -108,7 +109,7 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   // GGUF: the tuned model as one file for llama.cpp, read back by the tests' own GGUF reader, holding the
   // values the CLI writes from the same base model and the adapter just exported.
   const [gguf] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export GGUF (llama.cpp, Ollama)' }).click()]);
-  expect(gguf.suggestedFilename()).toMatch(/-tuned-f16\.gguf$/);
+  expect(gguf.suggestedFilename()).toBe('tiny-demo-untrained-tuned-f16.gguf');
   const g = readGguf(readFileSync(await gguf.path()));
   expect(g.metadata.get('general.architecture')).toBe('llama');
   expect((g.metadata.get('tokenizer.ggml.tokens') as string[]).length).toBe(343);

@@ -25,6 +25,14 @@ export class TrainState {
   validationDatasetId = $state<string | null>(null);
 
   active = $derived(this.status === 'running' || this.status === 'paused');
+  /** The shown run's name for files: model · dataset · date (e.g. SmolLM2-135M-Instruct-support-2026-12-01). */
+  fileName = $derived.by(() => {
+    const run = this.runs.find((r) => r.runId === this.runId);
+    if (!run) return 'webtune-adapter';
+    const model = run.baseModel.replace(/\/+$/, '').split('/').pop() ?? 'model';
+    const data = run.datasetName.replace(/\.(jsonl|json)$/i, '');
+    return `${model}-${data}-${run.createdAt.slice(0, 10)}`.replace(/[^\w.-]+/g, '_');
+  });
   /** Runs cut short (a closed tab, a lost GPU, an error) that can go on from their last checkpoint. */
   interrupted = $derived(this.runs.filter((r) => r.status === 'interrupted' || r.status === 'failed'));
 
@@ -47,7 +55,7 @@ export class TrainState {
       const e = evals.get(p.step);
       return { step: p.step, epoch: p.epoch, loss: p.loss, lr: p.lr, grad_norm: p.gradNorm, val_loss: e?.valLoss, val_perplexity: e?.perplexity, val_accuracy: e?.accuracy };
     });
-    downloadBlob(new Blob([csv(cols, rows)], { type: 'text/csv' }), `webtune-${run.runId}-metrics.csv`);
+    downloadBlob(new Blob([csv(cols, rows)], { type: 'text/csv' }), `${this.fileName}-metrics.csv`);
   }
 
   /** Show a past run: its settings, curves and checkpoints. */
