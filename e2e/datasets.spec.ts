@@ -75,3 +75,15 @@ test('a dataset is kept byte for byte, survives a reload, can be renamed and del
   await page.reload();
   await expect(page.getByRole('region', { name: 'Dataset report' })).toHaveCount(0);
 });
+
+test('every file chooser is reached from the keyboard', async ({ page }, testInfo) => {
+  test.skip(testInfo.project.name !== 'wasm', 'keyboard access does not depend on the compute backend; run once');
+  await page.goto('/?backend=wasm');
+  await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
+  for (const label of ['Choose a dataset file', 'Import a PEFT adapter', 'Choose a model folder']) {
+    await page.getByLabel(label).focus(); // a `hidden` input takes no focus; Tab skipped all three before
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), label).toBe(label);
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement).tabIndex), label).toBe(0);
+  }
+});
