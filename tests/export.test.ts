@@ -10,11 +10,11 @@ import * as tf from '../workers/engine/tf';
 import { Engine } from '../workers/engine/engine';
 import { DirModelFiles } from '../workers/node/dir-files';
 import { GgufUnsupportedError } from '../workers/engine/errors';
-import { ggufPreTokenizer, writeModelGguf, type GgufFileType } from '../workers/engine/export/gguf-model';
+import { ggufPreTokenizer, writeModelGguf } from '../workers/engine/export/gguf-model';
 import { writeMergedFolder } from '../workers/engine/export/merged';
 import { llamaFactoryRecipe, llamaFactoryTemplate } from '../workers/engine/export/llama-factory';
 import { DEFAULT_LORA, DEFAULT_TRAIN } from '../workers/shared/defaults';
-import type { RunSettings } from '../workers/shared/types';
+import type { GgufType, RunSettings } from '../workers/shared/types';
 import { parse as parseYaml } from 'yaml';
 import { LINEAR_MODULES } from '../workers/engine/config';
 import { LoraAdapter } from '../workers/engine/lora';
@@ -48,7 +48,7 @@ async function exportMerged(engine: Engine, dir: string, dtype: DType, shardByte
   return files;
 }
 
-async function exportGguf(engine: Engine, file: string, type: GgufFileType) {
+async function exportGguf(engine: Engine, file: string, type: GgufType) {
   const out = new PendingOutput(file);
   await writeModelGguf(engine.current, engine.adapter, await out.file(), { type });
   await out.commit();

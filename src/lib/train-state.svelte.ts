@@ -2,6 +2,7 @@
 import { DEFAULT_LORA, DEFAULT_TRAIN } from '../../workers/shared/defaults';
 import { csv, downloadBlob } from './download';
 import { describeError, type CheckpointMeta, type EngineClient, type LoraConfig, type RunRecord, type TrainConfig, type TrainEvent, type TrainingEstimate } from './engine-client';
+import { modelName } from '../../workers/shared/names';
 
 type Point = { step: number; loss: number };
 
@@ -29,7 +30,7 @@ export class TrainState {
   fileName = $derived.by(() => {
     const run = this.runs.find((r) => r.runId === this.runId);
     if (!run) return 'webtune-adapter';
-    const model = run.baseModel.replace(/\/+$/, '').split('/').pop() ?? 'model';
+    const model = modelName(run.baseModel);
     const data = run.datasetName.replace(/\.(jsonl|json)$/i, '');
     return `${model}-${data}-${run.createdAt.slice(0, 10)}`.replace(/[^\w.-]+/g, '_');
   });

@@ -5,14 +5,14 @@ import { InvalidRequestError } from '../engine/errors';
 import type { Engine } from '../engine/engine';
 import { writeModelGguf } from '../engine/export/gguf-model';
 import { writeMergedFolder } from '../engine/export/merged';
-import type { ByteSink } from '../engine/export/sink';
+import type { ByteSink, ExportProgress } from '../engine/export/sink';
 import type { Example, GgufType, MergedDtype, RunRecord } from '../shared/types';
 import { zipSync } from 'fflate';
 import { llamaFactoryRecipe, runSettings } from '../engine/export/llama-factory';
 import { zipFolder } from './zip-folder';
+import { modelName } from '../shared/names';
 
 const DIR = 'webtune-exports';
-type Progress = ((done: number, total: number) => void) | undefined;
 
 /** A new file in the exports folder; the previous exports are removed first (each can be gigabytes). */
 async function exportFile(name: string) {
@@ -36,11 +36,10 @@ async function exportFile(name: string) {
 /** The file name of an export: the model's last path segment, -tuned when an adapter is folded in. */
 function baseName(engine: Engine, suffix: string): string {
   if (engine.training) throw new InvalidRequestError('A training run is going on: export the model after it ends.');
-  const id = engine.current.id.replace(/\/+$/, '').split('/').pop() ?? 'model';
-  return `${id}${engine.adapter ? '-tuned' : ''}-${suffix}`.replace(/[^\w.-]/g, '_');
+  return `${modelName(engine.current.id)}${engine.adapter ? '-tuned' : ''}-${suffix}`.replace(/[^\w.-]/g, '_');
 }
 
-export async function exportGguf(engine: Engine, type: GgufType, loraScale: number, onProgress: Progress): Promise<File> {
+export async function exportGguf(engine: Engine, type: GgufType, loraScale: number, onProgress?: ExportProgress): Promise<File> {
   const out = await exportFile(`${baseName(engine, type)}.gguf`);
   try {
     await writeModelGguf(engine.current, engine.adapter, out.sink, { type, loraScale }, onProgress);
@@ -52,7 +51,7 @@ export async function exportGguf(engine: Engine, type: GgufType, loraScale: numb
 }
 
 /** The merged Hugging Face folder as one zip (stored, ZIP64 when large), the folder inside it. */
-export async function exportMerged(engine: Engine, dtype: MergedDtype, loraScale: number, onProgress: Progress): Promise<File> {
+export async function exportMerged(engine: Engine, dtype: MergedDtype, loraScale: number, onProgress?: ExportProgress): Promise<File> {
   const name = baseName(engine, dtype.toLowerCase());
   const out = await exportFile(`${name}.zip`);
   const z = zipFolder(name);

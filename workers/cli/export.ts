@@ -1,7 +1,7 @@
 // `export merged` / `export gguf`: the base model with an adapter folded in, for tools outside webtune.
 import { Engine } from '../engine/engine';
 import { InvalidRequestError } from '../engine/errors';
-import { GGUF_TYPES, writeModelGguf, type GgufFileType } from '../engine/export/gguf-model';
+import { GGUF_TYPES, writeModelGguf } from '../engine/export/gguf-model';
 import { MERGED_DTYPES, writeMergedFolder } from '../engine/export/merged';
 import type { DType } from '../engine/safetensors';
 import { resolveModelArg } from '../node/dir-files';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { llamaFactoryRecipe } from '../engine/export/llama-factory';
 import { writeWhole } from '../engine/export/sink';
 import { RUN_SETTINGS } from '../engine/peft';
-import type { RunSettings } from '../shared/types';
+import type { GgufType, RunSettings } from '../shared/types';
 import { applyAdapterDir } from './adapter-arg';
 import { readDatasetFile } from './validate';
 import { backendArg, number, parse } from './args';
@@ -74,7 +74,7 @@ export async function runExport(args: string[]): Promise<number> {
       await out.commit();
       process.stderr.write(`\nwrote ${v.out}: ${files.join(', ')}\n`);
     } else {
-      await writeModelGguf(engine.current, engine.adapter, await out.file(), { type: type as GgufFileType, loraScale }, progress);
+      await writeModelGguf(engine.current, engine.adapter, await out.file(), { type: type as GgufType, loraScale }, progress);
       await out.commit();
       process.stderr.write(`\nwrote ${v.out}\n`);
     }

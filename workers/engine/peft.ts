@@ -6,6 +6,7 @@ import type { ModelConfig } from './config';
 import { ModelFileMissingError, ModelFormatError, ShapeMismatchError } from './errors';
 import { LORA_TARGETS, LoraAdapter, modulePath, moduleShape, validateLora, type LoraConfig, type LoraTarget } from './lora';
 import { decodeTensor, parseSafetensorsHeader, writeSafetensors } from './safetensors';
+import { modelName } from '../shared/names';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
@@ -113,7 +114,7 @@ export function baseModelWarning(configBytes: Uint8Array, loadedId: string): str
     return null; // parsePeftConfig reports a broken file
   }
   if (typeof named !== 'string' || !named || named === loadedId) return null;
-  const name = (s: string) => s.replace(/\/+$/, '').split('/').pop()!.toLowerCase();
+  const name = (s: string) => modelName(s).toLowerCase();
   if (name(named) === name(loadedId)) return null; // the same model, named by a Hub id, a local folder or a URL
   return `${ADAPTER_CONFIG} says this adapter was trained on ${named}, but ${loadedId} is loaded. Its shapes fit, so it was applied; answers may be poor unless the two share their weights.`;
 }

@@ -12,11 +12,11 @@ import type { LoraAdapter } from '../lora';
 import { GgufMetadata, Q8_0_BLOCK, writeGguf, type GgmlType, type GgufTensor } from './gguf';
 import { mergedTensors } from './merged';
 import type { ByteSink, ExportProgress } from './sink';
+import { modelName } from '../../shared/names';
 
 export { GGUF_TYPES };
-export type GgufFileType = GgufType;
 /** general.file_type: llama.cpp's LLAMA_FTYPE of the file's main weight type. */
-const FTYPE: Record<GgufFileType, number> = { f32: 0, f16: 1, q8_0: 7 };
+const FTYPE: Record<GgufType, number> = { f32: 0, f16: 1, q8_0: 7 };
 
 const ARCH: Partial<Record<Architecture, string>> = { LlamaForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3' };
 
@@ -59,7 +59,7 @@ export function interleaveRotaryRows(values: Float32Array, heads: number, rowLen
   return out;
 }
 
-function tensorType(shape: number[], fileType: GgufFileType): GgmlType {
+function tensorType(shape: number[], fileType: GgufType): GgmlType {
   if (shape.length < 2 || fileType === 'f32') return 'F32'; // norms and biases stay F32, as llama.cpp keeps them
   if (fileType === 'f16') return 'F16';
   return shape[shape.length - 1] % Q8_0_BLOCK === 0 ? 'Q8_0' : 'F16'; // a row that is no whole number of blocks
@@ -125,12 +125,12 @@ function llama3RopeFactors(c: ModelConfig): Float32Array | null {
   return Float32Array.from(base, (f, j) => f / scaled[j]);
 }
 
-function metadata(loaded: LoadedModel, arch: string, fileType: GgufFileType, tokenizerJson: Json): GgufMetadata {
+function metadata(loaded: LoadedModel, arch: string, fileType: GgufType, tokenizerJson: Json): GgufMetadata {
   const c = loaded.config;
   const { tokenizer } = loaded;
   const md = new GgufMetadata()
     .string('general.architecture', arch)
-    .string('general.name', loaded.id.replace(/\/+$/, '').split('/').pop() ?? loaded.id)
+    .string('general.name', modelName(loaded.id))
     .u32('general.file_type', FTYPE[fileType])
     .u32('general.quantization_version', 2)
     .u32(`${arch}.vocab_size`, c.vocabSize)
@@ -166,7 +166,7 @@ function metadata(loaded: LoadedModel, arch: string, fileType: GgufFileType, tok
 }
 
 export interface GgufOptions {
-  type?: GgufFileType;
+  type?: GgufType;
   loraScale?: number;
 }
 
