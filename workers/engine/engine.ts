@@ -12,8 +12,8 @@ import { TEMPLATE_CHOICES } from './tokenizer';
 import { LoraAdapter, validateLora } from './lora';
 import { exportPeft, importPeft, baseModelWarning, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
 import { adapterFromCheckpoint, MemoryCheckpointStore, runIdentity, type CheckpointStore } from './train/checkpoint';
-import { validateTrain } from './train/config';
-import { tokenizeExample, trainedCount } from './train/examples';
+import { validateTrain, type TrainConfig } from './train/config';
+import { tokenizeExample, tokenizePair, trainedCount, type Example, type TokenizedExample, type TokenizedPair } from './train/examples';
 import { splitIndices } from './train/split';
 import { TrainControl, Trainer } from './train/trainer';
 import { DEFAULT_LORA, DEFAULT_TRAIN } from '../shared/defaults';
@@ -133,23 +133,10 @@ export class Engine implements EngineApi {
     if (cfg.maxSeqLen > model.config.maxPositions) {
       throw new InvalidRequestError(`The maximum sequence length (${cfg.maxSeqLen}) is more than this model reads (max_position_embeddings ${model.config.maxPositions}). Set it to ${model.config.maxPositions} or less.`);
     }
-    const all = request.examples.map((e) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
-    let train = all;
-    let val = (request.validation ?? []).map((e) => tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
-    if (!request.validation && cfg.valSplit > 0) {
-      const split = splitIndices(all.length, cfg.valSplit, cfg.seed);
-      train = split.train.map((i) => all[i]);
-      val = split.val.map((i) => all[i]);
-    }
-    if (!train.some((e) => trainedCount(e) > 0)) {
-      const cut = train.filter((e) => e.truncated > 0).length;
-      throw new InvalidRequestError(
-        `No training example has a token to learn from${cut ? `: ${cut} of ${train.length} lost every trained (assistant) token to the ${cfg.maxSeqLen}-token limit` : ''}. ${cut ? 'Raise the maximum sequence length, or shorten the prompts.' : 'Check that the examples have assistant answers (or train on all tokens).'}`,
-      );
-    }
+    const { train, val } = this.trainingData(request, cfg, onEvent);
     const runId = request.runId ?? `run-${Date.now().toString(36)}`;
     this.setAdapter(LoraAdapter.create(model.config, lora, cfg.seed));
-    const identity = runIdentity(id, model.config, train);
+    const identity = runIdentity(id, model.config, train.flatMap((u) => ('chosen' in u ? [u.chosen, u.rejected] : [u])));
     const trainer = new Trainer(model, this.live!, train, val, cfg, { runId, baseModel: id, store: this.store(runId), identity });
     this.control = new TrainControl();
     try {
@@ -162,13 +149,51 @@ export class Engine implements EngineApi {
         runId,
         trainExamples: train.length,
         valExamples: val.length,
-        truncatedExamples: [...train, ...val].filter((e) => e.truncated > 0).length,
-        trainedTokens: train.reduce((n, e) => n + e.trained.reduce((a, b) => a + b, 0), 0),
+        truncatedExamples: [...train, ...val].filter((u) => ('chosen' in u ? u.chosen.truncated + u.rejected.truncated : u.truncated) > 0).length,
+        trainedTokens: train.reduce((n, u) => n + ('chosen' in u ? trainedCount(u.chosen) + trainedCount(u.rejected) : trainedCount(u)), 0),
       };
     } finally {
       trainer.dispose();
       this.control = null;
     }
+  }
+
+  /** The request's examples tokenized for its method and split into training and validation units. */
+  private trainingData(request: TrainRequest, cfg: TrainConfig, onEvent: (e: TrainEvent) => void): { train: (TokenizedExample | TokenizedPair)[]; val: (TokenizedExample | TokenizedPair)[] } {
+    const { tokenizer } = this.current;
+    const dpo = cfg.method === 'dpo';
+    const pairs = [...request.examples, ...(request.validation ?? [])].filter((e) => 'chosen' in e).length;
+    if (dpo && pairs !== request.examples.length + (request.validation?.length ?? 0)) {
+      throw new InvalidRequestError('DPO trains on preference pairs (a prompt with a chosen and a rejected answer), and some examples have single answers. Give a preference dataset, or train with SFT.');
+    }
+    if (!dpo && pairs > 0) throw new InvalidRequestError('The examples are preference pairs (chosen and rejected answers); train them with the DPO method.');
+    const tokenize = (e: Example): TokenizedExample | TokenizedPair => ('chosen' in e ? tokenizePair(tokenizer, e, cfg.maxSeqLen) : tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
+    const all = request.examples.map(tokenize);
+    let train = all;
+    let val = (request.validation ?? []).map(tokenize);
+    if (!request.validation && cfg.valSplit > 0) {
+      const split = splitIndices(all.length, cfg.valSplit, cfg.seed);
+      train = split.train.map((i) => all[i]);
+      val = split.val.map((i) => all[i]);
+    }
+    if (dpo) {
+      // A pair whose answer was cut away by the length limit compares nothing: it is left out, and said so.
+      const whole = (u: TokenizedExample | TokenizedPair) => 'chosen' in u && trainedCount(u.chosen) > 0 && trainedCount(u.rejected) > 0;
+      const lost = train.length - train.filter(whole).length + val.length - val.filter(whole).length;
+      train = train.filter(whole);
+      val = val.filter(whole);
+      if (lost > 0) onEvent({ type: 'warning', message: `${lost} pair(s) lost a whole answer to the ${cfg.maxSeqLen}-token limit and are left out. Raise the maximum sequence length, or shorten their prompts.` });
+      if (train.length === 0) throw new InvalidRequestError(`No preference pair has both answers within the ${cfg.maxSeqLen}-token limit. Raise the maximum sequence length, or shorten the prompts.`);
+      return { train, val };
+    }
+    const single = train as TokenizedExample[];
+    if (!single.some((e) => trainedCount(e) > 0)) {
+      const cut = single.filter((e) => e.truncated > 0).length;
+      throw new InvalidRequestError(
+        `No training example has a token to learn from${cut ? `: ${cut} of ${train.length} lost every trained (assistant) token to the ${cfg.maxSeqLen}-token limit` : ''}. ${cut ? 'Raise the maximum sequence length, or shorten the prompts.' : 'Check that the examples have assistant answers (or train on all tokens).'}`,
+      );
+    }
+    return { train, val };
   }
 
   /** Whether a training run is going on. */

@@ -41,7 +41,13 @@ export const DEFAULT_TRAIN: TrainConfig = {
   trainOn: 'assistant', // learn the answers, not the prompts
   seed: 42, // any fixed seed: runs are reproducible by default
   activationCheckpointing: true, // far less memory for ~⅓ more compute: memory is what a browser tab lacks
+  method: 'sft', // learn the answers; a preference dataset trains with dpo
+  beta: 0.1, // DPO paper's and TRL's default: the tuned model may drift moderately from the base
+  labelSmoothing: 0, // plain DPO: every pair is taken as labelled right
 };
+
+/** The training methods: supervised fine-tuning on answers, and DPO on preference pairs. */
+export const TRAIN_METHODS = ['sft', 'dpo'] as const;
 
 export const DEFAULT_GENERATE: Required<GenerateOptions> = {
   maxNewTokens: 256, // a full chat answer, bounded
@@ -56,7 +62,7 @@ export const DEFAULT_GENERATE: Required<GenerateOptions> = {
 export const DEFAULT_HUB = 'https://huggingface.co';
 
 /** The dataset formats webtune reads, detected per line. */
-export const FORMATS = ['openai', 'alpaca', 'sharegpt', 'prompt_completion', 'text'] as const;
+export const FORMATS = ['openai', 'alpaca', 'sharegpt', 'prompt_completion', 'text', 'preference'] as const;
 
 export const FORMAT_LABELS: Record<(typeof FORMATS)[number], string> = {
   openai: 'OpenAI chat ({"messages": [...]})',
@@ -64,12 +70,13 @@ export const FORMAT_LABELS: Record<(typeof FORMATS)[number], string> = {
   sharegpt: 'ShareGPT ({"conversations": [{"from", "value"}]})',
   prompt_completion: 'prompt/completion ({"prompt", "completion"})',
   text: 'plain text ({"text"})',
+  preference: 'preference pairs (chosen and rejected answers: OpenAI DPO, LLaMA-Factory ranking, TRL)',
 };
 
 /** A dataset line with one of these is not loaded; the codes are stable (the report and tests name them). */
-export const ERROR_CODES = ['invalid_json', 'not_an_object', 'unknown_format', 'missing_messages', 'unrecognized_role', 'missing_content', 'empty_content', 'no_assistant_message'] as const;
+export const ERROR_CODES = ['invalid_json', 'not_an_object', 'unknown_format', 'missing_messages', 'unrecognized_role', 'missing_content', 'empty_content', 'no_assistant_message', 'invalid_pair', 'mixed_method', 'kto_unsupported', 'multimodal_unsupported'] as const;
 /** A line with one of these loads; the user is told. */
-export const WARNING_CODES = ['message_unrecognized_key', 'duplicate_key', 'mixed_formats', 'duplicate_example', 'too_long', 'no_trained_token', 'invalid_utf8', 'utf16_decoded'] as const;
+export const WARNING_CODES = ['message_unrecognized_key', 'duplicate_key', 'mixed_formats', 'duplicate_example', 'too_long', 'no_trained_token', 'invalid_utf8', 'utf16_decoded', 'unfilled_placeholder', 'identical_pair'] as const;
 
 /** GGUF export types: f16 (llama.cpp's usual), q8_0 (half the size, near-lossless), f32. */
 export const GGUF_TYPES = ['f16', 'q8_0', 'f32'] as const;

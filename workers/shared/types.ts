@@ -1,7 +1,7 @@
 // The data that crosses between the UI, the worker and Node hosts: requests, results, events, records.
 // Types only, no tfjs and no engine code: src/ imports from here (and from defaults.ts, api.ts), never from
 // the engine's internals. Each type is defined here once; the engine imports it.
-import type { ARCHITECTURES, FORMATS, GGUF_TYPES, LINEAR_MODULES, MERGED_DTYPES, TEMPLATE_CHOICES, ERROR_CODES, WARNING_CODES } from './defaults';
+import type { ARCHITECTURES, FORMATS, TRAIN_METHODS, GGUF_TYPES, LINEAR_MODULES, MERGED_DTYPES, TEMPLATE_CHOICES, ERROR_CODES, WARNING_CODES } from './defaults';
 
 // ── The model ────────────────────────────────────────────────────────────────────────────────────────
 export type Architecture = (typeof ARCHITECTURES)[number];
@@ -167,8 +167,18 @@ export interface TrainMessage extends ChatMessage {
   weight?: 0 | 1; // assistant messages only; 0 = shown to the model but not trained on
 }
 
+/** A preference pair (DPO): the conversation so far, then the answer to prefer and the one not to. */
+export interface PreferenceExample {
+  prompt: TrainMessage[];
+  chosen: TrainMessage[]; // assistant messages that continue the prompt
+  rejected: TrainMessage[];
+}
+
 /** The one internal form every dataset format becomes. */
-export type Example = { messages: TrainMessage[] } | { text: string };
+export type Example = { messages: TrainMessage[] } | { text: string } | PreferenceExample;
+
+/** What a run minimizes: next-token cross-entropy on the answers (sft), or DPO's preference loss on pairs. */
+export type TrainMethod = (typeof TRAIN_METHODS)[number];
 
 export type TrainOn = 'assistant' | 'all';
 
@@ -206,6 +216,9 @@ export interface TrainConfig {
   trainOn: TrainOn; // which tokens are trained: the assistant's answers, or all
   seed: number; // data order, split, LoRA init and dropout all follow it
   activationCheckpointing: boolean; // recompute each block in backward: far less memory for ~⅓ more compute
+  method: TrainMethod; // sft on answers, dpo on preference pairs
+  beta: number; // DPO: how far the tuned model may move from the base (the KL penalty's inverse strength)
+  labelSmoothing: number; // DPO: the share of pairs assumed mislabelled (conservative DPO); 0 = plain DPO
 }
 
 /** What `train` records beside the adapter it writes (webtune_run.json): enough to hand the same run to
@@ -242,13 +255,24 @@ export interface StepPoint {
   loss: number;
   lr: number;
   gradNorm: number;
+  rewards?: PreferenceMetrics; // DPO runs: this step's pairs
+}
+
+/** DPO's implicit rewards, β·(log π − log ref) of an answer, averaged over pairs, as TRL names them:
+ * rewards/chosen, rewards/rejected, rewards/accuracies (the share of pairs where chosen > rejected), rewards/margins. */
+export interface PreferenceMetrics {
+  chosen: number;
+  rejected: number;
+  accuracy: number;
+  margin: number;
 }
 
 export interface EvalResult {
   step: number;
   valLoss: number;
-  perplexity: number;
-  accuracy: number;
+  perplexity: number; // DPO: of the chosen answers
+  accuracy: number; // next-token accuracy; DPO: the share of pairs ranked right (rewards/accuracies)
+  rewards?: PreferenceMetrics; // DPO runs: the held-out pairs
 }
 
 export type TrainEvent =
@@ -367,6 +391,7 @@ export interface DatasetReport {
   errors: Finding[];
   warnings: Finding[];
   tokens?: TokenStats;
+  placeholders?: string[]; // {{names}} still in the examples, which would be trained literally
 }
 
 export interface StoredDataset {

@@ -1,9 +1,9 @@
 // A dataset file → the examples that load plus a report of every finding, by line. Bad lines are listed,
 // never silently dropped; good lines load; the original text is not touched (the caller keeps it).
 import type { Example, TrainOn } from '../train/examples';
-import { tokenizeExample, trainedCount } from '../train/examples';
+import { tokenizeExample, tokenizePair, trainedCount, type TokenizedExample } from '../train/examples';
 import type { TextTokenizer } from '../tokenizer';
-import { convert, detectFormat, FORMAT_LABELS, FORMATS, type DatasetFormat, type Finding } from './formats';
+import { convert, detectFormat, fillPlaceholders, FORMAT_LABELS, FORMATS, placeholdersOf, type DatasetFormat, type Finding } from './formats';
 import { decodeDatasetBytes, readRecords, type RawRecord } from './records';
 import { ERROR_CODES } from '../../shared/defaults';
 import type { DatasetReport, TokenStats } from '../../shared/types';
@@ -25,8 +25,12 @@ export interface LoadedDataset {
   examples: DatasetExample[];
 }
 
-/** `text`: how the file's bytes were read — `lossy` when some were not valid text (each such line is warned about). */
-export function loadRecords(records: RawRecord[], force?: DatasetFormat, text: { lossy: boolean; encoding?: string } = { lossy: false }): LoadedDataset {
+/** Placeholder values to put into the examples ({{name}} → fill.name) before they are checked and trained. */
+export type PlaceholderFill = Readonly<Record<string, string>>;
+
+/** `text`: how the file's bytes were read — `lossy` when some were not valid text (each such line is warned about).
+ * `fill`: values for {{placeholders}}; each record still holding one is warned about, and the report lists their names. */
+export function loadRecords(records: RawRecord[], force?: DatasetFormat, text: { lossy: boolean; encoding?: string } = { lossy: false }, fill: PlaceholderFill = {}): LoadedDataset {
   const errors: Finding[] = [];
   const warnings: Finding[] = [];
   if (text.encoding === 'utf-16le' || text.encoding === 'utf-16be') {
@@ -44,6 +48,7 @@ export function loadRecords(records: RawRecord[], force?: DatasetFormat, text: {
   const dominant = force ?? (Object.entries(formats).sort((a, b) => b[1] - a[1])[0]?.[0] as DatasetFormat | undefined) ?? null;
   const examples: DatasetExample[] = [];
   const seen = new Map<string, number>();
+  const placeholders = new Set<string>();
 
   records.forEach((r, i) => {
     if ('error' in r) {
@@ -65,9 +70,20 @@ export function loadRecords(records: RawRecord[], force?: DatasetFormat, text: {
       errors.push({ line: r.line, code: 'unknown_format', message: `Matches no known format (keys: ${keys.length ? keys.join(', ') : 'none'}). Use one of: ${FORMATS.map((f) => FORMAT_LABELS[f]).join('; ')}.` });
       return;
     } else format = own;
-    const { example, findings } = convert(r.value, format, r.line);
+    if (dominant && own && (own === 'preference') !== (dominant === 'preference')) {
+      errors.push({ line: r.line, code: 'mixed_method', message: own === 'preference' ? `Is a preference pair while most of the file is ${FORMAT_LABELS[dominant]}; a run learns either answers (SFT) or pairs (DPO). Move the pairs to a file of their own.` : `Is ${FORMAT_LABELS[own]} while most of the file is preference pairs; a DPO run needs a chosen and a rejected answer on every line. Move it to an SFT file, or add both answers.` });
+      return;
+    }
+    const { example: converted, findings } = convert(r.value, format, r.line);
     for (const f of findings) (ERRORS.has(f.code) ? errors : warnings).push(f);
-    if (!example) return;
+    if (!converted) return;
+    const example = Object.keys(fill).length ? fillPlaceholders(converted, fill) : converted;
+    const names = placeholdersOf(example);
+    if (names.length) {
+      names.forEach((n) => placeholders.add(n));
+      const list = names.map((n) => `{{${n}}}`).join(', ');
+      warnings.push({ line: r.line, code: 'unfilled_placeholder', message: `Holds ${list}, which would be trained literally. Fill ${names.length === 1 ? 'it' : 'them'} in before training (the placeholder fields beside the report, or --fill ${names[0]}=…), or edit the file.` });
+    }
     if (dominant && own && own !== dominant) warnings.push({ line: r.line, code: 'mixed_formats', message: `Is ${FORMAT_LABELS[own]} while most of the file is ${FORMAT_LABELS[dominant]}; it is converted all the same.` });
     const key = JSON.stringify(example);
     const first = seen.get(key);
@@ -76,18 +92,20 @@ export function loadRecords(records: RawRecord[], force?: DatasetFormat, text: {
     examples.push({ line: r.line, example });
   });
   const byLine = (a: Finding, b: Finding) => a.line - b.line;
-  return { report: { format: dominant, formats, records: records.length, valid: examples.length, errors: errors.sort(byLine), warnings: warnings.sort(byLine) }, examples };
+  const report: DatasetReport = { format: dominant, formats, records: records.length, valid: examples.length, errors: errors.sort(byLine), warnings: warnings.sort(byLine) };
+  if (placeholders.size) report.placeholders = [...placeholders].sort();
+  return { report, examples };
 }
 
 /** Parse a whole file's text. `name` tells .json (one array) from .jsonl. */
-export function loadDataset(name: string, text: string, force?: DatasetFormat): LoadedDataset {
-  return loadRecords(readRecords(name, text), force);
+export function loadDataset(name: string, text: string, force?: DatasetFormat, fill?: PlaceholderFill): LoadedDataset {
+  return loadRecords(readRecords(name, text), force, undefined, fill);
 }
 
 /** Parse a whole file's bytes: UTF-8 (with or without BOM) or UTF-16; invalid bytes warned about per line; gzip refused. */
-export function loadDatasetBytes(name: string, bytes: Uint8Array, force?: DatasetFormat): LoadedDataset {
+export function loadDatasetBytes(name: string, bytes: Uint8Array, force?: DatasetFormat, fill?: PlaceholderFill): LoadedDataset {
   const { text, lossy, encoding } = decodeDatasetBytes(name, bytes);
-  return loadRecords(readRecords(name, text), force, { lossy, encoding });
+  return loadRecords(readRecords(name, text), force, { lossy, encoding }, fill);
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -105,17 +123,20 @@ export function addTokenStats(data: LoadedDataset, tok: TextTokenizer, maxSeqLen
   let overMax = 0;
   let untrained = 0;
   for (const { line, example } of data.examples) {
-    const t = tokenizeExample(tok, example, Number.MAX_SAFE_INTEGER, trainOn);
-    const n = t.ids.length;
-    lengths.push(n);
-    trained += trainedCount(t);
-    if (n > maxSeqLen) {
+    // A pair counts as its two sequences (prompt + chosen, prompt + rejected): both are trained on.
+    const seqs: [string, TokenizedExample][] = 'chosen' in example ? Object.entries(tokenizePair(tok, example, Number.MAX_SAFE_INTEGER)) : [['', tokenizeExample(tok, example, Number.MAX_SAFE_INTEGER, trainOn)]];
+    for (const [side, t] of seqs) {
+      const n = t.ids.length;
+      const what = side ? `With the ${side} answer, ${n} tokens` : `${n} tokens`;
+      lengths.push(n);
+      trained += trainedCount(t);
+      if (n <= maxSeqLen) continue;
       overMax++;
       cut += n - maxSeqLen;
-      data.report.warnings.push({ line, code: 'too_long', message: `${n} tokens; it will be truncated at the maximum length ${maxSeqLen}, cutting ${n - maxSeqLen} tokens.` });
+      data.report.warnings.push({ line, code: 'too_long', message: `${what}; it will be truncated at the maximum length ${maxSeqLen}, cutting ${n - maxSeqLen} tokens.` });
       if (trainedCount(t) > 0 && !t.trained.subarray(1, maxSeqLen).includes(1)) {
         untrained++;
-        data.report.warnings.push({ line, code: 'no_trained_token', message: `every trained token lies past the maximum length ${maxSeqLen}, so this example teaches nothing. Raise the maximum length, or shorten its prompt.` });
+        data.report.warnings.push({ line, code: 'no_trained_token', message: `${side ? `the ${side} answer lies wholly` : 'every trained token lies'} past the maximum length ${maxSeqLen}, so this ${side ? 'pair' : 'example'} teaches nothing. Raise the maximum length, or shorten its prompt.` });
       }
     }
   }

@@ -34,29 +34,37 @@ export function llamaFactoryTemplate(architecture: Architecture, choice: RunSett
 /** Files of the recipe, by name. `dataFile` names the data file; `name` the dataset and the YAML file. */
 export function llamaFactoryRecipe(run: RunSettings, examples: readonly Example[], name: string, template?: string): Map<string, Uint8Array> {
   if (!/^[\w-]+$/.test(name)) throw new InvalidRequestError(`The recipe name must be letters, digits, _ or -, got "${name}".`);
-  const chats = examples.filter((e) => 'messages' in e).length;
-  if (chats !== 0 && chats !== examples.length) throw new InvalidRequestError(`The data mixes ${chats} chat example(s) with ${examples.length - chats} plain-text one(s); LLaMA-Factory reads one format per dataset. Split the file in two.`);
   if (examples.length === 0) throw new InvalidRequestError('The data has no usable example.');
-  const pretrain = chats === 0; // {"text"} examples: continued pre-training, every token trained
+  const kinds = { chat: 0, text: 0, pair: 0 };
+  for (const e of examples) kinds['text' in e ? 'text' : 'chosen' in e ? 'pair' : 'chat']++;
+  const mixed = Object.entries(kinds).filter(([, n]) => n > 0);
+  if (mixed.length > 1) throw new InvalidRequestError(`The data mixes ${mixed.map(([k, n]) => `${n} ${k === 'pair' ? 'preference pair' : k === 'text' ? 'plain-text example' : 'chat example'}(s)`).join(' and ')}; LLaMA-Factory reads one format per dataset. Split the file.`);
+  const pretrain = kinds.text > 0; // {"text"} examples: continued pre-training, every token trained
+  const dpo = kinds.pair > 0; // preference pairs: LLaMA-Factory's dpo stage on a ranking dataset
+  if (dpo !== (run.train.method === 'dpo')) throw new InvalidRequestError(`The run trained with ${run.train.method} but the data is ${dpo ? 'preference pairs' : 'not preference pairs'}; give the data the run trained on.`);
   const t = run.train;
   const l = run.lora;
   const dataFile = `${name}.jsonl`;
-  const lines = examples.map((e) => JSON.stringify('messages' in e ? { messages: e.messages.map((m) => ({ role: m.role, content: m.content })) } : { text: e.text }));
-
+  const plain = (ms: readonly { role: string; content: string }[]) => ms.map((m) => ({ role: m.role, content: m.content }));
+  const lines = examples.map((e, i) => {
+    if ('text' in e) return JSON.stringify({ text: e.text });
+    if ('messages' in e) return JSON.stringify({ messages: plain(e.messages) });
+    // A ranking example holds one chosen and one rejected message after the prompt.
+    if (e.chosen.length !== 1 || e.rejected.length !== 1) throw new InvalidRequestError(`Pair ${i + 1} answers in several messages; LLaMA-Factory's ranking data holds one chosen and one rejected message. Join each answer into one message.`);
+    return JSON.stringify({ messages: plain(e.prompt), chosen: plain(e.chosen)[0], rejected: plain(e.rejected)[0] });
+  });
+  const tags = { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant', system_tag: 'system' };
   const info = {
     [name]: pretrain
       ? { file_name: dataFile, columns: { prompt: 'text' } }
-      : {
-          file_name: dataFile,
-          formatting: 'sharegpt',
-          columns: { messages: 'messages' },
-          tags: { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant', system_tag: 'system' },
-        },
+      : dpo
+        ? { file_name: dataFile, ranking: true, formatting: 'sharegpt', columns: { messages: 'messages', chosen: 'chosen', rejected: 'rejected' }, tags }
+        : { file_name: dataFile, formatting: 'sharegpt', columns: { messages: 'messages' }, tags },
   };
   const allTargets = LINEAR_MODULES.every((m) => l.targets.includes(m));
   const recipe: Record<string, unknown> = {
     model_name_or_path: run.baseModel,
-    stage: pretrain ? 'pt' : 'sft',
+    stage: pretrain ? 'pt' : dpo ? 'dpo' : 'sft',
     do_train: true,
     finetuning_type: 'lora',
     lora_rank: l.rank,
@@ -68,7 +76,9 @@ export function llamaFactoryRecipe(run: RunSettings, examples: readonly Example[
     dataset_dir: '.',
     template: template ?? llamaFactoryTemplate(run.architecture, run.template, run.chatTemplate),
     cutoff_len: t.maxSeqLen,
-    ...(pretrain ? {} : { train_on_prompt: t.trainOn === 'all' }),
+    ...(pretrain || dpo ? {} : { train_on_prompt: t.trainOn === 'all' }),
+    // DPO's sigmoid loss against the base model as reference, as webtune computes it
+    ...(dpo ? { pref_beta: t.beta, pref_loss: 'sigmoid', dpo_label_smoothing: t.labelSmoothing, pref_ftx: 0 } : {}),
     val_size: t.valSplit,
     output_dir: `saves/${name}`,
     logging_steps: 10,

@@ -6,6 +6,7 @@ import * as tf from '../tf';
 import { CheckpointMismatchError, CheckpointNotFoundError, InvalidRequestError, ModelFormatError } from '../errors';
 import { LoraAdapter, type NamedTensors } from '../lora';
 import { decodeTensor, parseSafetensorsHeader, writeSafetensors } from '../safetensors';
+import { DEFAULT_TRAIN } from '../../shared/defaults';
 import type { CheckpointMeta, LoraConfig, RunIdentity, TrainConfig } from '../../shared/types';
 import type { ModelConfig } from '../config';
 import type { TokenizedExample } from './examples';
@@ -57,7 +58,7 @@ export function runIdentity(baseModel: string, config: ModelConfig, train: Token
 /** Settings a resumed run must share with its checkpoint: data order, batches, learning rate, optimizer. The
  * length may change (epochs, maxSteps: a run can be continued for longer, its schedule stretched to the new
  * end), and so may evaluation, early stopping and activation checkpointing. */
-const SCHEDULE_FIELDS = ['learningRate', 'batchSize', 'gradAccum', 'maxSeqLen', 'warmupRatio', 'schedule', 'weightDecay', 'maxGradNorm', 'beta1', 'beta2', 'epsilon', 'valSplit', 'trainOn', 'seed'] as const satisfies readonly (keyof TrainConfig)[];
+const SCHEDULE_FIELDS = ['learningRate', 'batchSize', 'gradAccum', 'maxSeqLen', 'warmupRatio', 'schedule', 'weightDecay', 'maxGradNorm', 'beta1', 'beta2', 'epsilon', 'valSplit', 'trainOn', 'seed', 'method', 'beta', 'labelSmoothing'] as const satisfies readonly (keyof TrainConfig)[];
 const LORA_FIELDS = ['rank', 'alpha', 'dropout', 'targets', 'rslora'] as const satisfies readonly (keyof LoraConfig)[];
 
 /** Refuse, naming the first field that differs, a checkpoint of another run than `identity` with `lora` and `train`. */
@@ -72,7 +73,8 @@ export function checkResumable(meta: CheckpointMeta, identity: RunIdentity, lora
     differ('training data (fingerprint)', meta.identity.data, identity.data);
   } else differ('base model', meta.baseModel, identity.baseModel);
   for (const f of LORA_FIELDS) differ(`LoRA ${f}`, f === 'targets' ? [...meta.lora.targets].sort() : meta.lora[f], f === 'targets' ? [...lora.targets].sort() : lora[f]);
-  for (const f of SCHEDULE_FIELDS) differ(f, meta.train[f], train[f]);
+  // A checkpoint from before a field existed ran with its default (method, beta and labelSmoothing came with DPO).
+  for (const f of SCHEDULE_FIELDS) differ(f, meta.train[f] ?? DEFAULT_TRAIN[f], train[f]);
 }
 
 /** The adapter and its Adam moments, read back, under the adapter's tensor names (moments suffixed). */

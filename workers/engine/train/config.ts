@@ -1,6 +1,6 @@
 // Training settings: their checks and the learning-rate schedule (the type and defaults are in workers/shared/).
 import { InvalidRequestError } from '../errors';
-import { DEFAULT_TRAIN } from '../../shared/defaults';
+import { DEFAULT_TRAIN, TRAIN_METHODS } from '../../shared/defaults';
 import type { Schedule, TrainConfig } from '../../shared/types';
 
 export { DEFAULT_TRAIN };
@@ -23,6 +23,9 @@ export function validateTrain(c: TrainConfig): TrainConfig {
   if (!(c.valSplit >= 0 && c.valSplit < 1)) throw new InvalidRequestError(`validation split must be in [0, 1), got ${c.valSplit}.`);
   if (!(c.weightDecay >= 0)) throw new InvalidRequestError(`weight decay must be ≥ 0, got ${c.weightDecay}.`);
   if (!(c.maxGradNorm > 0)) throw new InvalidRequestError(`gradient clipping norm must be > 0, got ${c.maxGradNorm}.`);
+  if (!(TRAIN_METHODS as readonly string[]).includes(c.method)) throw new InvalidRequestError(`method must be ${TRAIN_METHODS.join(' or ')}, got ${c.method}.`);
+  if (!(c.beta > 0)) throw new InvalidRequestError(`DPO's beta must be > 0, got ${c.beta}.`);
+  if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 0.5)) throw new InvalidRequestError(`DPO's label smoothing must be in [0, 0.5), got ${c.labelSmoothing}.`);
   if (!['cosine', 'linear', 'constant'].includes(c.schedule)) throw new InvalidRequestError(`schedule must be cosine, linear or constant, got ${c.schedule}.`);
   return c;
 }

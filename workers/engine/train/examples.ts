@@ -3,9 +3,9 @@
 import { InvalidRequestError } from '../errors';
 import { Rng } from '../sampling';
 import type { TextTokenizer } from '../tokenizer';
-import type { Example, TrainMessage, TrainOn } from '../../shared/types';
+import type { Example, PreferenceExample, TrainMessage, TrainOn } from '../../shared/types';
 
-export type { Example, TrainMessage, TrainOn };
+export type { Example, PreferenceExample, TrainMessage, TrainOn };
 
 
 export interface TokenizedExample {
@@ -70,6 +70,7 @@ function rawCompletion(tok: TextTokenizer, messages: TrainMessage[], trainOn: Tr
 }
 
 export function tokenizeExample(tok: TextTokenizer, ex: Example, maxSeqLen: number, trainOn: TrainOn): TokenizedExample {
+  if ('chosen' in ex) throw new InvalidRequestError('This is a preference pair (chosen/rejected); train it with the DPO method, not SFT.');
   let ids: number[];
   let trained: number[];
   if ('messages' in ex && !tok.hasChatTemplate) {
@@ -107,6 +108,19 @@ export function tokenizeExample(tok: TextTokenizer, ex: Example, maxSeqLen: numb
   }
   const truncated = Math.max(0, ids.length - maxSeqLen);
   return { ids: ids.slice(0, maxSeqLen), trained: Uint8Array.from(trained.slice(0, maxSeqLen)), truncated };
+}
+
+/** A preference pair as two sequences, prompt + chosen and prompt + rejected; only the answers are trained
+ * (they are what DPO's log-probabilities sum over). */
+export interface TokenizedPair {
+  chosen: TokenizedExample;
+  rejected: TokenizedExample;
+}
+
+export function tokenizePair(tok: TextTokenizer, ex: PreferenceExample, maxSeqLen: number): TokenizedPair {
+  const prompt = ex.prompt.map((m) => (m.role === 'assistant' ? { ...m, weight: 0 as const } : m)); // earlier turns: context only
+  const side = (answer: TrainMessage[]) => tokenizeExample(tok, { messages: [...prompt, ...answer.map(({ weight: _, ...m }) => m)] }, maxSeqLen, 'assistant');
+  return { chosen: side(ex.chosen), rejected: side(ex.rejected) };
 }
 
 /** Number of training targets in an example. */

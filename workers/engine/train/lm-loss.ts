@@ -44,6 +44,19 @@ function weightedRows(weights: Float32Array): Int32Array | null {
  * never computed twice, and no [n, V] one-hot is built.
  */
 export function chunkedLmLoss(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null = null): tf.Scalar {
+  return lmLossOp(hidden, headIn, targetIds, targetWeights, chunkRows, cap, null) as tf.Scalar;
+}
+
+/**
+ * Per-sequence sums: [S] with entry s = Σ over rows i of sequence s (rowSequence[i] = s) of weightᵢ · CE — minus
+ * the log-probability of each sequence's trained tokens (DPO's log π(answer | prompt)). Same chunking and
+ * gradient as chunkedLmLoss; the incoming gradient of sequence s scales its rows.
+ */
+export function chunkedSequenceLosses(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, targetIds: Int32Array, targetWeights: Float32Array, rowSequence: Int32Array, sequences: number, chunkRows: number, cap: number | null = null): tf.Tensor1D {
+  return lmLossOp(hidden, headIn, targetIds, targetWeights, chunkRows, cap, { of: rowSequence, count: sequences }) as tf.Tensor1D;
+}
+
+function lmLossOp(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null, seq: { of: Int32Array; count: number } | null): tf.Tensor {
   const N = hidden.shape[0];
   const rows = weightedRows(targetWeights);
   const R = rows ? rows.length : N;
@@ -73,7 +86,9 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMa
         const logits = tc ? (tf.mul(tc, cap!) as tf.Tensor2D) : z;
         const [p, lse] = softmaxAndLse(logits);
         const nll = tf.sub(lse, targetLogits(logits, t)); // [n]
-        losses.push(tf.sum(w ? tf.mul(nll, w.reshape([n])) : nll));
+        const wnll = w ? tf.mul(nll, w.reshape([n])) : nll; // [n]
+        // Per sequence: [1, n] · one-hot [n, S] (a matmul: every backend has one).
+        losses.push(seq ? tf.matMul(wnll.reshape([1, n]), sequenceOneHot(seq, rows, s, n)).reshape([seq.count]) : tf.sum(wnll));
         // dL/dz = (p − onehot) ⊙ z', with z' = 1 − tanh² under a cap (else 1).
         const dz = tc ? tf.sub(1, tf.square(tc)) : null; // [n, V]
         const pz = dz ? tf.mul(p, dz) : p;
@@ -84,7 +99,7 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMa
         grads.push(w ? tf.mul(g, w) : g);
       }
       const grad = grads.length === 0 ? tf.zeros([0, hidden.shape[1]]) : grads.length === 1 ? grads[0] : tf.concat(grads, 0); // [R, C]
-      const value = losses.length === 0 ? tf.scalar(0) : losses.length === 1 ? losses[0] : sumTensors(losses);
+      const value = losses.length === 0 ? (seq ? tf.zeros([seq.count]) : tf.scalar(0)) : losses.length === 1 ? losses[0] : sumTensors(losses);
       if (!rows) return { value, grad };
       // Back to all N rows: row i takes its gradient, or the zero row appended at index R.
       const at = new Int32Array(N).fill(R);
@@ -93,11 +108,19 @@ export function chunkedLmLoss(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMa
     });
     save([grad]);
     return {
-      value: value as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(saved[0], dy)],
+      value,
+      // Row i's gradient × the incoming gradient of its sequence (of the whole sum, for the scalar loss).
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(saved[0], seq ? tf.gather(dy, tf.tensor1d(seq.of, 'int32')).reshape([N, 1]) : dy)],
     };
   });
-  return op(hidden) as tf.Scalar;
+  return op(hidden);
+}
+
+/** [n, S]: 1 where kept row s0 + k belongs to sequence s. `rows` maps kept rows to all rows (null: all kept). */
+function sequenceOneHot(seq: { of: Int32Array; count: number }, rows: Int32Array | null, s0: number, n: number): tf.Tensor2D {
+  const m = new Float32Array(n * seq.count);
+  for (let k = 0; k < n; k++) m[k * seq.count + seq.of[rows ? rows[s0 + k] : s0 + k]] = 1;
+  return tf.tensor2d(m, [n, seq.count]);
 }
 
 /** Σ weighted NLL and Σ weighted correct argmax predictions, without gradients (evaluation). */

@@ -1,5 +1,7 @@
 // The LoRA training loop: seeded batches, one forward and one backward per micro-batch, gradient
-// accumulation, clipping, AdamW, evaluation, early stopping, checkpoints, pause/resume/cancel.
+// accumulation, clipping, AdamW, evaluation, early stopping, checkpoints, pause/resume/cancel. The method
+// (cfg.method) decides what a unit of data is and what is minimized: an example and its answers' cross-entropy
+// (sft), or a preference pair — its two sequences side by side in one batch — and DPO's loss (dpo).
 // Metrics stay on the device until a progress report is due; then they are read back together.
 // `run` is a loop over four phases sharing one RunState: step, report, evaluate, checkpoint.
 import * as tf from '../tf';
@@ -10,9 +12,11 @@ import type { LoraAdapter } from '../lora';
 import { Rng } from '../sampling';
 import { checkpointsToPrune, checkResumable, decodeCheckpoint, encodeCheckpoint, restoreTraining, trainingTensors, type CheckpointMeta, type CheckpointStore, type RunIdentity, type TrainState } from './checkpoint';
 import { learningRateAt, type TrainConfig } from './config';
-import { collate, epochBatches, type Batch, type TokenizedExample } from './examples';
+import { collate, epochBatches, trainedCount, type Batch, type TokenizedExample, type TokenizedPair } from './examples';
+import { dpoSums, dpoTerms, sequenceLogProbs } from './dpo';
 import { chunkedLmEval, chunkedLmLoss, chunkRowsFor } from './lm-loss';
 import { AdamW } from './optimizer';
+import { sumTensors } from '../ops/sum-tensors';
 import type { EvalResult, StepPoint, TrainEvent, TrainSummary } from '../../shared/types';
 
 export type { EvalResult, StepPoint, TrainEvent, TrainSummary };
@@ -68,7 +72,7 @@ interface RunState {
   readonly started: number;
   readonly onEvent: (e: TrainEvent) => void;
   readonly control: TrainControl;
-  pending: { step: number; lr: number; metrics: tf.Tensor1D }[]; // steps not yet read back
+  pending: { step: number; lr: number; metrics: tf.Tensor1D }[]; // steps not yet read back: [loss, |g|] (+ DPO's 4 rewards)
   lastReport: number;
   tokens: number; // seen since tokenClock (reset after a pause, so tokens/s is of training time only)
   tokenClock: number;
@@ -84,6 +88,10 @@ function seedFor(...parts: number[]): number {
   return new Rng(h).next() * 2 ** 31;
 }
 
+/** What the trainer steps over: one example (sft), or a pair's chosen and rejected sequences (dpo). */
+type Unit = readonly TokenizedExample[];
+const unitsOf = (xs: readonly (TokenizedExample | TokenizedPair)[]): Unit[] => xs.map((x) => ('chosen' in x ? [x.chosen, x.rejected] : [x]));
+
 export class Trainer {
   readonly optimizer: AdamW;
   readonly state: TrainState = { step: 0, adamT: 0, bestValLoss: null, evalsWithoutImprovement: 0 };
@@ -91,6 +99,10 @@ export class Trainer {
   readonly totalSteps: number;
   private readonly chunkRows: number;
   private readonly lengths: number[];
+  private readonly units: Unit[];
+  private readonly valUnits: Unit[];
+  /** DPO: the reference log-probabilities (adapter off) of each unit's sequences, computed once by prepare(). */
+  private reference: { train: Float32Array; val: Float32Array } | null = null;
   private lastTrainLoss: number | null = null;
   private control: TrainControl | null = null;
   private epochOrder: { epoch: number; batches: number[][] } | null = null;
@@ -102,50 +114,93 @@ export class Trainer {
   constructor(
     readonly model: LlamaModel,
     readonly adapter: LoraAdapter,
-    readonly train: TokenizedExample[],
-    readonly val: TokenizedExample[],
+    train: readonly (TokenizedExample | TokenizedPair)[],
+    val: readonly (TokenizedExample | TokenizedPair)[],
     readonly cfg: TrainConfig,
     readonly opts: TrainerOptions,
   ) {
     if (train.length === 0) throw new InvalidRequestError('There is no training example to learn from.');
+    this.units = unitsOf(train);
+    this.valUnits = unitsOf(val);
+    const per = cfg.method === 'dpo' ? 2 : 1;
+    if ([...this.units, ...this.valUnits].some((u) => u.length !== per)) {
+      throw new InvalidRequestError(cfg.method === 'dpo' ? 'DPO trains on preference pairs (a chosen and a rejected answer); these examples have single answers. Train them with SFT.' : 'These are preference pairs; train them with the DPO method.');
+    }
     this.optimizer = new AdamW(adapter.variables(), cfg);
     const batches = Math.ceil(train.length / cfg.batchSize);
     this.stepsPerEpoch = Math.ceil(batches / cfg.gradAccum);
     this.totalSteps = Math.min(cfg.maxSteps ?? Infinity, cfg.epochs * this.stepsPerEpoch);
     this.chunkRows = chunkRowsFor(model.config.vocabSize);
-    this.lengths = train.map((e) => e.ids.length);
+    this.lengths = this.units.map((u) => Math.max(...u.map((e) => e.ids.length)));
   }
 
-  /** The micro-batches of optimizer step `step` (0-based). */
-  microBatches(step: number): Batch[] {
+  /** DPO: compute the reference log-probabilities of every pair (train and validation) once; SFT: nothing. Run
+   * before trainStep (run() calls it). */
+  async prepare(): Promise<void> {
+    if (this.cfg.method !== 'dpo' || this.reference) return;
+    this.reference = { train: await this.referenceLogProbs(this.units), val: await this.referenceLogProbs(this.valUnits) };
+  }
+
+  /** log ref(answer | prompt) of each unit's sequences, in unit order: the base model, adapter off (scale 0). */
+  private async referenceLogProbs(units: Unit[]): Promise<Float32Array> {
+    const out = new Float32Array(units.length * 2);
+    for (let s = 0; s < units.length; s += this.cfg.batchSize) {
+      const idx = Array.from({ length: Math.min(this.cfg.batchSize, units.length - s) }, (_, k) => s + k);
+      const b = collate(idx.flatMap((i) => units[i]));
+      const logp = tf.tidy(() => sequenceLogProbs(this.model, b, { adapter: this.adapter, loraScale: 0 }, this.chunkRows));
+      out.set((await logp.data()) as Float32Array, s * 2);
+      logp.dispose();
+    }
+    return out;
+  }
+
+  /** The reference log-probabilities of these units' sequences, as their batch orders them. */
+  private referenceOf(units: number[], which: 'train' | 'val'): Float32Array {
+    if (!this.reference) throw new Error('Trainer.prepare() must run before a DPO step.');
+    const all = this.reference[which];
+    const out = new Float32Array(units.length * 2);
+    units.forEach((u, k) => out.set(all.subarray(u * 2, u * 2 + 2), k * 2));
+    return out;
+  }
+
+  /** The micro-batches of optimizer step `step` (0-based), with the units each holds. */
+  microBatches(step: number): { batch: Batch; units: number[] }[] {
     const epoch = Math.floor(step / this.stepsPerEpoch);
     const k = step % this.stepsPerEpoch;
-    if (this.epochOrder?.epoch !== epoch) this.epochOrder = { epoch, batches: epochBatches(this.train.length, this.cfg.batchSize, this.cfg.seed, epoch, this.lengths) };
+    if (this.epochOrder?.epoch !== epoch) this.epochOrder = { epoch, batches: epochBatches(this.units.length, this.cfg.batchSize, this.cfg.seed, epoch, this.lengths) };
     const order = this.epochOrder.batches;
-    return order.slice(k * this.cfg.gradAccum, (k + 1) * this.cfg.gradAccum).map((idx) => collate(idx.map((i) => this.train[i])));
+    return order.slice(k * this.cfg.gradAccum, (k + 1) * this.cfg.gradAccum).map((idx) => ({ batch: collate(idx.flatMap((i) => this.units[i])), units: idx }));
   }
 
-  /** Σ weighted token losses of one batch divided by `normalizer` (scalar, differentiable in the LoRA weights). */
-  private batchLoss(b: Batch, normalizer: number, dropoutSeed: number): tf.Scalar {
-    const ids = tf.tensor2d(b.ids, [b.B, b.T], 'int32');
-    const hidden = this.model.forward(ids, {
-      adapter: this.adapter,
-      dropout: { rate: this.adapter.config.dropout, seed: dropoutSeed },
-      checkpointing: this.cfg.activationCheckpointing,
-    }); // [B, T, C]
+  /**
+   * One micro-batch's loss divided by `normalizer` (scalar, differentiable in the LoRA weights): Σ weighted token
+   * losses (sft), or Σ pair losses (dpo), whose sums of DPO metrics are kept in `extras` ([5], see dpoSums).
+   */
+  private batchLoss(b: Batch, units: number[], normalizer: number, dropoutSeed: number, extras: tf.Tensor1D[]): tf.Scalar {
+    const pass = { adapter: this.adapter, dropout: { rate: this.adapter.config.dropout, seed: dropoutSeed }, checkpointing: this.cfg.activationCheckpointing };
+    if (this.cfg.method === 'dpo') {
+      const terms = dpoTerms(sequenceLogProbs(this.model, b, pass, this.chunkRows), this.referenceOf(units, 'train'), this.cfg.beta, this.cfg.labelSmoothing);
+      extras.push(tf.keep(dpoSums(terms)));
+      return tf.div(tf.sum(terms.loss), normalizer) as tf.Scalar;
+    }
+    const hidden = this.model.forward(tf.tensor2d(b.ids, [b.B, b.T], 'int32'), pass); // [B, T, C]
     const sum = chunkedLmLoss(hidden.reshape([b.B * b.T, -1]), this.model.head(), b.targets, b.weights, this.chunkRows, this.model.config.finalSoftcap);
     return tf.div(sum, normalizer) as tf.Scalar;
   }
 
-  /** One optimizer step. Returns kept [loss, gradNorm] for later reading, and the tokens it saw. */
+  /** One optimizer step. Returns kept [loss, gradNorm] (DPO: then rewards chosen, rejected, accuracy, margin) for
+   * later reading, and the tokens it saw. */
   trainStep(step: number): { metrics: tf.Tensor1D; tokens: number } {
     const micro = this.microBatches(step);
-    const normalizer = Math.max(1, micro.reduce((n, b) => n + b.trained, 0));
+    const dpo = this.cfg.method === 'dpo';
+    // The step's mean: over trained tokens (sft) or pairs (dpo).
+    const normalizer = Math.max(1, micro.reduce((n, { batch, units }) => n + (dpo ? units.length : batch.trained), 0));
     const vars = this.adapter.variables();
     let accum: tf.Tensor[] | null = null;
     let loss: tf.Tensor = tf.scalar(0);
-    for (const [m, b] of micro.entries()) {
-      const { value, grads } = tf.variableGrads(() => this.batchLoss(b, normalizer, seedFor(this.cfg.seed, step, m)), vars);
+    const extras: tf.Tensor1D[] = [];
+    for (const [m, { batch: b, units }] of micro.entries()) {
+      const { value, grads } = tf.variableGrads(() => this.batchLoss(b, units, normalizer, seedFor(this.cfg.seed, step, m), extras), vars);
       const g = vars.map((v) => grads[v.name]);
       if (accum === null) accum = g;
       else {
@@ -161,23 +216,32 @@ export class Trainer {
     }
     const lr = learningRateAt(this.cfg, step, this.totalSteps);
     const norm = this.optimizer.step(accum!, lr);
-    const metrics = tf.stack([loss, norm]) as tf.Tensor1D;
+    const metrics = tf.tidy(() => {
+      const base = tf.stack([loss, norm]) as tf.Tensor1D;
+      if (!dpo) return base;
+      // rewards: chosen, rejected, accuracy, margin — each a mean over the step's pairs
+      return tf.concat([base, tf.div(sumTensors(extras), normalizer).slice([1], [4])]) as tf.Tensor1D;
+    });
+    extras.forEach((t) => t.dispose());
     accum!.forEach((t) => t.dispose());
     loss.dispose();
     norm.dispose();
     this.state.step = step + 1;
     this.state.adamT = this.optimizer.t;
-    return { metrics, tokens: micro.reduce((n, b) => n + b.tokens, 0) };
+    return { metrics, tokens: micro.reduce((n, { batch }) => n + batch.tokens, 0) };
   }
 
-  /** Validation loss, perplexity and next-token accuracy over the held-out examples. */
+  /** Validation loss, perplexity and next-token accuracy over the held-out examples; DPO: over the held-out
+   * pairs, the DPO loss, the share ranked right, the chosen answers' perplexity and the rewards. */
   async evaluate(): Promise<EvalResult | null> {
-    if (this.val.length === 0) return null;
-    const order = this.val.map((_, i) => i).sort((a, b) => this.val[a].ids.length - this.val[b].ids.length);
+    if (this.valUnits.length === 0) return null;
+    if (this.cfg.method === 'dpo') return this.evaluatePairs();
+    const val = this.valUnits.map((u) => u[0]);
+    const order = val.map((_, i) => i).sort((a, b) => val[a].ids.length - val[b].ids.length);
     let total = tf.zeros([2]);
     let count = 0;
     for (let s = 0; s < order.length; s += this.cfg.batchSize) {
-      const b = collate(order.slice(s, s + this.cfg.batchSize).map((i) => this.val[i]));
+      const b = collate(order.slice(s, s + this.cfg.batchSize).map((i) => val[i]));
       count += b.trained;
       const part = tf.tidy(() => {
         const hidden = this.model.forward(tf.tensor2d(b.ids, [b.B, b.T], 'int32'), { adapter: this.adapter });
@@ -194,12 +258,38 @@ export class Trainer {
     return { step: this.state.step, valLoss, perplexity: Math.exp(valLoss), accuracy: count > 0 ? correct / count : NaN };
   }
 
+  private async evaluatePairs(): Promise<EvalResult> {
+    await this.prepare();
+    const P = this.valUnits.length;
+    let total = tf.zeros([6]); // the five dpoSums, then Σ −log π of the chosen answers
+    for (let s = 0; s < P; s += this.cfg.batchSize) {
+      const units = Array.from({ length: Math.min(this.cfg.batchSize, P - s) }, (_, k) => s + k);
+      const b = collate(units.flatMap((i) => this.valUnits[i]));
+      const part = tf.tidy(() => {
+        const logp = sequenceLogProbs(this.model, b, { adapter: this.adapter }, this.chunkRows); // [2P]
+        const sums = dpoSums(dpoTerms(logp, this.referenceOf(units, 'val'), this.cfg.beta, this.cfg.labelSmoothing));
+        const chosenNll = tf.neg(tf.sum(tf.gather(logp, tf.tensor1d(units.map((_, k) => 2 * k), 'int32'))));
+        return tf.concat([sums, chosenNll.reshape([1])]);
+      });
+      const next = tf.add(total, part);
+      total.dispose();
+      part.dispose();
+      total = next;
+    }
+    const [loss, chosen, rejected, right, margin, chosenNll] = await total.data();
+    total.dispose();
+    const chosenTokens = this.valUnits.reduce((n, u) => n + trainedCount(u[0]), 0);
+    const rewards = { chosen: chosen / P, rejected: rejected / P, accuracy: right / P, margin: margin / P };
+    return { step: this.state.step, valLoss: loss / P, perplexity: Math.exp(chosenNll / Math.max(1, chosenTokens)), accuracy: rewards.accuracy, rewards };
+  }
+
   async run(onEvent: (e: TrainEvent) => void, control = new TrainControl()): Promise<TrainSummary> {
     this.control = control;
     const now = performance.now();
     const run: RunState = { started: now, onEvent, control, pending: [], lastReport: now, tokens: 0, tokenClock: now, lastEval: null, best: null };
     let status: TrainSummary['status'] = 'done';
     try {
+      await this.prepare();
       while (this.state.step < this.totalSteps) {
         if (control.paused) await this.pausePhase(run);
         control.check();
@@ -267,9 +357,10 @@ export class Trainer {
     const points: StepPoint[] = [];
     let bad: StepPoint | null = null;
     for (const p of run.pending) {
-      const [loss, gradNorm] = await p.metrics.data();
+      const [loss, gradNorm, chosen, rejected, accuracy, margin] = await p.metrics.data();
       p.metrics.dispose();
-      const point = { step: p.step + 1, epoch: (p.step + 1) / this.stepsPerEpoch, loss, lr: p.lr, gradNorm };
+      const point: StepPoint = { step: p.step + 1, epoch: (p.step + 1) / this.stepsPerEpoch, loss, lr: p.lr, gradNorm };
+      if (this.cfg.method === 'dpo') point.rewards = { chosen, rejected, accuracy, margin };
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) bad ??= point;
       points.push(point);
     }
