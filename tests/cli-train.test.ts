@@ -86,4 +86,29 @@ describe('cli train', () => {
     const rows = readFileSync(join(recipe, 'qa.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(rows).toEqual(QA.map(([q, a]) => ({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] }))); // the bad line left out
   });
+
+  it('trains DPO on LLaMA-Factory ranking data: ln 2 at the first step, TRL\'s reward keys, the pairs ranked right, a dpo recipe', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'webtune-cli-dpo-'));
+    const data = join(dir, 'prefs.json');
+    const pairs = QA.slice(0, 4).map(([q, a]) => ({ conversations: [{ from: 'human', value: q }], chosen: { from: 'gpt', value: a }, rejected: { from: 'gpt', value: 'I do not know, {{name}}.' } }));
+    writeFileSync(data, JSON.stringify(pairs, null, 2));
+    const out = join(dir, 'adapter');
+    const { stdout, stderr } = await cli('train', '--model', modelDir('llama-tied-gqa-f32'), '--data', data, '--out', out, '--epochs', '25', '--lr', '0.01', '--val-split', '0', '--beta', '0.2', '--fill', 'name=friend', '--json');
+    expect(stderr).not.toContain('placeholder'); // filled
+    const objs = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const stepsLogged = objs.filter((o) => 'loss' in o);
+    expect(stepsLogged.length).toBe(25);
+    expect(stepsLogged[0].loss).toBeCloseTo(Math.LN2, 5);
+    expect(stepsLogged[0]).toMatchObject({ 'rewards/chosen': 0, 'rewards/rejected': 0, 'rewards/accuracies': 0, 'rewards/margins': 0 });
+    const last = stepsLogged[stepsLogged.length - 1];
+    expect(last['rewards/accuracies']).toBe(1);
+    expect(last['rewards/margins']).toBeGreaterThan(1);
+    expect(JSON.parse(readFileSync(join(out, 'webtune_run.json'), 'utf8')).train).toMatchObject({ method: 'dpo', beta: 0.2 });
+    const recipe = join(dir, 'recipe');
+    await cli('export', 'llama-factory', '--adapter', out, '--data', data, '--out', recipe, '--name', 'prefs', '--fill', 'name=friend');
+    const yaml = parseYaml(readFileSync(join(recipe, 'prefs.yaml'), 'utf8')) as Record<string, unknown>;
+    expect(yaml).toMatchObject({ stage: 'dpo', pref_beta: 0.2, pref_loss: 'sigmoid' });
+    for (const key of Object.keys(yaml)) expect([...LLAMA_FACTORY_KEYS, 'pref_beta', 'pref_loss', 'dpo_label_smoothing', 'pref_ftx'], key).toContain(key);
+    expect(JSON.parse(readFileSync(join(recipe, 'prefs.jsonl'), 'utf8').split('\n')[0]).rejected.content).toBe('I do not know, friend.');
+  });
 });

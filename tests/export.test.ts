@@ -368,6 +368,19 @@ describe('llama-factory recipe', () => {
     expect(yaml).toMatchObject({ stage: 'pt', lora_target: 'q_proj,v_proj', max_steps: 30, eval_strategy: 'steps', eval_steps: 5, template: 'empty' });
     expect(yaml).not.toHaveProperty('train_on_prompt');
     expect(JSON.parse(new TextDecoder().decode(files.get('dataset_info.json')!))).toEqual({ pt: { file_name: 'pt.jsonl', columns: { prompt: 'text' } } });
-    expect(() => llamaFactoryRecipe(run, [{ text: 'a' }, { messages: [{ role: 'user', content: 'q' }] }], 'x')).toThrow(/1 chat example\(s\) with 1 plain-text/);
+    expect(() => llamaFactoryRecipe(run, [{ text: 'a' }, { messages: [{ role: 'user', content: 'q' }] }], 'x')).toThrow(/1 chat example\(s\) and 1 plain-text/);
+  });
+
+  it("a DPO run is LLaMA-Factory's dpo stage on a ranking dataset in its sharegpt shape", () => {
+    const run: RunSettings = { baseModel: 'm', architecture: 'LlamaForCausalLM', template: 'chatml', chatTemplate: null, train: { ...DEFAULT_TRAIN, method: 'dpo', beta: 0.2, labelSmoothing: 0.1 }, lora: DEFAULT_LORA };
+    const pair = { prompt: [{ role: 'system' as const, content: 's' }, { role: 'user' as const, content: 'q' }], chosen: [{ role: 'assistant' as const, content: 'good' }], rejected: [{ role: 'assistant' as const, content: 'bad' }] };
+    const files = llamaFactoryRecipe(run, [pair], 'prefs');
+    const yaml = parseYaml(new TextDecoder().decode(files.get('prefs.yaml')!));
+    expect(yaml).toMatchObject({ stage: 'dpo', pref_beta: 0.2, pref_loss: 'sigmoid', dpo_label_smoothing: 0.1, pref_ftx: 0, template: 'chatml' });
+    expect(yaml).not.toHaveProperty('train_on_prompt');
+    const info = JSON.parse(new TextDecoder().decode(files.get('dataset_info.json')!));
+    expect(info.prefs).toMatchObject({ ranking: true, formatting: 'sharegpt', columns: { messages: 'messages', chosen: 'chosen', rejected: 'rejected' } });
+    expect(JSON.parse(new TextDecoder().decode(files.get('prefs.jsonl')!))).toEqual({ messages: pair.prompt, chosen: { role: 'assistant', content: 'good' }, rejected: { role: 'assistant', content: 'bad' } });
+    expect(() => llamaFactoryRecipe({ ...run, train: DEFAULT_TRAIN }, [pair], 'x')).toThrow(/trained with sft but the data is preference pairs/);
   });
 });

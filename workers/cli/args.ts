@@ -38,3 +38,14 @@ export function backendArg(v: string | undefined): BackendPreference {
   if (!BACKENDS.includes(b)) throw new InvalidRequestError(`--backend must be one of ${BACKENDS.join(', ')}, got "${b}".`);
   return b as BackendPreference;
 }
+
+/** --fill name=Value (repeatable): values for the dataset's {{placeholders}}. */
+export function fillArg(v: string[] | undefined): Record<string, string> {
+  const fill: Record<string, string> = {};
+  for (const item of v ?? []) {
+    const at = item.indexOf('=');
+    if (at <= 0) throw new InvalidRequestError(`--fill takes name=Value (for {{name}} in the data), got "${item}".`);
+    fill[item.slice(0, at).trim()] = item.slice(at + 1);
+  }
+  return fill;
+}

@@ -15,7 +15,7 @@ import { RUN_SETTINGS } from '../engine/peft';
 import type { GgufType, RunSettings } from '../shared/types';
 import { applyAdapterDir } from './adapter-arg';
 import { readDatasetFile } from './validate';
-import { backendArg, number, parse } from './args';
+import { backendArg, fillArg, number, parse } from './args';
 
 export const EXPORT_HELP = `
 export options:
@@ -24,7 +24,7 @@ export options:
                              shards of at most N MB, default 2048)
   export gguf --model M [--adapter A] --out F.gguf [--type f16|q8_0|f32]
                              one GGUF file for llama.cpp / Ollama (Llama, Qwen2, Qwen3; default f16)
-  export llama-factory [--model M] --adapter A --data F --out DIR [--name N] [--template T] [--format F]
+  export llama-factory [--model M] --adapter A --data F --out DIR [--name N] [--template T] [--format F] [--fill name=Value]
                              the run of adapter folder A (as train wrote it) as a LLaMA-Factory recipe:
                              DIR/N.yaml, DIR/dataset_info.json and the data as DIR/N.jsonl (N: webtune);
                              --model: the base as the cluster names it (default: the one the run loaded)
@@ -88,7 +88,7 @@ export async function runExport(args: string[]): Promise<number> {
 }
 
 async function runRecipe(args: string[]): Promise<number> {
-  const v = parse(args, { model: { type: 'string' }, adapter: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, template: { type: 'string' }, format: { type: 'string' }, overwrite: { type: 'boolean' } });
+  const v = parse(args, { model: { type: 'string' }, adapter: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, template: { type: 'string' }, format: { type: 'string' }, fill: { type: 'string', multiple: true }, overwrite: { type: 'boolean' } });
   for (const flag of ['adapter', 'data', 'out'] as const) if (!v[flag]) throw new InvalidRequestError(`--${flag} is required.`);
   const settingsFile = join(v.adapter!, RUN_SETTINGS);
   const text = await readFile(settingsFile, 'utf8').catch(() => {
@@ -100,7 +100,7 @@ async function runRecipe(args: string[]): Promise<number> {
   } catch (e) {
     throw new InvalidRequestError(`${settingsFile} is not valid JSON (${(e as Error).message}).`);
   }
-  const data = await readDatasetFile(v.data!, v.format);
+  const data = await readDatasetFile(v.data!, v.format, fillArg(v.fill));
   for (const e of data.report.errors) process.stderr.write(`${v.data}:${e.line}: ${e.code}: ${e.message} (line left out)\n`);
   await checkTarget(v.out!, v.overwrite === true);
   // --model: where the cluster finds the base (a Hub id, or a path there), when not where this run read it.

@@ -11,15 +11,21 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, RUN_SETTINGS } from '../engine/peft';
 import { DirCheckpointStore, writeFileAtomic } from '../node/dir-checkpoints';
 import { resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
-import { DEFAULT_LORA, DEFAULT_TRAIN } from '../shared/defaults';
-import { backendArg, number, parse, templateArg } from './args';
+import { DEFAULT_LORA, DEFAULT_TRAIN, TRAIN_METHODS } from '../shared/defaults';
+import type { PreferenceMetrics, TrainMethod } from '../shared/types';
+import { backendArg, fillArg, number, parse, templateArg } from './args';
 import { readDatasetFile } from './validate';
 
 export const TRAIN_HELP = `
 train options:
   --model <dir|url|hub-id>   the base model
-  --data <file>              .jsonl or .json: OpenAI chat, Alpaca, ShareGPT, prompt/completion or {"text"}
+  --data <file>              .jsonl or .json: OpenAI chat, Alpaca, ShareGPT, prompt/completion, {"text"}, or
+                             preference pairs (OpenAI DPO, LLaMA-Factory ranking, TRL prompt/chosen/rejected)
   --format <name>            force the dataset format instead of detecting it
+  --fill name=Value          put Value in place of {{name}} in the examples (repeatable)
+  --method sft|dpo           sft learns the answers; dpo the preference pairs (default: dpo for preference data)
+  --beta B                   DPO: how far the tuned model may move from the base (default ${DEFAULT_TRAIN.beta})
+  --label-smoothing E        DPO: the share of pairs taken as mislabelled (default ${DEFAULT_TRAIN.labelSmoothing})
   --out <adapter-dir>        where the PEFT adapter (and checkpoints/) are written
   --epochs N  --max-steps N  --lr X  --batch-size B  --grad-accum K  --max-seq-len L
   --rank R  --alpha A  --dropout D  --targets q_proj,k_proj,...   (LoRA; default all seven)
@@ -27,7 +33,8 @@ train options:
   --resume <checkpoint>      continue the run in <out>: a checkpoint's name (epoch-3) or its .ckpt path
   --overwrite                replace the run already in <out> (its adapter is replaced only once the new one is written)
   --chat-template T          model (its own, the default), chatml, or none (base models: raw prompt/completion)
-  --backend wasm|cpu|webgpu  --json   one JSON object per step, then {"done": true, ...}
+  --backend wasm|cpu|webgpu  --json   one JSON object per step (DPO adds rewards/chosen, rewards/rejected,
+                             rewards/accuracies, rewards/margins), then {"done": true, ...}
 `;
 
 export async function runTrain(args: string[]): Promise<number> {
@@ -52,6 +59,10 @@ export async function runTrain(args: string[]): Promise<number> {
     overwrite: { type: 'boolean' },
     backend: { type: 'string' },
     'chat-template': { type: 'string' },
+    fill: { type: 'string', multiple: true },
+    method: { type: 'string' },
+    beta: { type: 'string' },
+    'label-smoothing': { type: 'string' },
     json: { type: 'boolean' },
   });
   for (const flag of ['model', 'data', 'out'] as const) if (!v[flag]) throw new InvalidRequestError(`--${flag} is required.`);
@@ -70,11 +81,15 @@ export async function runTrain(args: string[]): Promise<number> {
   set('maxSeqLen', number(v['max-seq-len'], '--max-seq-len', true));
   set('valSplit', number(v['val-split'], '--val-split'));
   set('seed', number(v.seed, '--seed', true));
+  set('beta', number(v.beta, '--beta'));
+  set('labelSmoothing', number(v['label-smoothing'], '--label-smoothing'));
+  if (v.method !== undefined && !(TRAIN_METHODS as readonly string[]).includes(v.method)) throw new InvalidRequestError(`--method must be ${TRAIN_METHODS.join(' or ')}, got "${v.method}".`);
   const lora = Object.fromEntries(
     Object.entries({ rank: number(v.rank, '--rank', true), alpha: number(v.alpha, '--alpha'), dropout: number(v.dropout, '--dropout'), targets: targets as LoraTarget[] | undefined }).filter(([, x]) => x !== undefined),
   );
 
-  const data = await readDatasetFile(v.data!, v.format);
+  const data = await readDatasetFile(v.data!, v.format, fillArg(v.fill));
+  train.method = (v.method as TrainMethod | undefined) ?? (data.report.format === 'preference' ? 'dpo' : 'sft');
   const errors = data.report.errors;
   for (const e of errors) process.stderr.write(`${v.data}:${e.line}: ${e.code}: ${e.message} (line skipped)\n`);
   const examples = data.examples.map((e) => e.example);
@@ -98,16 +113,17 @@ export async function runTrain(args: string[]): Promise<number> {
   let info = await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend) });
   if (template) info = engine.setChatTemplate(template);
   const say = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
-  if (!v.json) process.stderr.write(`${info.id} on ${info.backend.name}: ${examples.length} examples\n`);
+  for (const w of data.report.warnings) if (w.code === 'unfilled_placeholder') process.stderr.write(`${v.data}:${w.line}: warning: ${w.message}\n`);
+  if (!v.json) process.stderr.write(`${info.id} on ${info.backend.name}: ${examples.length} ${train.method === 'dpo' ? 'preference pairs (DPO)' : 'examples'}\n`);
   const result = await engine.train({ examples, lora, train, runId, resumeFrom: resume?.name }, (e) => {
     if (e.type === 'steps') {
       for (const p of e.points) {
-        if (v.json) say({ step: p.step, epoch: +p.epoch.toFixed(4), loss: p.loss, lr: p.lr, grad_norm: p.gradNorm, total_steps: e.totalSteps, tokens_per_second: Math.round(e.tokensPerSecond) });
-        else process.stderr.write(`step ${p.step}/${e.totalSteps}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(2)}  |g| ${p.gradNorm.toFixed(3)}  ${Math.round(e.tokensPerSecond)} tok/s\n`);
+        if (v.json) say({ step: p.step, epoch: +p.epoch.toFixed(4), loss: p.loss, lr: p.lr, grad_norm: p.gradNorm, ...rewardKeys(p.rewards), total_steps: e.totalSteps, tokens_per_second: Math.round(e.tokensPerSecond) });
+        else process.stderr.write(`step ${p.step}/${e.totalSteps}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(2)}  |g| ${p.gradNorm.toFixed(3)}${p.rewards ? `  margin ${p.rewards.margin.toFixed(3)}  ranked right ${(100 * p.rewards.accuracy).toFixed(0)}%` : ''}  ${Math.round(e.tokensPerSecond)} tok/s\n`);
       }
     } else if (e.type === 'eval') {
-      if (v.json) say({ step: e.step, val_loss: e.valLoss, perplexity: e.perplexity, accuracy: e.accuracy });
-      else process.stderr.write(`eval at step ${e.step}: val loss ${e.valLoss.toFixed(4)}, perplexity ${e.perplexity.toFixed(2)}, accuracy ${(100 * e.accuracy).toFixed(1)}%\n`);
+      if (v.json) say({ step: e.step, val_loss: e.valLoss, perplexity: e.perplexity, accuracy: e.accuracy, ...rewardKeys(e.rewards, 'eval_') });
+      else process.stderr.write(`eval at step ${e.step}: val loss ${e.valLoss.toFixed(4)}, perplexity ${e.perplexity.toFixed(2)}, ${e.rewards ? `pairs ranked right ${(100 * e.accuracy).toFixed(1)}%, margin ${e.rewards.margin.toFixed(3)}` : `accuracy ${(100 * e.accuracy).toFixed(1)}%`}\n`);
     } else if (e.type === 'checkpoint' && !v.json) process.stderr.write(`checkpoint ${e.meta.name} saved\n`);
     else if (e.type === 'warning') process.stderr.write(`warning: ${e.message}\n`);
   });
@@ -121,6 +137,12 @@ export async function runTrain(args: string[]): Promise<number> {
   else process.stderr.write(`${result.status} after ${result.steps} steps; adapter written to ${out}, checkpoints in ${ckptDir}\n`);
   engine.unload();
   return 0;
+}
+
+/** DPO's metrics under TRL's names (eval_rewards/… for evaluation, as TRL logs them); nothing for SFT. */
+function rewardKeys(r: PreferenceMetrics | undefined, prefix = ''): Record<string, number> {
+  if (!r) return {};
+  return { [`${prefix}rewards/chosen`]: r.chosen, [`${prefix}rewards/rejected`]: r.rejected, [`${prefix}rewards/accuracies`]: r.accuracy, [`${prefix}rewards/margins`]: r.margin };
 }
 
 /** Every checkpoint under checkpoints/: in run folders (checkpoints/<run id>/) and, from older versions, loose. */

@@ -7,7 +7,7 @@ import { parseConfig } from '../engine/config';
 import { loadTokenizer } from '../engine/load';
 import { DEFAULT_TRAIN } from '../shared/defaults';
 import { resolveModelArg } from '../node/dir-files';
-import { number, parse } from './args';
+import { fillArg, number, parse } from './args';
 
 export const VALIDATE_HELP = `
 validate options:
@@ -15,22 +15,23 @@ validate options:
   --format <name>            force a format instead of detecting it
   --model <dir|url|hub-id>   count tokens with this model's tokenizer and chat template
   --max-seq-len L            the training length: too_long and no_trained_token warnings (default ${DEFAULT_TRAIN.maxSeqLen})
+  --fill name=Value          put Value in place of {{name}} in the examples (repeatable)
   --json                     last line: {"format", "examples", "valid", "errors", "warnings", "tokens"}
 `;
 
 /** Read a dataset file for the CLI; bad lines are printed to stderr, never silently dropped. */
-export async function readDatasetFile(path: string, format?: string): Promise<LoadedDataset> {
+export async function readDatasetFile(path: string, format?: string, fill?: Record<string, string>): Promise<LoadedDataset> {
   if (format !== undefined && !(FORMATS as readonly string[]).includes(format)) throw new InvalidRequestError(`--format must be one of ${FORMATS.join(', ')}, got "${format}".`);
   const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
     throw new InvalidRequestError(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}.`);
   });
-  return loadDatasetBytes(path, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), format as DatasetFormat | undefined);
+  return loadDatasetBytes(path, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), format as DatasetFormat | undefined, fill);
 }
 
 export async function runValidate(args: string[]): Promise<number> {
-  const v = parse(args, { data: { type: 'string' }, format: { type: 'string' }, model: { type: 'string' }, 'max-seq-len': { type: 'string' }, json: { type: 'boolean' } });
+  const v = parse(args, { data: { type: 'string' }, format: { type: 'string' }, model: { type: 'string' }, 'max-seq-len': { type: 'string' }, fill: { type: 'string', multiple: true }, json: { type: 'boolean' } });
   if (!v.data) throw new InvalidRequestError('--data is required.');
-  const data = await readDatasetFile(v.data, v.format);
+  const data = await readDatasetFile(v.data, v.format, fillArg(v.fill));
   const maxSeqLen = number(v['max-seq-len'], '--max-seq-len', true) ?? DEFAULT_TRAIN.maxSeqLen;
   let reach: number | null = null; // max_position_embeddings: training refuses a longer maximum length
   if (v.model) {
@@ -41,7 +42,7 @@ export async function runValidate(args: string[]): Promise<number> {
   const r = data.report;
   const tooFar = reach !== null && maxSeqLen > reach ? `--max-seq-len ${maxSeqLen} is more than this model reads (max_position_embeddings ${reach}); training refuses it. Use ${reach} or less.` : null;
   if (v.json) {
-    process.stdout.write(JSON.stringify({ format: r.format, examples: r.records, valid: r.valid, errors: r.errors, warnings: r.warnings, tokens: r.tokens ?? null, formats: r.formats, max_positions: reach }) + '\n');
+    process.stdout.write(JSON.stringify({ format: r.format, examples: r.records, valid: r.valid, errors: r.errors, warnings: r.warnings, tokens: r.tokens ?? null, formats: r.formats, max_positions: reach, placeholders: r.placeholders ?? [] }) + '\n');
   } else {
     const out = process.stdout;
     out.write(`${v.data}: ${r.format ?? 'no recognised format'}; ${r.records} examples, ${r.valid} usable, ${r.errors.length} error(s), ${r.warnings.length} warning(s)\n`);
