@@ -43,6 +43,18 @@ export class DataState {
     await this.refresh();
   }
 
+  /** Values for the selected dataset's {{placeholders}}; the report is redone with them in. */
+  async setPlaceholders(fill: Record<string, string>): Promise<void> {
+    if (!this.selectedId) return;
+    this.error = null;
+    try {
+      await this.engine.setPlaceholders(this.selectedId, fill, this.maxSeqLen);
+    } catch (e) {
+      this.error = describeError(e).message;
+    }
+    await this.refresh();
+  }
+
   async rename(id: string, name: string): Promise<void> {
     if (name.trim()) await this.engine.renameDataset(id, name.trim());
     await this.refresh();

@@ -13,6 +13,9 @@ export class TrainState {
   runId = $state<string | null>(null);
   losses = $state<Point[]>([]);
   valLosses = $state<Point[]>([]);
+  /** DPO runs: each step's reward margin and share of pairs ranked right, and the held-out pairs'. */
+  rewards = $state<(Point & { accuracy: number })[]>([]);
+  valRewards = $state<(Point & { accuracy: number })[]>([]);
   step = $state(0);
   totalSteps = $state(0);
   tokensPerSecond = $state(0);
@@ -51,10 +54,17 @@ export class TrainState {
     const run = (await this.engine.listRuns()).find((r) => r.runId === this.runId);
     if (!run) return;
     const evals = new Map(run.evals.map((e) => [e.step, e]));
-    const cols = ['step', 'epoch', 'loss', 'lr', 'grad_norm', 'val_loss', 'val_perplexity', 'val_accuracy'] as const;
+    const base = ['step', 'epoch', 'loss', 'lr', 'grad_norm', 'val_loss', 'val_perplexity', 'val_accuracy'] as const;
+    // DPO's metrics under TRL's names
+    const dpo = ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'eval_rewards/margins'] as const;
+    const cols = run.train.method === 'dpo' ? [...base, ...dpo] : base;
     const rows = run.points.map((p) => {
       const e = evals.get(p.step);
-      return { step: p.step, epoch: p.epoch, loss: p.loss, lr: p.lr, grad_norm: p.gradNorm, val_loss: e?.valLoss, val_perplexity: e?.perplexity, val_accuracy: e?.accuracy };
+      const r = p.rewards;
+      return {
+        step: p.step, epoch: p.epoch, loss: p.loss, lr: p.lr, grad_norm: p.gradNorm, val_loss: e?.valLoss, val_perplexity: e?.perplexity, val_accuracy: e?.accuracy,
+        'rewards/chosen': r?.chosen, 'rewards/rejected': r?.rejected, 'rewards/accuracies': r?.accuracy, 'rewards/margins': r?.margin, 'eval_rewards/margins': e?.rewards?.margin,
+      };
     });
     downloadBlob(new Blob([csv(cols, rows)], { type: 'text/csv' }), `${this.fileName}-metrics.csv`);
   }
@@ -74,6 +84,8 @@ export class TrainState {
     }
     this.losses = run.points.map((p) => ({ step: p.step, loss: p.loss }));
     this.valLosses = run.evals.map((e) => ({ step: e.step, loss: e.valLoss }));
+    this.rewards = run.points.flatMap((p) => (p.rewards ? [{ step: p.step, loss: p.rewards.margin, accuracy: p.rewards.accuracy }] : []));
+    this.valRewards = run.evals.flatMap((e) => (e.rewards ? [{ step: e.step, loss: e.rewards.margin, accuracy: e.rewards.accuracy }] : []));
     this.step = run.points[run.points.length - 1]?.step ?? 0;
     this.totalSteps = run.totalSteps;
     if (!this.active) this.status = run.status === 'interrupted' || run.status === 'running' || run.status === 'paused' ? 'idle' : run.status;
@@ -82,11 +94,15 @@ export class TrainState {
   private onEvent(e: TrainEvent): void {
     if (e.type === 'steps') {
       this.losses.push(...e.points.map((p) => ({ step: p.step, loss: p.loss })));
+      this.rewards.push(...e.points.flatMap((p) => (p.rewards ? [{ step: p.step, loss: p.rewards.margin, accuracy: p.rewards.accuracy }] : [])));
       this.step = e.points[e.points.length - 1].step;
       this.totalSteps = e.totalSteps;
       this.tokensPerSecond = e.tokensPerSecond;
       this.etaSeconds = e.etaSeconds;
-    } else if (e.type === 'eval') this.valLosses.push({ step: e.step, loss: e.valLoss });
+    } else if (e.type === 'eval') {
+      this.valLosses.push({ step: e.step, loss: e.valLoss });
+      if (e.rewards) this.valRewards.push({ step: e.step, loss: e.rewards.margin, accuracy: e.rewards.accuracy });
+    }
     else if (e.type === 'checkpoint') this.checkpoints = [...this.checkpoints.filter((c) => c.name !== e.meta.name), e.meta].sort((a, b) => a.step - b.step);
     else if (e.type === 'status') this.status = e.status;
     else if (e.type === 'warning') this.error = e.message;
@@ -99,6 +115,8 @@ export class TrainState {
       this.runId = `run-${Date.now().toString(36)}`;
       this.losses = [];
       this.valLosses = [];
+      this.rewards = [];
+      this.valRewards = [];
       this.checkpoints = [];
       this.step = 0;
     } else this.runId = resume.runId;

@@ -4,7 +4,7 @@
 import type { Engine } from '../engine/engine';
 import { InvalidRequestError } from '../engine/errors';
 import { isQuotaError } from '../engine/source';
-import { tokenizeExample, type Example } from '../engine/train/examples';
+import { tokenizeExample, tokenizePair, type Example, type TokenizedExample } from '../engine/train/examples';
 import { addTokenStats, loadDataset, loadRecords, type LoadedDataset } from '../engine/data/dataset';
 import { DatasetDecoder, isJsonArrayFile, JsonlReader, readJsonArray, textEncoding, type RawRecord, type TextEncodingName } from '../engine/data/records';
 import { DEFAULT_TRAIN } from '../shared/defaults';
@@ -49,11 +49,14 @@ export class DatasetLibrary {
 
   constructor(private readonly engine: Engine) {}
 
-  private async parse(blob: Blob, name: string, format: DatasetFormat | undefined, maxSeqLen: number, onProgress?: (p: ParseProgress) => void): Promise<LoadedDataset> {
+  private async parse(blob: Blob, name: string, format: DatasetFormat | undefined, maxSeqLen: number, onProgress?: (p: ParseProgress) => void, fill?: Record<string, string>): Promise<LoadedDataset> {
     const { records, lossy, encoding } = await readBlob(blob, name, onProgress);
-    const data = loadRecords(records, format, { lossy, encoding });
-    const tokenizer = this.engine.info() ? this.engine.current.tokenizer : null;
-    if (tokenizer) addTokenStats(data, tokenizer, maxSeqLen);
+    const data = loadRecords(records, format, { lossy, encoding }, fill);
+    const info = this.engine.info();
+    if (info) {
+      addTokenStats(data, this.engine.current.tokenizer, maxSeqLen);
+      data.report.tokens!.tokenizer = info.id;
+    }
     return data;
   }
 
@@ -104,10 +107,19 @@ export class DatasetLibrary {
   async restat(id: string, maxSeqLen: number): Promise<StoredDataset> {
     const meta = await datasetStore.get(id);
     if (!meta) throw new InvalidRequestError('That dataset is no longer stored.');
-    const data = await this.parse(await this.datasetFile(id), meta.fileName, meta.forcedFormat, maxSeqLen);
+    const data = await this.parse(await this.datasetFile(id), meta.fileName, meta.forcedFormat, maxSeqLen, undefined, meta.fill);
     const updated = { ...meta, report: data.report };
     await datasetStore.update(updated); // only the report changes; the original file is not written again
     return updated;
+  }
+
+  async setPlaceholders(id: string, fill: Record<string, string>, maxSeqLen: number): Promise<StoredDataset> {
+    const meta = await datasetStore.get(id);
+    if (!meta) throw new InvalidRequestError('That dataset is no longer stored.');
+    const kept = Object.fromEntries(Object.entries({ ...meta.fill, ...fill }).filter(([, v]) => v !== ''));
+    await datasetStore.update({ ...meta, fill: kept });
+    if (this.parsed?.id === id) this.parsed = null; // its examples change
+    return this.restat(id, maxSeqLen);
   }
 
   /** A stored dataset, parsed (once while it stays the one in use). */
@@ -116,7 +128,7 @@ export class DatasetLibrary {
     if (!meta) throw new InvalidRequestError('That dataset is no longer stored.');
     if (this.parsed?.id === id && this.parsed.meta.forcedFormat === meta.forcedFormat) return { meta, data: this.parsed.data };
     const text = await (await this.datasetFile(id)).text();
-    const data = loadDataset(meta.fileName, text, meta.forcedFormat);
+    const data = loadDataset(meta.fileName, text, meta.forcedFormat, meta.fill);
     this.parsed = { id, meta, data };
     return { meta, data };
   }
@@ -130,8 +142,8 @@ export class DatasetLibrary {
     if (!this.engine.info()) throw new InvalidRequestError('Load a model to preview examples with its chat template.');
     const tok = this.engine.current.tokenizer;
     const { data } = await this.load(id);
-    const items = data.examples.slice(offset, offset + count).map(({ line, example }) => {
-      const t = tokenizeExample(tok, example, Number.MAX_SAFE_INTEGER, trainOn);
+    // Runs of tokens that are alike (trained or not, cut or not), decoded.
+    const piecesOf = (t: TokenizedExample): PreviewExample['pieces'] => {
       const pieces: PreviewExample['pieces'] = [];
       const flag = (i: number) => `${t.trained[i]}${i >= maxSeqLen ? 1 : 0}`;
       let start = 0;
@@ -141,7 +153,15 @@ export class DatasetLibrary {
           start = i;
         }
       }
-      return { line, tokens: t.ids.length, pieces };
+      return pieces;
+    };
+    const items = data.examples.slice(offset, offset + count).map(({ line, example }): PreviewExample => {
+      if ('chosen' in example) {
+        const p = tokenizePair(tok, example, Number.MAX_SAFE_INTEGER);
+        return { line, tokens: p.chosen.ids.length, pieces: piecesOf(p.chosen), rejected: { tokens: p.rejected.ids.length, pieces: piecesOf(p.rejected) } };
+      }
+      const t = tokenizeExample(tok, example, Number.MAX_SAFE_INTEGER, trainOn);
+      return { line, tokens: t.ids.length, pieces: piecesOf(t) };
     });
     return { total: data.examples.length, items };
   }

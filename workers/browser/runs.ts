@@ -67,7 +67,10 @@ export class RunRecorder {
         if (e.type === 'steps') {
           run.points.push(...e.points);
           run.totalSteps = e.totalSteps;
-        } else if (e.type === 'eval') run.evals.push({ step: e.step, valLoss: e.valLoss, perplexity: e.perplexity, accuracy: e.accuracy });
+        } else if (e.type === 'eval') {
+          const { type: _, ...result } = e;
+          run.evals.push(result);
+        }
         else if (e.type === 'status') run.status = e.status;
         void save();
         onEvent(e);

@@ -49,6 +49,7 @@ const api = {
   deleteDataset: (id) => datasets.deleteDataset(id),
   datasetFile: (id) => datasets.datasetFile(id),
   restat: (id, maxSeqLen) => datasets.restat(id, maxSeqLen),
+  setPlaceholders: (id, fill, maxSeqLen) => datasets.setPlaceholders(id, fill, maxSeqLen),
   previewDataset: (id, offset, count, maxSeqLen, trainOn) => datasets.previewDataset(id, offset, count, maxSeqLen, trainOn),
   estimateTraining: async (id, train, lora) => estimateTraining(engine, await datasets.examples(id), train, lora),
   evaluateDataset: async (req, onRow) => {

@@ -38,6 +38,7 @@ export async function runValidate(args: string[]): Promise<number> {
     const files = await resolveModelArg(v.model);
     reach = parseConfig(new TextDecoder().decode(await files.read('config.json'))).maxPositions;
     addTokenStats(data, await loadTokenizer(files), maxSeqLen);
+    data.report.tokens!.tokenizer = v.model;
   }
   const r = data.report;
   const tooFar = reach !== null && maxSeqLen > reach ? `--max-seq-len ${maxSeqLen} is more than this model reads (max_position_embeddings ${reach}); training refuses it. Use ${reach} or less.` : null;
@@ -49,7 +50,7 @@ export async function runValidate(args: string[]): Promise<number> {
     for (const f of r.errors) out.write(`  error   line ${f.line}: ${f.code}: ${f.message}\n`);
     for (const f of r.warnings) out.write(`  warning line ${f.line}: ${f.code}: ${f.message}\n`);
     const t = r.tokens;
-    if (t) out.write(`tokens: ${t.total} total, ${t.trained} trained; per example min ${t.min} / median ${t.median} / p95 ${t.p95} / max ${t.max}; ${t.overMax} over ${t.maxSeqLen} (${t.cut} tokens cut; ${t.untrained} left with no trained token)\n`);
+    if (t) out.write(`tokens (${t.tokenizer}'s tokenizer and chat template): ${t.total} total, ${t.trained} trained; per example min ${t.min} / median ${t.median} / p95 ${t.p95} / max ${t.max}; ${t.overMax} over ${t.maxSeqLen} (${t.cut} tokens cut; ${t.untrained} left with no trained token)\n`);
   }
   if (tooFar) {
     process.stderr.write(`error: ${tooFar}\n`);

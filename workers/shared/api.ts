@@ -74,6 +74,8 @@ export interface WorkerApi extends EngineApi {
   datasetFile(id: string): Promise<Blob>;
   /** Recount tokens with the loaded model (after a model change or a new maximum length). */
   restat(id: string, maxSeqLen: number): Promise<StoredDataset>;
+  /** Values for the dataset's {{placeholders}} (name → value; an empty value unsets it), kept with it; the report is redone. */
+  setPlaceholders(id: string, fill: Record<string, string>, maxSeqLen: number): Promise<StoredDataset>;
   /** A page of examples rendered with the loaded model's chat template and tokenizer. */
   previewDataset(id: string, offset: number, count: number, maxSeqLen: number, trainOn?: TrainOn): Promise<{ total: number; items: PreviewExample[] }>;
   estimateTraining(id: string, train: Partial<TrainConfig>, lora: Partial<LoraConfig>): Promise<TrainingEstimate>;

@@ -340,6 +340,10 @@ export interface EvalRow {
   tuned: string | null; // null without an adapter
   baseLoss: number; // mean loss over the example's trained tokens
   tunedLoss: number | null;
+  // A preference pair: the rejected answer, and log π(chosen) − log π(rejected) under each model (> 0: prefers chosen)
+  rejected?: string;
+  baseMargin?: number;
+  tunedMargin?: number | null;
 }
 
 /** Which held-out examples to answer with the base and the tuned model. */
@@ -381,6 +385,7 @@ export interface TokenStats {
   cut: number; // tokens that truncation removes
   untrained: number; // examples whose every trained token lies past maxSeqLen: they teach nothing
   histogram: { edges: number[]; counts: number[] }; // counts[i] examples with edges[i] ≤ tokens < edges[i+1]
+  tokenizer?: string; // the model whose tokenizer and chat template counted them
 }
 
 export interface DatasetReport {
@@ -401,6 +406,7 @@ export interface StoredDataset {
   size: number; // bytes of the original file
   createdAt: string;
   forcedFormat?: DatasetFormat; // the format the user chose; absent = detected per line
+  fill?: Record<string, string>; // values the user gave for the data's {{placeholders}}, put in before training
   report: DatasetReport;
 }
 
@@ -429,6 +435,7 @@ export interface PreviewExample {
   line: number;
   tokens: number;
   pieces: { text: string; trained: boolean; cut: boolean }[];
+  rejected?: { tokens: number; pieces: PreviewExample['pieces'] }; // a preference pair: tokens/pieces are the chosen side
 }
 
 export interface TrainOnDatasetRequest extends Omit<TrainRequest, 'examples' | 'validation'> {
