@@ -48,7 +48,7 @@ describe('findings', () => {
     '[1, 2]', // 3 not_an_object
     j({ question: 'x', answer: 'y' }), // 4 unknown_format
     j({ messages: [] }), // 5 missing_messages
-    j({ messages: [{ role: 'tool', content: 'x' }] }), // 6 unrecognized_role
+    j({ messages: [{ role: 'robot', content: 'x' }] }), // 6 unrecognized_role
     j({ messages: [{ role: 'user' }] }), // 7 missing_content
     j({ messages: [{ role: 'user', content: '  ' }, { role: 'assistant', content: 'a' }] }), // 8 empty_content
     j({ messages: [{ role: 'user', content: 'only a question' }] }), // 9 no_assistant_message

@@ -167,7 +167,14 @@ export class Engine implements EngineApi {
       throw new InvalidRequestError('DPO trains on preference pairs (a prompt with a chosen and a rejected answer), and some examples have single answers. Give a preference dataset, or train with SFT.');
     }
     if (!dpo && pairs > 0) throw new InvalidRequestError('The examples are preference pairs (chosen and rejected answers); train them with the DPO method.');
-    const tokenize = (e: Example): TokenizedExample | TokenizedPair => ('chosen' in e ? tokenizePair(tokenizer, e, cfg.maxSeqLen) : tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn));
+    const tokenize = (e: Example, i: number): TokenizedExample | TokenizedPair => {
+      try {
+        return 'chosen' in e ? tokenizePair(tokenizer, e, cfg.maxSeqLen) : tokenizeExample(tokenizer, e, cfg.maxSeqLen, cfg.trainOn);
+      } catch (err) {
+        if (err instanceof InvalidRequestError) throw new InvalidRequestError(`Example ${i + 1}: ${err.message}`);
+        throw err;
+      }
+    };
     const all = request.examples.map(tokenize);
     let train = all;
     let val = (request.validation ?? []).map(tokenize);

@@ -36,10 +36,11 @@ export async function evaluateExample(engine: Engine, input: Example, index: num
   const { model, tokenizer } = engine.current;
   if ('text' in input) throw new InvalidRequestError('Evaluation needs chat examples (with an assistant answer).');
   // A pair is answered as its prompt, compared with its chosen answer.
-  const example = 'chosen' in input ? { messages: [...input.prompt, ...input.chosen] } : input;
+  const example = 'chosen' in input ? { messages: [...input.prompt, ...input.chosen], tools: input.tools } : input;
   const last = example.messages.map((m) => m.role).lastIndexOf('assistant');
   if (last < 0) throw new InvalidRequestError('This example has no assistant answer to compare with.');
-  const prompt = example.messages.slice(0, last).map(({ role, content }) => ({ role, content }));
+  const prompt = example.messages.slice(0, last).map(({ weight: _, ...m }) => m); // tool calls and results included
+  const tools = 'tools' in input && input.tools ? { tools: input.tools } : undefined;
   const adapter = engine.adapter;
   // The example as the model scores it: tokenized and batched once, for both sides.
   const b = collate([tokenizeExample(tokenizer, example, model.config.maxPositions, 'assistant')]);
@@ -53,7 +54,7 @@ export async function evaluateExample(engine: Engine, input: Example, index: num
     stats.dispose();
     return nll / count;
   };
-  const answer = async (scale: number) => (await engine.generate({ messages: prompt }, { maxNewTokens, loraScale: scale })).text;
+  const answer = async (scale: number) => (await engine.generate({ messages: prompt, template: tools }, { maxNewTokens, loraScale: scale })).text;
   const base = await answer(0);
   const baseLoss = await score(0);
   const tuned = adapter ? await answer(loraScale) : null;

@@ -201,6 +201,17 @@ export class TextTokenizer {
     return text === undefined ? undefined : this.tok.token_to_id(text);
   }
 
+  /** What renders chats now, in words, for messages: the model's own template, ChatML, or none. */
+  get templateName(): string {
+    return this.choice === 'chatml' ? 'the ChatML template' : this.active ? "this model's chat template" : 'no chat template (a base model)';
+  }
+
+  /** Whether the active template renders tool calls (it reads tool_calls) and tool schemas (it reads tools). */
+  get templateTools(): { calls: boolean; schemas: boolean } {
+    const src = this.active?.source ?? '';
+    return { calls: src.includes('tool_calls'), schemas: /\btools\b/.test(src) };
+  }
+
   /** The source of the model's own chat template (not a chosen replacement), or null. */
   get ownTemplateSource(): string | null {
     return this.own?.source ?? null;

@@ -74,9 +74,9 @@ export const FORMAT_LABELS: Record<(typeof FORMATS)[number], string> = {
 };
 
 /** A dataset line with one of these is not loaded; the codes are stable (the report and tests name them). */
-export const ERROR_CODES = ['invalid_json', 'not_an_object', 'unknown_format', 'missing_messages', 'unrecognized_role', 'missing_content', 'empty_content', 'no_assistant_message', 'invalid_pair', 'mixed_method', 'kto_unsupported', 'multimodal_unsupported'] as const;
+export const ERROR_CODES = ['invalid_json', 'not_an_object', 'unknown_format', 'missing_messages', 'unrecognized_role', 'missing_content', 'empty_content', 'no_assistant_message', 'invalid_pair', 'mixed_method', 'kto_unsupported', 'multimodal_unsupported', 'invalid_tool_call'] as const;
 /** A line with one of these loads; the user is told. */
-export const WARNING_CODES = ['message_unrecognized_key', 'duplicate_key', 'mixed_formats', 'duplicate_example', 'too_long', 'no_trained_token', 'invalid_utf8', 'utf16_decoded', 'unfilled_placeholder', 'identical_pair'] as const;
+export const WARNING_CODES = ['message_unrecognized_key', 'duplicate_key', 'mixed_formats', 'duplicate_example', 'too_long', 'no_trained_token', 'invalid_utf8', 'utf16_decoded', 'unfilled_placeholder', 'identical_pair', 'tools_unsupported'] as const;
 
 /** GGUF export types: f16 (llama.cpp's usual), q8_0 (half the size, near-lossless), f32. */
 export const GGUF_TYPES = ['f16', 'q8_0', 'f32'] as const;

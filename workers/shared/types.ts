@@ -146,7 +146,7 @@ export type StopReason = 'eos' | 'length' | 'stopped';
 
 /** What to continue: a chat (rendered with the chat template, with optional template variables such as
  * enable_thinking), a raw text, or token ids. */
-export type GenerateInput = { messages: ChatMessage[]; template?: TemplateVariables } | { text: string } | { ids: number[] };
+export type GenerateInput = { messages: readonly (ChatMessage | TrainMessage)[]; template?: TemplateVariables } | { text: string } | { ids: number[] };
 
 export interface TokenEvent {
   id: number;
@@ -163,8 +163,25 @@ export interface GenerateResult {
 }
 
 // ── Training ─────────────────────────────────────────────────────────────────────────────────────────
-export interface TrainMessage extends ChatMessage {
+/** A tool call as chat templates read it (transformers' form): the arguments as an object. */
+export interface ToolCall {
+  type: 'function';
+  function: { name: string; arguments: Record<string, unknown> };
+  id?: string;
+}
+
+/** A function the model may call: a JSON schema of its parameters, in OpenAI's `tools` form. */
+export type ToolSchema = { type: 'function'; function: { name: string; description?: string; parameters?: unknown } } & Record<string, unknown>;
+
+/** A message of a training conversation, with the fields chat templates read under their own names. */
+export interface TrainMessage {
+  role: ChatMessage['role'] | 'tool';
+  content: string; // '' for an assistant turn that only calls tools
   weight?: 0 | 1; // assistant messages only; 0 = shown to the model but not trained on
+  tool_calls?: ToolCall[]; // assistant: the calls it makes (trained, like its text)
+  reasoning_content?: string; // assistant: its reasoning, for templates that render it (Qwen3)
+  tool_call_id?: string; // tool: the call it answers
+  name?: string; // tool: the function that answered
 }
 
 /** A preference pair (DPO): the conversation so far, then the answer to prefer and the one not to. */
@@ -172,10 +189,11 @@ export interface PreferenceExample {
   prompt: TrainMessage[];
   chosen: TrainMessage[]; // assistant messages that continue the prompt
   rejected: TrainMessage[];
+  tools?: ToolSchema[];
 }
 
-/** The one internal form every dataset format becomes. */
-export type Example = { messages: TrainMessage[] } | { text: string } | PreferenceExample;
+/** The one internal form every dataset format becomes. `tools`: the functions the conversation may call. */
+export type Example = { messages: TrainMessage[]; tools?: ToolSchema[] } | { text: string } | PreferenceExample;
 
 /** What a run minimizes: next-token cross-entropy on the answers (sft), or DPO's preference loss on pairs. */
 export type TrainMethod = (typeof TRAIN_METHODS)[number];

@@ -1,7 +1,7 @@
 // A dataset file → the examples that load plus a report of every finding, by line. Bad lines are listed,
 // never silently dropped; good lines load; the original text is not touched (the caller keeps it).
 import type { Example, TrainOn } from '../train/examples';
-import { tokenizeExample, tokenizePair, trainedCount, type TokenizedExample } from '../train/examples';
+import { tokenizeExample, tokenizePair, toolsUnsupported, trainedCount, type TokenizedExample } from '../train/examples';
 import type { TextTokenizer } from '../tokenizer';
 import { convert, detectFormat, fillPlaceholders, FORMAT_LABELS, FORMATS, placeholdersOf, type DatasetFormat, type Finding } from './formats';
 import { decodeDatasetBytes, readRecords, type RawRecord } from './records';
@@ -123,6 +123,11 @@ export function addTokenStats(data: LoadedDataset, tok: TextTokenizer, maxSeqLen
   let overMax = 0;
   let untrained = 0;
   for (const { line, example } of data.examples) {
+    const noTools = toolsUnsupported(tok, example);
+    if (noTools) {
+      data.report.warnings.push({ line, code: 'tools_unsupported', message: `${noTools} Training refuses it.` });
+      continue;
+    }
     // A pair counts as its two sequences (prompt + chosen, prompt + rejected): both are trained on.
     const seqs: [string, TokenizedExample][] = 'chosen' in example ? Object.entries(tokenizePair(tok, example, Number.MAX_SAFE_INTEGER)) : [['', tokenizeExample(tok, example, Number.MAX_SAFE_INTEGER, trainOn)]];
     for (const [side, t] of seqs) {

@@ -4,7 +4,7 @@
 import { stringify } from 'yaml';
 import { InvalidRequestError } from '../errors';
 import { LINEAR_MODULES } from '../config';
-import type { Architecture, Example, LoraConfig, RunSettings, TrainConfig } from '../../shared/types';
+import type { Architecture, Example, LoraConfig, RunSettings, TrainConfig, TrainMessage } from '../../shared/types';
 import type { Engine } from '../engine';
 
 /** The settings of a run on the engine's model, as `train` records them and the recipe reads them. */
@@ -45,21 +45,25 @@ export function llamaFactoryRecipe(run: RunSettings, examples: readonly Example[
   const t = run.train;
   const l = run.lora;
   const dataFile = `${name}.jsonl`;
-  const plain = (ms: readonly { role: string; content: string }[]) => ms.map((m) => ({ role: m.role, content: m.content }));
+  const plain = (ms: readonly TrainMessage[]) => factoryMessages(ms);
+  const withTools = (e: { tools?: unknown[] }) => (e.tools?.length ? { tools: JSON.stringify(e.tools) } : {});
   const lines = examples.map((e, i) => {
     if ('text' in e) return JSON.stringify({ text: e.text });
-    if ('messages' in e) return JSON.stringify({ messages: plain(e.messages) });
+    if ('messages' in e) return JSON.stringify({ messages: plain(e.messages), ...withTools(e) });
     // A ranking example holds one chosen and one rejected message after the prompt.
     if (e.chosen.length !== 1 || e.rejected.length !== 1) throw new InvalidRequestError(`Pair ${i + 1} answers in several messages; LLaMA-Factory's ranking data holds one chosen and one rejected message. Join each answer into one message.`);
-    return JSON.stringify({ messages: plain(e.prompt), chosen: plain(e.chosen)[0], rejected: plain(e.rejected)[0] });
+    return JSON.stringify({ messages: plain(e.prompt), chosen: plain(e.chosen)[0], rejected: plain(e.rejected)[0], ...withTools(e) });
   });
-  const tags = { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant', system_tag: 'system' };
+  const usesTools = examples.some((e) => !('text' in e) && (e.tools?.length || ('messages' in e ? e.messages : [...e.prompt, ...e.chosen]).some((m) => m.tool_calls || m.role === 'tool')));
+  // LLaMA-Factory's roles for a tool call (function_call) and a tool's answer (observation), and its tools column.
+  const tags = { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant', system_tag: 'system', ...(usesTools ? { function_tag: 'function_call', observation_tag: 'tool' } : {}) };
+  const toolColumn = usesTools ? { tools: 'tools' } : {};
   const info = {
     [name]: pretrain
       ? { file_name: dataFile, columns: { prompt: 'text' } }
       : dpo
-        ? { file_name: dataFile, ranking: true, formatting: 'sharegpt', columns: { messages: 'messages', chosen: 'chosen', rejected: 'rejected' }, tags }
-        : { file_name: dataFile, formatting: 'sharegpt', columns: { messages: 'messages' }, tags },
+        ? { file_name: dataFile, ranking: true, formatting: 'sharegpt', columns: { messages: 'messages', chosen: 'chosen', rejected: 'rejected', ...toolColumn }, tags }
+        : { file_name: dataFile, formatting: 'sharegpt', columns: { messages: 'messages', ...toolColumn }, tags },
   };
   const allTargets = LINEAR_MODULES.every((m) => l.targets.includes(m));
   const recipe: Record<string, unknown> = {
@@ -110,6 +114,28 @@ export function llamaFactoryRecipe(run: RunSettings, examples: readonly Example[
     ['dataset_info.json', enc.encode(JSON.stringify(info, null, 2) + '\n')],
     [dataFile, enc.encode(lines.join('\n') + '\n')],
   ]);
+}
+
+/** Messages in LLaMA-Factory's sharegpt shape: an assistant turn that calls tools becomes a function_call turn
+ * holding the calls as JSON ({name, arguments}, a list for several); the answers of consecutive tool messages
+ * become one tool (observation) turn, a JSON list when there are several. */
+function factoryMessages(ms: readonly TrainMessage[]): { role: string; content: string }[] {
+  const out: { role: string; content: string }[] = [];
+  for (let i = 0; i < ms.length; i++) {
+    const m = ms[i];
+    if (m.role === 'tool') {
+      let j = i;
+      while (j + 1 < ms.length && ms[j + 1].role === 'tool') j++;
+      const answers = ms.slice(i, j + 1).map((t) => t.content);
+      out.push({ role: 'tool', content: answers.length === 1 ? answers[0] : JSON.stringify(answers) });
+      i = j;
+    } else if (m.tool_calls?.length) {
+      if (m.content.trim()) throw new InvalidRequestError(`An assistant turn both answers ("${m.content.slice(0, 40)}…") and calls tools; LLaMA-Factory's data holds one or the other per turn. Split it into two turns.`);
+      const calls = m.tool_calls.map((c) => ({ name: c.function.name, arguments: c.function.arguments }));
+      out.push({ role: 'function_call', content: JSON.stringify(calls.length === 1 ? calls[0] : calls) });
+    } else out.push({ role: m.role, content: m.content });
+  }
+  return out;
 }
 
 /** LLaMA-Factory reads the YAML with PyYAML (YAML 1.1), which takes 1e-8 for a string: a float needs a dot. */

@@ -3,7 +3,7 @@
 import { InvalidRequestError } from '../errors';
 import { Rng } from '../sampling';
 import type { TextTokenizer } from '../tokenizer';
-import type { Example, PreferenceExample, TrainMessage, TrainOn } from '../../shared/types';
+import type { Example, PreferenceExample, TemplateVariables, TrainMessage, TrainOn } from '../../shared/types';
 
 export type { Example, PreferenceExample, TrainMessage, TrainOn };
 
@@ -23,15 +23,15 @@ export interface TokenizedExample {
  * conversation through it ends — or, when the template renders a turn differently once later turns follow
  * (Qwen3 drops an earlier answer's <think> block), at the first end-of-turn token after its start.
  */
-function assistantSpans(tok: TextTokenizer, messages: TrainMessage[], full: string): { start: number; end: number; weight: number }[] {
+function assistantSpans(tok: TextTokenizer, messages: TrainMessage[], full: string, extra: TemplateVariables): { start: number; end: number; weight: number }[] {
   const spans: { start: number; end: number; weight: number }[] = [];
   const plain = messages.map(({ weight: _, ...m }) => m);
   const cannot = () => new InvalidRequestError('This model\'s chat template does not render conversations prefix by prefix, so assistant tokens cannot be located. Train on the whole text instead.');
   const markers = tok.eosIds.map((id) => tok.decode([id], false)).filter((t) => t.length > 0);
   for (let i = 0; i < messages.length; i++) {
     if (messages[i].role !== 'assistant') continue;
-    const before = tok.applyChatTemplate(plain.slice(0, i), true); // up to the assistant header
-    const through = tok.applyChatTemplate(plain.slice(0, i + 1), false); // through the answer and its end marker
+    const before = tok.applyChatTemplate(plain.slice(0, i), true, extra); // up to the assistant header
+    const through = tok.applyChatTemplate(plain.slice(0, i + 1), false, extra); // through the answer and its end marker
     if (!full.startsWith(before)) throw cannot();
     let end = through.length;
     if (!full.startsWith(through) || !through.startsWith(before)) {
@@ -69,8 +69,23 @@ function rawCompletion(tok: TextTokenizer, messages: TrainMessage[], trainOn: Tr
   };
 }
 
+/** Why this template cannot render the example's tool calls or tool schemas (they would vanish from the text
+ * trained on), or null when it can or the example has none. */
+export function toolsUnsupported(tok: TextTokenizer, ex: Example): string | null {
+  if ('text' in ex) return null;
+  const messages = 'messages' in ex ? ex.messages : [...ex.prompt, ...ex.chosen, ...ex.rejected];
+  const calls = messages.some((m) => m.tool_calls?.length || m.role === 'tool');
+  const schemas = (ex.tools?.length ?? 0) > 0;
+  if (!calls && !schemas) return null;
+  const can = tok.hasChatTemplate ? tok.templateTools : { calls: false, schemas: false };
+  if ((calls && can.calls) || (!calls && can.schemas)) return null;
+  return `It has ${calls ? 'tool calls' : 'tool schemas ("tools")'}, which ${tok.templateName} does not render, so they would be dropped from what is trained. Use a model whose template supports tools (Qwen2.5, Qwen3, Llama 3.1 and later, SmolLM3), or remove the tool turns.`;
+}
+
 export function tokenizeExample(tok: TextTokenizer, ex: Example, maxSeqLen: number, trainOn: TrainOn): TokenizedExample {
   if ('chosen' in ex) throw new InvalidRequestError('This is a preference pair (chosen/rejected); train it with the DPO method, not SFT.');
+  const noTools = toolsUnsupported(tok, ex);
+  if (noTools) throw new InvalidRequestError(noTools);
   let ids: number[];
   let trained: number[];
   if ('messages' in ex && !tok.hasChatTemplate) {
@@ -81,8 +96,10 @@ export function tokenizeExample(tok: TextTokenizer, ex: Example, maxSeqLen: numb
     if (eos !== undefined && ids[ids.length - 1] !== eos) ids.push(eos); // learn where a text ends
     trained = ids.map((_, i) => (i === 0 ? 0 : 1));
   } else {
-    const full = tok.applyChatTemplate(ex.messages, false);
-    const spans = trainOn === 'assistant' ? assistantSpans(tok, ex.messages, full) : [{ start: 0, end: full.length, weight: 1 }];
+    const extra = ex.tools ? { tools: ex.tools } : {};
+    const plain = ex.messages.map(({ weight: _, ...m }) => m);
+    const full = tok.applyChatTemplate(plain, false, extra);
+    const spans = trainOn === 'assistant' ? assistantSpans(tok, ex.messages, full, extra) : [{ start: 0, end: full.length, weight: 1 }];
     // Tokenize segment by segment so that span edges fall on token edges.
     ids = [];
     trained = [];
@@ -119,7 +136,7 @@ export interface TokenizedPair {
 
 export function tokenizePair(tok: TextTokenizer, ex: PreferenceExample, maxSeqLen: number): TokenizedPair {
   const prompt = ex.prompt.map((m) => (m.role === 'assistant' ? { ...m, weight: 0 as const } : m)); // earlier turns: context only
-  const side = (answer: TrainMessage[]) => tokenizeExample(tok, { messages: [...prompt, ...answer.map(({ weight: _, ...m }) => m)] }, maxSeqLen, 'assistant');
+  const side = (answer: TrainMessage[]) => tokenizeExample(tok, { messages: [...prompt, ...answer.map(({ weight: _, ...m }) => m)], ...(ex.tools ? { tools: ex.tools } : {}) }, maxSeqLen, 'assistant');
   return { chosen: side(ex.chosen), rejected: side(ex.rejected) };
 }
 
