@@ -202,6 +202,16 @@ describe('cli validate', () => {
     expect(bad.stderr).toContain('no usable example');
   });
 
+  it('a report larger than a pipe holds (64 kB) arrives whole: the CLI exits only once its output is flushed', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'validate-')), 'kto.jsonl');
+    writeFileSync(file, Array.from({ length: 1500 }, (_, i) => j({ messages: [{ role: 'user', content: `q${i}` }, { role: 'assistant', content: 'a' }], label: i % 2 === 0 })).join('\n'));
+    const r = await cli('validate', '--data', file, '--json');
+    expect(r.stdout.length).toBeGreaterThan(1 << 17);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.errors.length).toBe(1500);
+    expect(out.errors[0].code).toBe('kto_unsupported');
+  });
+
   it('reports what training would refuse: a length past max_position_embeddings, examples with no trained token left', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'validate-'));
     const file = join(dir, 'long.jsonl');

@@ -29,12 +29,18 @@ async function main(argv: string[]): Promise<number> {
   throw new UsageError(`unknown command "${command}".\n${USAGE}`);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    const err = e as Error;
-    process.stderr.write(`error: ${err instanceof WebtuneError ? `${err.name}: ` : ''}${err.message}\n`);
-    if (!(err instanceof WebtuneError) && err.stack) process.stderr.write(err.stack + '\n');
-    process.exit(1);
-  },
-);
+/** Exit once stdout and stderr have flushed: to a pipe they write asynchronously, and process.exit() drops what is
+ * still queued (a 300 kB `validate --json` line was cut at 64 kB). */
+function exitAfterFlush(code: number): void {
+  let open = 2;
+  const done = () => --open === 0 && process.exit(code);
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
+main(process.argv.slice(2)).then(exitAfterFlush, (e: unknown) => {
+  const err = e as Error;
+  process.stderr.write(`error: ${err instanceof WebtuneError ? `${err.name}: ` : ''}${err.message}\n`);
+  if (!(err instanceof WebtuneError) && err.stack) process.stderr.write(err.stack + '\n');
+  exitAfterFlush(1);
+});
