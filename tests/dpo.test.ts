@@ -6,7 +6,8 @@ import { LORA_TARGETS, LoraAdapter } from '../workers/engine/lora';
 import { collate, tokenizePair, type PreferenceExample } from '../workers/engine/train/examples';
 import { dpoTerms, sequenceLogProbs } from '../workers/engine/train/dpo';
 import { chunkedLmLoss, chunkedSequenceLosses } from '../workers/engine/train/lm-loss';
-import { Trainer, type StepPoint, type TrainEvent } from '../workers/engine/train/trainer';
+import { Trainer, type StepPoint, type TrainEvent, type TrainerOptions } from '../workers/engine/train/trainer';
+import { MemoryCheckpointStore } from '../workers/engine/train/checkpoint';
 import { DEFAULT_TRAIN } from '../workers/shared/defaults';
 import * as tf from '../workers/engine/tf';
 import { loadEngine, modelDir } from './helpers';
@@ -160,6 +161,33 @@ describe('DPO', () => {
     expect((await margins(0)).some((m) => m < 0)).toBe(true);
     expect(tf.memory().numTensors).toBe(tensors); // every step freed what it made
     trainer.dispose();
+    engine.unload();
+  });
+
+  it('a DPO run resumed from a checkpoint continues exactly as the uninterrupted run (with dropout)', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32', 'wasm');
+    const { model, tokenizer, id } = engine.current;
+    const cfg = { ...DEFAULT_TRAIN, method: 'dpo' as const, epochs: 3, batchSize: 2, learningRate: 5e-3, valSplit: 0 };
+    const pairs = PAIRS.map((p) => tokenizePair(tokenizer, p, 512));
+    const store = new MemoryCheckpointStore();
+    const make = (opts: Partial<TrainerOptions>) => {
+      const adapter = LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0.1, targets: ['q_proj', 'v_proj'], rslora: false }, cfg.seed);
+      return { adapter, trainer: new Trainer(model, adapter, pairs, [], cfg, { runId: 'dpo-resume', baseModel: id, logEvery: 1, ...opts }) };
+    };
+    const stepsOf = (events: TrainEvent[]) => events.flatMap((e) => (e.type === 'steps' ? e.points : []));
+    const full = make({ store });
+    const fullEvents: TrainEvent[] = [];
+    await full.trainer.run((e) => fullEvents.push(e));
+    const resumed = make({});
+    const meta = await resumed.trainer.restore(await store.load('epoch-1'));
+    const resumedEvents: TrainEvent[] = [];
+    await resumed.trainer.run((e) => resumedEvents.push(e));
+    expect(stepsOf(resumedEvents)).toEqual(stepsOf(fullEvents).slice(meta.step));
+    expect(stepsOf(resumedEvents)[0].rewards).toBeDefined();
+    for (const t of [full, resumed]) {
+      t.trainer.dispose();
+      t.adapter.dispose();
+    }
     engine.unload();
   });
 });
