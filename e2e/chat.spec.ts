@@ -62,8 +62,32 @@ test('a wrong repo id shows a clear error and the page stays usable', async ({ p
   await page.getByLabel('Hugging Face repo id or model URL').fill(`${baseURL}/no-such-model`);
   await page.getByRole('button', { name: 'Download' }).click();
   await expect(page.getByRole('alert')).toContainText(/config\.json/);
+  await expect(page.getByRole('alert')).not.toContainText('Error:'); // a plain heading, not a class name
   await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
   await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
+
+  // With a model loaded and a conversation going, a failed load keeps both.
+  await page.getByRole('textbox', { name: 'Message' }).fill('Hello there');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expect(page.getByText(/tokens · .* tok\/s/).first()).toBeVisible({ timeout: 120_000 });
+  await page.getByLabel('Hugging Face repo id or model URL').fill(`${baseURL}/no-such-model`);
+  await page.getByRole('button', { name: 'Download' }).click();
+  const failed = page.getByRole('alert', { name: 'Load failed' });
+  await expect(failed).toContainText(`${baseURL}/no-such-model was not loaded`);
+  await expect(failed).toContainText('is still loaded, with its adapter, chat and runs as they were');
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toContainText('tiny-demo-untrained');
+  await expect(page.getByText('Hello there')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Send' })).toBeVisible();
+
+  // A dataset given to the model chooser goes to Data, and the model stays.
+  const dt = await page.evaluateHandle(() => {
+    const t = new DataTransfer();
+    t.items.add(new File([JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] }) + '\n'], 'qa.jsonl'));
+    return t;
+  });
+  await page.getByRole('region', { name: 'Drop a model folder here' }).dispatchEvent('drop', { dataTransfer: dt });
+  await expect(page.getByRole('region', { name: 'Dataset report' })).toContainText('1 of 1 examples usable');
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toContainText('tiny-demo-untrained');
 });
 
 test('a base model without a chat template opens in completion mode and continues the text', async ({ page }, testInfo) => {

@@ -47,7 +47,7 @@ test('a lost GPU device stops training and generation clearly; the user goes on 
   const trainAlert = page.getByTestId('train-error');
   await expect(trainAlert).toContainText('GPU device was destroyed', { timeout: 120_000 });
   await expect(trainAlert).toContainText('every checkpoint saved before this is kept');
-  await expect(page.getByRole('alert').filter({ hasText: 'DeviceLostError' })).toContainText('Load the model again');
+  await expect(page.getByRole('alert').filter({ hasText: 'The GPU stopped working' })).toContainText('Load the model again');
   const trainingMessage = await trainAlert.textContent();
   const stoppedAt = await shownStep(page);
   const kept = (await checkpoints.textContent()) ?? '';

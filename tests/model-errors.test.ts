@@ -7,6 +7,8 @@ import * as tf from '../workers/engine/tf';
 import { setupNodeHost } from '../workers/node/host';
 import { makeModelFiles, TINY_VARIANTS } from '../workers/tiny/tiny-model';
 import { DirModelFiles } from '../workers/node/dir-files';
+import { LoraAdapter } from '../workers/engine/lora';
+import { DEFAULT_LORA } from '../workers/shared/defaults';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -160,6 +162,29 @@ describe('bad model input', () => {
     }));
     const info = await engine.loadFiles(files, { backend: 'cpu' });
     expect(info.config.rope.full).toEqual({ theta: 10000, scaling: { type: 'default' } });
+    engine.unload();
+  });
+});
+
+describe('a failed load keeps what was loaded', () => {
+  it('a folder that is not a model (no config.json, a broken tokenizer, a bad index) leaves the model and its adapter in use', async () => {
+    setupNodeHost();
+    const engine = new Engine();
+    const first = await engine.loadFiles(variant(() => {}), { backend: 'cpu' });
+    engine.setAdapter(LoraAdapter.create(engine.current.config, { ...DEFAULT_LORA, rank: 2 }, 1));
+    const adapter = engine.adapter;
+    const answer = async () => (await engine.generate({ ids: [1, 2, 3] }, { maxNewTokens: 4, loraScale: 1 })).ids;
+    const before = await answer();
+    for (const bad of [
+      variant((m) => m.delete('config.json')),
+      variant((m) => m.set('tokenizer.json', enc.encode('{oops'))),
+      variant((m) => m.set('model.safetensors.index.json', enc.encode('{"weight_map": 3}'))),
+    ]) {
+      await expect(engine.loadFiles(bad, { backend: 'cpu' })).rejects.toThrow();
+      expect(engine.info()?.id).toBe(first.id);
+      expect(engine.adapter).toBe(adapter);
+      expect(await answer()).toEqual(before);
+    }
     engine.unload();
   });
 });

@@ -17,6 +17,8 @@ export class ModelState {
   tensors = $state({ loaded: 0, total: 0 });
   label = $state('');
   warnings = $state<string[]>([]);
+  /** A load that failed while another model stayed loaded: what was tried and why it failed. */
+  failed = $state<{ label: string; name: string; message: string } | null>(null);
   private startedAt = 0;
 
   bytesLoaded = $derived(this.files.reduce((a, f) => a + f.loaded, 0));
@@ -34,7 +36,7 @@ export class ModelState {
   async load(source: ModelSource, label: string, options: LoadOptions, seqLen: number): Promise<void> {
     this.status = 'loading';
     this.error = null;
-    this.info = null;
+    this.failed = null;
     this.files = [];
     this.tensors = { loaded: 0, total: 0 };
     this.label = label;
@@ -47,8 +49,7 @@ export class ModelState {
         const limits = options.backend === 'wasm' || options.backend === 'cpu' ? null : await gpuLimits();
         const check = preflight({ label, parameters: facts.parameters, vocab: facts.vocabSize, hidden: facts.hiddenSize }, seqLen, limits, await curatedModels());
         if (check.level === 'refuse') {
-          this.error = { name: 'PreflightRefused', message: check.message };
-          this.status = 'error';
+          await this.fail({ name: 'PreflightRefused', message: check.message }, label);
           return;
         }
         if (check.level === 'warn') this.warnings.push(check.message);
@@ -56,7 +57,20 @@ export class ModelState {
       this.info = await this.engine.load(source, options, (p) => this.onProgress(p));
       this.status = 'ready';
     } catch (e) {
-      this.error = describeError(e);
+      await this.fail(describeError(e), label);
+    }
+  }
+
+  /** A load failed: the engine keeps the model it had unless the new one had begun replacing it; say which. */
+  private async fail(error: { name: string; message: string }, label: string): Promise<void> {
+    const kept = await this.engine.info().catch(() => null);
+    this.info = kept;
+    this.files = [];
+    if (kept) {
+      this.failed = { label, ...error };
+      this.status = 'ready';
+    } else {
+      this.error = error;
       this.status = 'error';
     }
   }

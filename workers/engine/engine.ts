@@ -6,7 +6,7 @@ import { deviceLost, lossBehind, onDeviceLost } from './gpu-device';
 import { parameterCount, parseConfig } from './config';
 import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WasmMemoryError, WebtuneError } from './errors';
 import { cutAtStopText, generateIds } from './generate';
-import { loadModel, vocabBlockBytesFor, type LoadedModel } from './load';
+import { loadModel, readModelHead, vocabBlockBytesFor, type LoadedModel } from './load';
 import { filesFor, type ModelFiles } from './source';
 import { TEMPLATE_CHOICES } from './tokenizer';
 import { LoraAdapter, validateLora } from './lora';
@@ -261,10 +261,14 @@ export class Engine implements EngineApi {
   }
 
   async loadFiles(files: ModelFiles, options: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {
+    // The model in use stays until the new folder's config, tokenizer and weight list have been read: a wrong
+    // folder, a mistyped repo id or an unreachable Hub leaves it (and its adapter) as they were.
+    const head = await readModelHead(files, onProgress);
+    if (this.control) throw new InvalidRequestError('A training run is going on; stop it before loading another model.');
     this.unload();
     this.backend = await selectBackend(options.backend ?? 'auto');
     const vocabBlockBytes = options.vocabBlockBytes ?? vocabBlockBytesFor(this.backend.name);
-    this.loaded = await loadModel(files, onProgress, vocabBlockBytes).catch((e: unknown) => {
+    this.loaded = await loadModel(files, onProgress, vocabBlockBytes, head).catch((e: unknown) => {
       throw this.asWasmFailure(e, 'loading');
     });
     return this.info()!;

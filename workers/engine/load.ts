@@ -77,10 +77,24 @@ export function vocabBlockBytesFor(backend: string): number | null {
  * `vocabBlockBytes`: the embedding and LM head are kept in row blocks of at most this many bytes (the WebGPU
  * device's binding limit), built straight from the file's values so the whole matrix never sits in one buffer.
  */
-export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void, vocabBlockBytes: number | null = null): Promise<LoadedModel> {
-  const rd = readOptions(onProgress);
-  const config = parseConfig(text(await files.read('config.json', rd)));
+/** What a model folder says before its weights: config.json, the tokenizer and which weight files there are.
+ * Reading it first means a folder that is not a model, a mistyped repo id or an unreachable Hub fails before the
+ * model already loaded is given up. */
+export interface ModelHead {
+  config: ModelConfig;
+  tokenizer: TextTokenizer;
+  weightFiles: string[];
+}
+
+export async function readModelHead(files: ModelFiles, onProgress?: (p: LoadProgress) => void): Promise<ModelHead> {
+  const config = parseConfig(text(await files.read('config.json', readOptions(onProgress))));
   const tokenizer = await loadTokenizer(files, onProgress);
+  return { config, tokenizer, weightFiles: await weightFiles(files, onProgress) };
+}
+
+export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void, vocabBlockBytes: number | null = null, head?: ModelHead): Promise<LoadedModel> {
+  const rd = readOptions(onProgress);
+  const { config, tokenizer, weightFiles: weightList } = head ?? (await readModelHead(files, onProgress));
   // Text tokenizes into vocabulary ids, so those must all have an embedding row; an added token past the
   // embedding matters only if a text holds it.
   const { vocab: vocabMax, added } = tokenizer.maxTokenId;
@@ -95,7 +109,7 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
   const blockRows = VocabMatrix.blockRows(config.vocabSize, config.hiddenSize, vocabBlockBytes);
   const total = expected.size;
   try {
-    for (const file of await weightFiles(files, onProgress)) {
+    for (const file of weightList) {
       let bytes: Uint8Array | null = await files.read(file, rd);
       const header = parseSafetensorsHeader(bytes, file);
       for (const entry of header.tensors) {
