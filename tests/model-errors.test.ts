@@ -9,6 +9,8 @@ import { makeModelFiles, TINY_VARIANTS } from '../workers/tiny/tiny-model';
 import { DirModelFiles } from '../workers/node/dir-files';
 import { LoraAdapter } from '../workers/engine/lora';
 import { DEFAULT_LORA } from '../workers/shared/defaults';
+import { loadEngine, modelDir } from './helpers';
+import { chats } from './train-helpers';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -185,6 +187,23 @@ describe('a failed load keeps what was loaded', () => {
       expect(engine.adapter).toBe(adapter);
       expect(await answer()).toEqual(before);
     }
+    engine.unload();
+  });
+});
+
+describe('checkpoints of another base model', () => {
+  it('are refused by name with the base they need, never a raw shape error; the adapter in use stays', async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32', 'cpu');
+    await engine.train({ examples: chats().slice(0, 2), runId: 'r', train: { maxSteps: 1, epochs: 1, valSplit: 0, batchSize: 2 } });
+    const trainedOn = engine.current.id;
+    await engine.loadFiles(new DirModelFiles(modelDir('llama-untied-mha-f16')), { backend: 'cpu' }); // hidden 48, not 64
+    engine.setAdapter(LoraAdapter.create(engine.current.config, { ...DEFAULT_LORA, rank: 2 }, 1));
+    const kept = engine.adapter;
+    const err = await engine.useCheckpoint('r', 'epoch-1').then(() => null, (e: Error) => e);
+    expect(err?.name).toBe('CheckpointMismatchError');
+    expect(err?.message).toContain(`Load ${trainedOn} to use it`);
+    expect(err?.message).toMatch(/this model needs \[/);
+    expect(engine.adapter).toBe(kept);
     engine.unload();
   });
 });

@@ -225,8 +225,8 @@ export class Engine implements EngineApi {
   }
 
   async useCheckpoint(runId: string, name: string): Promise<AdapterInfo> {
-    void this.current; // throws NoModelLoadedError when no model is loaded
-    this.setAdapter(adapterFromCheckpoint(await this.store(runId).load(name)));
+    const { config, id } = this.current; // throws NoModelLoadedError when no model is loaded
+    this.setAdapter(adapterFromCheckpoint(await this.store(runId).load(name), config, id));
     return this.adapterInfo()!;
   }
 

@@ -147,8 +147,9 @@ export class DatasetEncodingError extends WebtuneError {
 /** A checkpoint that belongs to another run (model, data, LoRA shape or schedule) was asked to resume this one. */
 export class CheckpointMismatchError extends WebtuneError {
   override name = 'CheckpointMismatchError';
-  constructor(checkpoint: string, field: string, theirs: unknown, ours: unknown) {
-    super(`Checkpoint ${checkpoint} belongs to another run: its ${field} is ${JSON.stringify(theirs)}, this run's is ${JSON.stringify(ours)}. Resume with the same model, data and settings as that run, or start a new run.`);
+  /** `advice` replaces the default last sentence (how to resume) when the checkpoint is used otherwise. */
+  constructor(checkpoint: string, field: string, theirs: unknown, ours: unknown, advice = 'Resume with the same model, data and settings as that run, or start a new run.') {
+    super(`Checkpoint ${checkpoint} belongs to another run: its ${field} is ${JSON.stringify(theirs)}, this run's is ${JSON.stringify(ours)}. ${advice}`);
   }
 }
 

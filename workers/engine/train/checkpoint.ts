@@ -8,7 +8,8 @@ import { LoraAdapter, type NamedTensors } from '../lora';
 import { decodeTensor, parseSafetensorsHeader, writeSafetensors } from '../safetensors';
 import { DEFAULT_TRAIN } from '../../shared/defaults';
 import type { CheckpointMeta, LoraConfig, RunIdentity, TrainConfig } from '../../shared/types';
-import type { ModelConfig } from '../config';
+import { linearShape, type ModelConfig } from '../config';
+import type { LinearModule } from '../../shared/types';
 import type { TokenizedExample } from './examples';
 import type { AdamW } from './optimizer';
 
@@ -106,8 +107,20 @@ export function restoreTraining({ meta, tensors }: CheckpointTensors, adapter: L
 }
 
 /** A stored checkpoint as an adapter for generation (the moments are not needed). */
-export function adapterFromCheckpoint(bytes: Uint8Array): LoraAdapter {
+/** A checkpoint's adapter for the model of `config` (loaded as `modelId`): one trained on another base whose shapes
+ * do not fit is refused naming that base, never left to fail inside a matrix product. */
+export function adapterFromCheckpoint(bytes: Uint8Array, config: ModelConfig, modelId: string): LoraAdapter {
   const { meta, tensors } = decodeCheckpoint(bytes);
+  const layer = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])$/;
+  for (const [name, t] of tensors) {
+    const m = layer.exec(name);
+    if (!m) continue;
+    const [out, inF] = linearShape(config, m[2] as LinearModule);
+    const want = m[3] === 'A' ? [meta.lora.rank, inF] : [out, meta.lora.rank];
+    if (Number(m[1]) >= config.numLayers || t.shape.join() !== want.join()) {
+      throw new CheckpointMismatchError(meta.name, 'base model', meta.baseModel, modelId, `Its adapter does not fit this model (${name} is [${t.shape.join(', ')}]${Number(m[1]) >= config.numLayers ? `, and this model has ${config.numLayers} layers` : `; this model needs [${want.join(', ')}]`}). Load ${meta.baseModel} to use it.`);
+    }
+  }
   return LoraAdapter.fromNamed(meta.lora, tensors);
 }
 
