@@ -1,5 +1,6 @@
 // Steps the browser tests share: open the app on a backend, load the demo model, add a dataset, set up a
 // run the tiny model can learn from, keep a screenshot, and record figures for RELIABILITY.md.
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
@@ -13,6 +14,13 @@ export const QA: [string, string][] = [
 /** Chat JSONL, one example per [question, answer] pair. */
 export function chatJsonl(pairs: [string, string][]): string {
   return pairs.map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] })).join('\n') + '\n';
+}
+
+/** axe-core's WCAG 2.1 A/AA rules on the page as it is now; any violation fails, listed with its elements. */
+export async function axeScan(page: Page, stage: string): Promise<void> {
+  const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  const found = r.violations.map((v) => `${stage}: ${v.id} (${v.impact}) × ${v.nodes.length}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+  expect(found, found.join('\n')).toEqual([]);
 }
 
 export async function shot(page: Page, name: string): Promise<void> {

@@ -2,7 +2,7 @@
 // placeholder filled from the page, both answers previewed, trained with DPO (its reward metrics shown live
 // and charted), and evaluated with each pair's chosen-vs-rejected margin under base and tuned models.
 import { expect, test } from '@playwright/test';
-import { QA, shot } from './helpers';
+import { axeScan, QA, shot } from './helpers';
 
 test('preference pairs → fill a placeholder → DPO → reward margins → evaluate margins', async ({ page }, testInfo) => {
   test.skip(testInfo.project.name !== 'wasm', 'DPO numerics are checked per backend in unit tests; the page flow runs once');
@@ -49,4 +49,5 @@ test('preference pairs → fill a placeholder → DPO → reward margins → eva
   await expect(page.getByTestId('eval-summary')).toContainText(/pairs ranked right \(chosen more likely than rejected\): base \d, tuned 4 of 4/, { timeout: 3 * 60_000 });
   await expect(page.getByRole('table', { name: 'Evaluation' })).toContainText('Margin tuned');
   await shot(page, 'dpo');
+  await axeScan(page, 'a DPO run, evaluated');
 });
