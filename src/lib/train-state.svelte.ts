@@ -1,5 +1,5 @@
 // A training run driven from the page: settings, live curves, checkpoints, pause/resume/stop.
-import { DEFAULT_LORA, DEFAULT_TRAIN } from '../../workers/shared/defaults';
+import { DEFAULT_LORA, DEFAULT_TRAIN, DEMO_RUN } from '../../workers/shared/defaults';
 import { csv, downloadBlob } from './download';
 import { describeError, type CheckpointMeta, type EngineClient, type LoraConfig, type RunRecord, type TrainConfig, type TrainEvent, type TrainingEstimate } from './engine-client';
 import { modelName } from '../../workers/shared/names';
@@ -27,6 +27,9 @@ export class TrainState {
   estimating = $state(false);
   /** A second stored dataset to validate on; null = hold out the validation split. */
   validationDatasetId = $state<string | null>(null);
+
+  /** Set while the form holds the demo's settings (DEMO_RUN), which the page explains. */
+  demoSettings = $state(false);
 
   active = $derived(this.status === 'running' || this.status === 'paused');
   /** The shown run's name for files: model · dataset · date (e.g. SmolLM2-135M-Instruct-support-2026-12-01). */
@@ -67,6 +70,12 @@ export class TrainState {
       };
     });
     downloadBlob(new Blob([csv(cols, rows)], { type: 'text/csv' }), `${this.fileName}-metrics.csv`);
+  }
+
+  /** The first run's settings: enough steps at a high rate for the untrained demo model to learn the sample chats. */
+  useDemoSettings(): void {
+    this.train = { ...DEFAULT_TRAIN, ...DEMO_RUN.train };
+    this.demoSettings = true;
   }
 
   /** Show a past run: its settings, curves and checkpoints. */

@@ -46,6 +46,15 @@ export const DEFAULT_TRAIN: TrainConfig = {
   labelSmoothing: 0, // plain DPO: every pair is taken as labelled right
 };
 
+/** The first run: the demo model, the bundled sample chats (public/samples/) and settings under which the tiny
+ * untrained model visibly learns them in under a minute on WASM (8 chats, 60 steps; measured: every answer
+ * reproduced, loss 6.6 → 0.15). The usual defaults (3 epochs at 2e-4) suit a pretrained model, not this one. */
+export const DEMO_RUN = {
+  dataset: 'samples/demo-chat.jsonl',
+  train: { epochs: 30, learningRate: 0.01, batchSize: 4, valSplit: 0 },
+  ask: 'Who are you?',
+} as const;
+
 /** The training methods: supervised fine-tuning on answers, and DPO on preference pairs. */
 export const TRAIN_METHODS = ['sft', 'dpo'] as const;
 

@@ -16,6 +16,7 @@ export interface TinySpec {
   intermediate: number;
   headDim?: number; // written to config.json only when given
   vocab?: number; // default: exactly the tokenizer's size
+  embedStd?: number; // the embedding's standard deviation (default 1; the demo's is 1/√hidden, see DEMO_SPEC)
   tied: boolean;
   dtype: DType;
   shards: number;
@@ -105,8 +106,10 @@ export const TINY_VARIANTS: TinySpec[] = [
   },
 ];
 
-/** The built-in demo model: small enough to load anywhere, big enough to memorise a few chats. */
-export const DEMO_SPEC: TinySpec = { ...base, name: 'webtune-demo', architecture: 'LlamaForCausalLM', hidden: 96, heads: 4, kvHeads: 2, intermediate: 192, layers: 3, tied: true, dtype: 'F32' };
+/** The built-in demo model: small enough to load anywhere, big enough to memorise a few chats. Its tied embedding
+ * has std 1/√hidden, so the untrained logits have std about 1 and its loss starts near ln(vocab) — what guessing
+ * scores — as a pretrained model's would be judged against (with std 1 it started at 58 per token). */
+export const DEMO_SPEC: TinySpec = { ...base, name: 'webtune-demo', architecture: 'LlamaForCausalLM', hidden: 96, heads: 4, kvHeads: 2, intermediate: 192, layers: 3, tied: true, dtype: 'F32', embedStd: 1 / Math.sqrt(96) };
 
 /** SmolLM2-135M-Instruct's exact shape with random weights, for benchmarks. */
 export const SMOLLM2_135M_SHAPE: TinySpec = {
@@ -352,7 +355,7 @@ export function makeModelFiles(spec: TinySpec, seed = 1234): Map<string, Uint8Ar
     const n = shape.reduce((a, b) => a * b, 1);
     let std: number;
     let mean = 0;
-    if (name === 'model.embed_tokens.weight') std = 1;
+    if (name === 'model.embed_tokens.weight') std = spec.embedStd ?? 1;
     else if (name.endsWith('norm.weight')) [std, mean] = [0.1, parsed.gemmaNorms ? 0 : 1]; // Gemma scales by (1 + w)
     else if (name.endsWith('.bias')) std = 0.1;
     else std = 1 / Math.sqrt(shape[1]); // a linear [out, in]
