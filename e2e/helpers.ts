@@ -23,6 +23,12 @@ export async function axeScan(page: Page, stage: string): Promise<void> {
   expect(found, found.join('\n')).toEqual([]);
 }
 
+/** Unfold the Train panel's settings beyond the basic ones (LoRA shape, schedule, evaluation). */
+export async function openMoreSettings(page: Page): Promise<void> {
+  const more = page.locator('details.more');
+  if ((await more.getAttribute('open')) === null) await more.locator('summary').click();
+}
+
 export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: test.info().outputPath(`${name}-${test.info().project.name}.png`), fullPage: true });
 }
@@ -46,6 +52,7 @@ export async function memoriseSettings(page: Page, epochs: number): Promise<void
   await page.getByLabel('Epochs').fill(String(epochs));
   await page.getByLabel('Learning rate').fill('0.01');
   await page.getByLabel('Batch size').fill('4');
+  await openMoreSettings(page);
   await page.getByLabel('LoRA dropout').fill('0');
   await page.getByLabel('Warm-up (fraction)').fill('0');
   await page.getByLabel('Validation split').fill('0');

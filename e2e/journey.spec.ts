@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { ggufValues, readGguf } from '../tests/readers/gguf-reader';
 import { readSafetensorsBuffer } from '../tests/reference/llama-ref';
 import { parse as parseYaml } from 'yaml';
-import { QA, record, shot } from './helpers';
+import { QA, openMoreSettings, record, shot } from './helpers';
 
 function dataset(): string {
   const lines = QA.map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] }));
@@ -46,6 +46,7 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   await page.getByLabel('Epochs').fill('40');
   await page.getByLabel('Learning rate').fill('0.01');
   await page.getByLabel('Batch size').fill('4');
+  await openMoreSettings(page);
   await page.getByLabel('LoRA dropout').fill('0');
   await page.getByLabel('Warm-up (fraction)').fill('0');
   await page.getByLabel('Validation split').fill('0');

@@ -2,7 +2,7 @@
 // placeholder filled from the page, both answers previewed, trained with DPO (its reward metrics shown live
 // and charted), and evaluated with each pair's chosen-vs-rejected margin under base and tuned models.
 import { expect, test } from '@playwright/test';
-import { axeScan, QA, shot } from './helpers';
+import { QA, axeScan, openMoreSettings, shot } from './helpers';
 
 test('preference pairs → fill a placeholder → DPO → reward margins → evaluate margins', async ({ page }, testInfo) => {
   test.skip(testInfo.project.name !== 'wasm', 'DPO numerics are checked per backend in unit tests; the page flow runs once');
@@ -35,6 +35,7 @@ test('preference pairs → fill a placeholder → DPO → reward margins → eva
   await expect(page.getByLabel('DPO beta')).toHaveValue('0.1');
   await page.getByLabel('Epochs').fill('12');
   await page.getByLabel('Learning rate').fill('0.01');
+  await openMoreSettings(page);
   await page.getByLabel('Warm-up (fraction)').fill('0');
   await page.getByLabel('Validation split').fill('0');
   await page.getByRole('button', { name: 'Start training' }).click();
