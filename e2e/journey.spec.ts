@@ -165,6 +165,8 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   await page.reload();
   await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
   await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
+  // With no tuned model in memory, the page takes the latest run's newest checkpoint (no best: nothing was held out).
+  await expect(page.getByTestId('picked-checkpoint')).toContainText('checkpoint epoch-40 of the latest run on this model');
   await page.getByLabel('Tuned model checkpoint').selectOption('epoch-40');
   await page.getByText('Generation settings').click();
   await page.getByLabel('Max new tokens').fill('24');

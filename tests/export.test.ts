@@ -366,6 +366,8 @@ describe('llama-factory recipe', () => {
     const files = llamaFactoryRecipe(run, [{ text: 'a' }, { text: 'b' }], 'pt');
     const yaml = parseYaml(new TextDecoder().decode(files.get('pt.yaml')!));
     expect(yaml).toMatchObject({ stage: 'pt', lora_target: 'q_proj,v_proj', max_steps: 30, eval_strategy: 'steps', eval_steps: 5, template: 'empty' });
+    // Early stopping (on by default with a validation split) as transformers' callback: the best model kept, saved at each evaluation.
+    expect(yaml).toMatchObject({ early_stopping_steps: 3, load_best_model_at_end: true, metric_for_best_model: 'eval_loss', save_strategy: 'steps', save_steps: 5 });
     expect(yaml).not.toHaveProperty('train_on_prompt');
     expect(JSON.parse(new TextDecoder().decode(files.get('dataset_info.json')!))).toEqual({ pt: { file_name: 'pt.jsonl', columns: { prompt: 'text' } } });
     expect(() => llamaFactoryRecipe(run, [{ text: 'a' }, { messages: [{ role: 'user', content: 'q' }] }], 'x')).toThrow(/1 chat example\(s\) and 1 plain-text/);

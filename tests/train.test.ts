@@ -124,7 +124,8 @@ describe('training', () => {
       events.push(e);
       if (e.type === 'steps' && e.points[0].step === 3) control.pause();
     }, control);
-    await new Promise((r) => setTimeout(r, 300));
+    // Wait for the pause to take effect (however busy the machine is), then check nothing runs while paused.
+    for (let waited = 0; !events.some((e) => e.type === 'status' && e.status === 'paused') && waited < 30_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     const paused = steps(events).length;
     expect(events.some((e) => e.type === 'status' && e.status === 'paused')).toBe(true);
     await new Promise((r) => setTimeout(r, 200));

@@ -43,8 +43,12 @@ export class ChatState {
     this.adapter = await this.engine.adapterInfo();
   }
 
+  /** Where the tuned side's adapter came from when the page picked it itself (after a reload), for the notice. */
+  picked = $state<string | null>(null);
+
   /** Chat with a stored checkpoint's adapter instead of the live one. */
   async useCheckpoint(runId: string, name: string): Promise<void> {
+    this.picked = null;
     try {
       this.adapter = await this.engine.useCheckpoint(runId, name);
     } catch (e) {

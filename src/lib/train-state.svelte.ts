@@ -78,6 +78,20 @@ export class TrainState {
     this.demoSettings = true;
   }
 
+  /** The latest run on this base model that kept a checkpoint, shown, and its best checkpoint (else its newest):
+   * after a reload, Chat, Evaluate and Export start from it rather than from no tuned model at all. */
+  async latestCheckpointFor(baseModel: string): Promise<{ runId: string; name: string } | null> {
+    const runs = (await this.engine.listRuns()).filter((r) => r.baseModel === baseModel).reverse();
+    for (const run of runs) {
+      const ckpts = await this.engine.listCheckpoints(run.runId);
+      const pick = ckpts.find((c) => c.name === 'best') ?? [...ckpts].sort((a, b) => b.step - a.step)[0];
+      if (!pick) continue;
+      await this.select(run);
+      return { runId: run.runId, name: pick.name };
+    }
+    return null;
+  }
+
   /** Show a past run: its settings, curves and checkpoints. */
   async select(run: RunRecord): Promise<void> {
     this.show(run);

@@ -30,6 +30,9 @@ train options:
   --epochs N  --max-steps N  --lr X  --batch-size B  --grad-accum K  --max-seq-len L
   --rank R  --alpha A  --dropout D  --targets q_proj,k_proj,...   (LoRA; default all seven)
   --val-split F              held-out fraction (default ${DEFAULT_TRAIN.valSplit})   --seed S (default ${DEFAULT_TRAIN.seed})
+  --eval-every N             also evaluate every N steps (default: at each epoch's end)
+  --early-stopping N         stop after N evaluations without a better validation loss, keeping the best
+                             checkpoint's adapter (default ${DEFAULT_TRAIN.earlyStoppingPatience}; 0 = off)
   --resume <checkpoint>      continue the run in <out>: a checkpoint's name (epoch-3) or its .ckpt path
   --overwrite                replace the run already in <out> (its adapter is replaced only once the new one is written)
   --chat-template T          model (its own, the default), chatml, or none (base models: raw prompt/completion)
@@ -63,6 +66,8 @@ export async function runTrain(args: string[]): Promise<number> {
     method: { type: 'string' },
     beta: { type: 'string' },
     'label-smoothing': { type: 'string' },
+    'eval-every': { type: 'string' },
+    'early-stopping': { type: 'string' },
     json: { type: 'boolean' },
   });
   for (const flag of ['model', 'data', 'out'] as const) if (!v[flag]) throw new InvalidRequestError(`--${flag} is required.`);
@@ -82,6 +87,8 @@ export async function runTrain(args: string[]): Promise<number> {
   set('valSplit', number(v['val-split'], '--val-split'));
   set('seed', number(v.seed, '--seed', true));
   set('beta', number(v.beta, '--beta'));
+  set('evalEvery', number(v['eval-every'], '--eval-every', true));
+  set('earlyStoppingPatience', number(v['early-stopping'], '--early-stopping', true));
   set('labelSmoothing', number(v['label-smoothing'], '--label-smoothing'));
   if (v.method !== undefined && !(TRAIN_METHODS as readonly string[]).includes(v.method)) throw new InvalidRequestError(`--method must be ${TRAIN_METHODS.join(' or ')}, got "${v.method}".`);
   const lora = Object.fromEntries(

@@ -37,7 +37,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   epsilon: 1e-8, // Adam's default
   valSplit: 0.1, // a tenth held out to watch for over-fitting
   evalEvery: 0, // evaluate at each epoch's end only
-  earlyStoppingPatience: 0, // off: a user asks for early stopping
+  earlyStoppingPatience: 3, // with a validation set: three evaluations in a row without a better loss is over-fitting, not noise
   trainOn: 'assistant', // learn the answers, not the prompts
   seed: 42, // any fixed seed: runs are reproducible by default
   activationCheckpointing: true, // far less memory for ~⅓ more compute: memory is what a browser tab lacks

@@ -105,6 +105,10 @@ export function llamaFactoryRecipe(run: RunSettings, examples: readonly Example[
     seed: t.seed,
     bf16: true, // webtune trains in float32; bf16 is what a cluster GPU runs fast
     ...(t.valSplit > 0 ? (t.evalEvery > 0 ? { eval_strategy: 'steps', eval_steps: t.evalEvery } : { eval_strategy: 'epoch' }) : {}),
+    // Early stopping as webtune's: transformers' callback, which needs the best model kept and saves on each evaluation.
+    ...(t.valSplit > 0 && t.earlyStoppingPatience > 0
+      ? { early_stopping_steps: t.earlyStoppingPatience, load_best_model_at_end: true, metric_for_best_model: 'eval_loss', ...(t.evalEvery > 0 ? { save_strategy: 'steps', save_steps: t.evalEvery } : {}) }
+      : {}),
     per_device_eval_batch_size: t.batchSize,
   };
   const head = `# LLaMA-Factory recipe of a webtune run on ${run.baseModel}.\n# One GPU:  llamafactory-cli train ${name}.yaml\n# Several:  FORCE_TORCHRUN=1 llamafactory-cli train ${name}.yaml   (add deepspeed: <ds_z2_config.json> for ZeRO)\n`;
