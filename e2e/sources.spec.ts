@@ -29,9 +29,18 @@ test('a downloaded model is cached: after a reload, loading it again fetches not
   await page.getByText(/Models kept for offline use/).click();
   const cached = page.getByRole('list', { name: 'Cached models' });
   await expect(cached).toContainText(/models\/demo · 1\.\d MB in 5 files/);
+  // A kept model loads from its Load button, from the cache.
+  await page.reload();
+  modelRequests.length = 0;
+  await page.getByText(/Models kept for offline use/).click();
+  await cached.getByRole('button', { name: /^Load / }).click();
+  await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
+  expect(modelRequests.filter((u) => /\/(config\.json|tokenizer\.json|tokenizer_config\.json|model\.safetensors)$/.test(u))).toEqual([]);
+  await page.getByText(/Models kept for offline use/).click();
   await cached.getByRole('button', { name: 'Delete' }).click();
   await expect(page.getByText('None yet')).toBeVisible();
   modelRequests.length = 0;
+  await page.getByLabel('Hugging Face repo id or model URL').fill(DEMO_URL);
   await page.getByRole('button', { name: 'Download' }).click();
   await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
   expect(modelRequests.some((u) => u.endsWith('/model.safetensors'))).toBe(true);

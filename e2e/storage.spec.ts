@@ -92,3 +92,14 @@ test('a full quota during download, dataset add and checkpoint save loses nothin
     keptAfterwards: 'the stored dataset (4 of 4 examples), then new writes succeeded',
   });
 });
+
+test('asking the browser to keep the data says what it answered', async ({ page }, testInfo) => {
+  test.skip(testInfo.project.name !== 'wasm', 'storage does not depend on the compute backend; run once');
+  await page.goto('/?backend=wasm');
+  const ask = page.getByRole('button', { name: 'Ask to keep it' });
+  const persisted = await page.evaluate(() => navigator.storage.persisted());
+  test.skip(persisted, 'this browser profile already keeps the data');
+  await ask.click();
+  const answer = await page.evaluate(() => navigator.storage.persisted());
+  await expect(page.getByTestId('persist-answer')).toContainText(answer ? 'The browser agreed' : 'The browser declined for now');
+});

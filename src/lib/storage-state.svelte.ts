@@ -3,6 +3,8 @@ export class StorageState {
   usage = $state<number | null>(null);
   quota = $state<number | null>(null);
   persisted = $state<boolean | null>(null);
+  /** Set once the user asked and the browser answered, so the page can say what it answered. */
+  asked = $state(false);
 
   async refresh(): Promise<void> {
     const s = navigator.storage;
@@ -16,5 +18,6 @@ export class StorageState {
   /** Ask the browser not to evict our data under pressure. It may refuse; that is reported, not an error. */
   async requestPersistence(): Promise<void> {
     this.persisted = (await navigator.storage?.persist?.()) ?? false;
+    this.asked = true;
   }
 }
