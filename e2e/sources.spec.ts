@@ -1,6 +1,8 @@
 // Model sources in the browser: a URL download is cached (the second load needs no network), a local
 // folder loads through the folder picker, and `auto` explains its backend choice.
 import { expect, test } from '@playwright/test';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 
@@ -64,4 +66,31 @@ test('auto explains its choice', async ({ page }) => {
   // Headless chromium's WebGPU is SwiftShader, a software fallback: auto must prefer WASM and say why.
   expect(text).toMatch(/Backend: (webgpu — hardware WebGPU adapter|wasm — .*(software fallback|no WebGPU))/);
   console.log(`auto chose: ${text}`);
+});
+
+test('a server that refuses CORS and one that cannot be reached get different messages', async ({ page }, testInfo) => {
+  test.skip(testInfo.project.name !== 'wasm', 'network errors do not depend on the compute backend; run once');
+  // A plain static server: it answers, with no Access-Control-Allow-Origin header.
+  const server = createServer((_, res) => res.end('{}'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const open = (server.address() as AddressInfo).port;
+  const closed = await new Promise<number>((done) => {
+    const s2 = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s2.address() as AddressInfo).port;
+      s2.close(() => done(p));
+    });
+  });
+  try {
+    await page.goto('/?backend=wasm');
+    const repo = page.getByLabel('Hugging Face repo id or model URL');
+    await repo.fill(`http://127.0.0.1:${open}/model`);
+    await page.getByRole('button', { name: 'Download' }).click();
+    await expect(page.getByRole('alert')).toContainText(`http://127.0.0.1:${open} answered, but does not let this page read its files`);
+    await expect(page.getByRole('alert')).toContainText('Access-Control-Allow-Origin');
+    await repo.fill(`http://127.0.0.1:${closed}/model`);
+    await page.getByRole('button', { name: 'Download' }).click();
+    await expect(page.getByRole('alert')).toContainText(`127.0.0.1:${closed} could not be reached`);
+  } finally {
+    server.close();
+  }
 });

@@ -1,4 +1,6 @@
 // Loading over HTTP: byte progress with tested invariants, and clear errors for 401/404/cut connections.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../workers/engine/engine';
 import type { LoadProgress } from '../workers/shared/types';
@@ -69,10 +71,18 @@ describe('loading over HTTP', () => {
     expect(e.message).toMatch(/Download of http:\/\/127\.0\.0\.1:\d+\/cut\/llama-tied-gqa-f32\/model\.safetensors stopped after \d+ of \d+ bytes/);
   });
 
-  it('a refused connection is reported as an interrupted download', async () => {
+  it('a refused connection says the host cannot be reached, not that a download stopped', async () => {
+    // A port that was just listened on and closed: nothing answers there.
+    const port = await new Promise<number>((done) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as AddressInfo).port;
+        srv.close(() => done(p));
+      });
+    });
     const engine = new Engine();
-    const e = (await engine.load({ kind: 'url', url: 'http://127.0.0.1:9/model' }, { backend: 'wasm' }).catch((x: Error) => x)) as Error;
-    expect(e.name).toBe('DownloadInterruptedError');
+    const e = (await engine.load({ kind: 'url', url: `http://127.0.0.1:${port}/model` }, { backend: 'wasm' }).catch((x: Error) => x)) as Error;
+    expect(e.name).toBe('SourceUnreachableError');
+    expect(e.message).toBe(`127.0.0.1:${port} could not be reached: the name does not resolve, or nothing answers there. Check the address for a typo and that the server is running.`);
   });
 
   it('Hub ids map to resolve URLs and bad ids are refused', () => {

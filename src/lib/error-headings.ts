@@ -15,6 +15,7 @@ const HEADINGS: Record<string, string> = {
   NoModelLoadedError: 'No model is loaded',
   NonFiniteError: 'Training diverged',
   ShapeMismatchError: 'The weights do not match the model’s configuration',
+  SourceUnreachableError: 'The model source cannot be read',
   UnsupportedModelError: 'This model is not supported',
   WasmMemoryError: 'The model does not fit in WASM memory',
   PreflightRefused: 'This model cannot run on this device',

@@ -80,6 +80,22 @@ export class DownloadInterruptedError extends WebtuneError {
   }
 }
 
+/** A model source could not be read at all, with the cause told apart: offline, a server that answers but
+ * does not allow this page to read it (CORS), or a host that cannot be reached (DNS, refused, down). */
+export class SourceUnreachableError extends WebtuneError {
+  override name = 'SourceUnreachableError';
+  constructor(readonly url: string, readonly reason: 'offline' | 'cors' | 'unreachable', pageOrigin?: string) {
+    const u = new URL(url);
+    super(
+      reason === 'offline'
+        ? `This machine is offline, so ${u.host} cannot be reached. Connect to the network, or load a model kept for offline use.`
+        : reason === 'cors'
+          ? `${u.origin} answered, but does not let this page read its files: its responses have no Access-Control-Allow-Origin header allowing ${pageOrigin ?? 'this page'}. Serve the folder with CORS allowed (for example npx http-server --cors), or download the folder and drop it on the model zone.`
+          : `${u.host} could not be reached: the name does not resolve, or nothing answers there. Check the address for a typo and that the server is running.`,
+    );
+  }
+}
+
 /** The chosen compute backend cannot start here. */
 export class BackendUnavailableError extends WebtuneError {
   override name = 'BackendUnavailableError';

@@ -1,6 +1,6 @@
 // Where a model's files come from. Every source reads whole files by name, one at a time, reporting
 // byte progress; `optional` files that are absent resolve to null instead of throwing.
-import { DownloadInterruptedError, HubAccessError, InvalidRequestError, ModelFileMissingError } from './errors';
+import { DownloadInterruptedError, HubAccessError, InvalidRequestError, ModelFileMissingError, SourceUnreachableError } from './errors';
 import { DEFAULT_HUB } from '../shared/defaults';
 import type { FileProgress, HubAccess, ModelSource } from '../shared/types';
 
@@ -95,7 +95,7 @@ export class HttpModelFiles implements ModelFiles {
       // Offline, an optional file that no cache holds cannot exist for us: every file a model has was
       // cached when it was first loaded online. Online, a network error is an error.
       if (opts.optional && globalThis.navigator?.onLine === false) return null;
-      throw new DownloadInterruptedError(url, 0, null, e);
+      throw await unreachable(url, e);
     }
     const res = first.res;
     // Static hosts with a single-page-app fallback answer any path with their index.html: no model file is HTML.
@@ -277,4 +277,21 @@ export class MemoryModelFiles implements ModelFiles {
     opts.onProgress?.({ file, loaded: bytes.byteLength, total: bytes.byteLength, cached: true });
     return bytes;
   }
+}
+
+/**
+ * Why a request failed before any answer, told apart. A browser shows CORS refusals and DNS failures alike (a
+ * TypeError), so one opaque no-cors request to the same URL — the source the user chose — tells them apart: it
+ * succeeds when the server answered. Node's fetch names the cause (ENOTFOUND, ECONNREFUSED).
+ */
+async function unreachable(url: string, e: unknown): Promise<Error> {
+  if (globalThis.navigator?.onLine === false) return new SourceUnreachableError(url, 'offline');
+  const code = (e as { cause?: { code?: string } })?.cause?.code;
+  if (code) return ['ENOTFOUND', 'ECONNREFUSED', 'EAI_AGAIN', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code) ? new SourceUnreachableError(url, 'unreachable') : new DownloadInterruptedError(url, 0, null, e);
+  if (!(e instanceof TypeError) || typeof location === 'undefined') return new DownloadInterruptedError(url, 0, null, e);
+  const answered = await fetch(url, { mode: 'no-cors', credentials: 'omit', method: 'HEAD' }).then(
+    () => true,
+    () => false,
+  );
+  return new SourceUnreachableError(url, answered ? 'cors' : 'unreachable', location.origin);
 }
