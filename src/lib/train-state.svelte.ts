@@ -41,7 +41,7 @@ export class TrainState {
     return `${model}-${data}-${run.createdAt.slice(0, 10)}`.replace(/[^\w.-]+/g, '_');
   });
   /** Runs cut short (a closed tab, a lost GPU, an error) that can go on from their last checkpoint. */
-  interrupted = $derived(this.runs.filter((r) => r.status === 'interrupted' || r.status === 'failed'));
+  interrupted = $derived(this.runs.filter((r) => (r.status === 'interrupted' || r.status === 'failed') && r.points.length > 0)); // a run refused before its first step has nothing to go on from
 
   constructor(private readonly engine: EngineClient) {}
 

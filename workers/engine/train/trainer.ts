@@ -70,6 +70,7 @@ export interface TrainerOptions {
 /** What one call of `run` carries between its phases. */
 interface RunState {
   readonly started: number;
+  readonly startStep: number; // the step this call began at (a resumed run's checkpoint step): ETA counts from it
   readonly onEvent: (e: TrainEvent) => void;
   readonly control: TrainControl;
   pending: { step: number; lr: number; metrics: tf.Tensor1D }[]; // steps not yet read back: [loss, |g|] (+ DPO's 4 rewards)
@@ -286,7 +287,7 @@ export class Trainer {
   async run(onEvent: (e: TrainEvent) => void, control = new TrainControl()): Promise<TrainSummary> {
     this.control = control;
     const now = performance.now();
-    const run: RunState = { started: now, onEvent, control, pending: [], lastReport: now, tokens: 0, tokenClock: now, lastEval: null, best: null };
+    const run: RunState = { started: now, startStep: this.state.step, onEvent, control, pending: [], lastReport: now, tokens: 0, tokenClock: now, lastEval: null, best: null };
     let status: TrainSummary['status'] = 'done';
     try {
       await this.prepare();
@@ -368,7 +369,8 @@ export class Trainer {
     const now = performance.now();
     const tps = (run.tokens * 1000) / Math.max(1, now - run.tokenClock);
     const stepsLeft = this.totalSteps - this.state.step;
-    const perStep = (now - run.started) / Math.max(1, points[points.length - 1].step);
+    // Time per step of this call only: after a resume from step 50, elapsed time over 50 + n steps made the ETA far too short.
+    const perStep = (now - run.started) / Math.max(1, points[points.length - 1].step - run.startStep);
     run.onEvent({ type: 'steps', points, totalSteps: this.totalSteps, tokensPerSecond: tps, etaSeconds: (stepsLeft * perStep) / 1000 });
     run.lastReport = now;
     const good = points.filter((p) => Number.isFinite(p.loss));
