@@ -55,6 +55,15 @@ export const DEMO_RUN = {
   ask: 'Who are you?',
 } as const;
 
+/** Epochs sized to the data, as OpenAI's fine-tuning picks them for "auto": aim at 3 passes, but see every example
+ * about 100 times in all on a small set (at most 25 epochs) and at most about 25,000 times on a large one (at least 1). */
+export function autoEpochs(examples: number): { epochs: number; rule: string } {
+  const n = Math.max(1, examples);
+  const epochs = n * 3 < 100 ? Math.min(25, Math.floor(100 / n)) : n * 3 > 25_000 ? Math.max(1, Math.floor(25_000 / n)) : 3;
+  const why = n * 3 < 100 ? `${n} examples × 3 epochs is under 100 examples seen, so ${epochs} (100 ÷ ${n}, at most 25)` : n * 3 > 25_000 ? `${n} examples × 3 epochs is over 25,000 seen, so ${epochs} (25,000 ÷ ${n}, at least 1)` : `${n} examples × 3 epochs is between 100 and 25,000 seen, so 3`;
+  return { epochs, rule: why };
+}
+
 /** The training methods: supervised fine-tuning on answers, and DPO on preference pairs. */
 export const TRAIN_METHODS = ['sft', 'dpo'] as const;
 
