@@ -88,9 +88,10 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   // Step metrics: one CSV row per optimizer step.
   const [metrics] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export step metrics (CSV)' }).click()]);
   const metricRows = readFileSync(await metrics.path(), 'utf8').trim().split('\r\n');
-  expect(metricRows[0]).toBe('step,epoch,loss,lr,grad_norm,val_loss,val_perplexity,val_accuracy');
+  expect(metricRows[0]).toBe('step,epoch,loss,mean_token_accuracy,lr,grad_norm,val_loss,val_perplexity,val_accuracy');
   expect(metricRows).toHaveLength(41);
   expect(metricRows[40]).toMatch(/^"40","40",/);
+  expect(Number((JSON.parse(`[${metricRows[40]}]`) as string[])[3])).toBeGreaterThan(0.9); // the answers, recited token for token
 
   // Export: a zip holding PEFT's two files with PEFT's tensor names.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export adapter (PEFT zip)' }).click()]);

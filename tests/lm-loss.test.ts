@@ -56,6 +56,13 @@ describe.each(['cpu', 'wasm'] as const)('chunkedLmLoss on %s', (backend) => {
     let correct = 0;
     for (let i = 0; i < N; i++) correct += am[i] === tv[i] ? wv[i] : 0;
     expect(ev[1]).toBe(correct);
+    // Training's token accuracy comes from the loss's own logits and equals evaluation's count, for any chunking.
+    for (const chunk of [1, 3, N]) {
+      let hits: tf.Scalar | null = null;
+      const l = chunkedLmLoss(h, head, tIds, wIds, chunk, null, (c) => (hits = tf.keep(c)));
+      expect((await hits!.data())[0]).toBe(correct);
+      tf.dispose([l, hits!]);
+    }
   });
 
   it('stays exact for extreme logits (loss ~100 per token), fractional weights and all-zero weights', async () => {

@@ -22,6 +22,9 @@ describe('training', () => {
     expect(summary.status).toBe('done');
     expect(losses.length).toBe(100);
     expect(losses[losses.length - 1]).toBeLessThan(0.1 * losses[0]);
+    const accuracy = steps(events).map((p) => p.accuracy!);
+    expect(accuracy[0]).toBeLessThan(0.2); // untrained: next to no token right
+    expect(accuracy[accuracy.length - 1]).toBeGreaterThan(0.95); // every answer recited
     for (const [q, a] of QA) {
       const r = await engine.generate({ messages: [{ role: 'user', content: q }] }, { maxNewTokens: 48 });
       expect(r.text).toBe(a);

@@ -4,7 +4,7 @@ import { csv, downloadBlob } from './download';
 import { describeError, type CheckpointMeta, type EngineClient, type LoraConfig, type RunRecord, type TrainConfig, type TrainEvent, type TrainingEstimate } from './engine-client';
 import { modelName } from '../../workers/shared/names';
 
-type Point = { step: number; loss: number };
+type Point = { step: number; loss: number; accuracy?: number };
 
 export class TrainState {
   train = $state<TrainConfig>({ ...DEFAULT_TRAIN });
@@ -57,7 +57,7 @@ export class TrainState {
     const run = (await this.engine.listRuns()).find((r) => r.runId === this.runId);
     if (!run) return;
     const evals = new Map(run.evals.map((e) => [e.step, e]));
-    const base = ['step', 'epoch', 'loss', 'lr', 'grad_norm', 'val_loss', 'val_perplexity', 'val_accuracy'] as const;
+    const base = ['step', 'epoch', 'loss', 'mean_token_accuracy', 'lr', 'grad_norm', 'val_loss', 'val_perplexity', 'val_accuracy'] as const;
     // DPO's metrics under TRL's names
     const dpo = ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'eval_rewards/margins'] as const;
     const cols = run.train.method === 'dpo' ? [...base, ...dpo] : base;
@@ -65,7 +65,7 @@ export class TrainState {
       const e = evals.get(p.step);
       const r = p.rewards;
       return {
-        step: p.step, epoch: p.epoch, loss: p.loss, lr: p.lr, grad_norm: p.gradNorm, val_loss: e?.valLoss, val_perplexity: e?.perplexity, val_accuracy: e?.accuracy,
+        step: p.step, epoch: p.epoch, loss: p.loss, mean_token_accuracy: p.accuracy, lr: p.lr, grad_norm: p.gradNorm, val_loss: e?.valLoss, val_perplexity: e?.perplexity, val_accuracy: e?.accuracy,
         'rewards/chosen': r?.chosen, 'rewards/rejected': r?.rejected, 'rewards/accuracies': r?.accuracy, 'rewards/margins': r?.margin, 'eval_rewards/margins': e?.rewards?.margin,
       };
     });
@@ -105,7 +105,7 @@ export class TrainState {
       this.train = { ...run.train }; // the form shows the settings that made this curve
       this.lora = { ...run.lora };
     }
-    this.losses = run.points.map((p) => ({ step: p.step, loss: p.loss }));
+    this.losses = run.points.map((p) => ({ step: p.step, loss: p.loss, accuracy: p.accuracy }));
     this.valLosses = run.evals.map((e) => ({ step: e.step, loss: e.valLoss }));
     this.rewards = run.points.flatMap((p) => (p.rewards ? [{ step: p.step, loss: p.rewards.margin, accuracy: p.rewards.accuracy }] : []));
     this.valRewards = run.evals.flatMap((e) => (e.rewards ? [{ step: e.step, loss: e.rewards.margin, accuracy: e.rewards.accuracy }] : []));
@@ -116,7 +116,7 @@ export class TrainState {
 
   private onEvent(e: TrainEvent): void {
     if (e.type === 'steps') {
-      this.losses.push(...e.points.map((p) => ({ step: p.step, loss: p.loss })));
+      this.losses.push(...e.points.map((p) => ({ step: p.step, loss: p.loss, accuracy: p.accuracy })));
       this.rewards.push(...e.points.flatMap((p) => (p.rewards ? [{ step: p.step, loss: p.rewards.margin, accuracy: p.rewards.accuracy }] : [])));
       this.step = e.points[e.points.length - 1].step;
       this.totalSteps = e.totalSteps;

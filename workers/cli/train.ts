@@ -125,8 +125,8 @@ export async function runTrain(args: string[]): Promise<number> {
   const result = await engine.train({ examples, lora, train, runId, resumeFrom: resume?.name }, (e) => {
     if (e.type === 'steps') {
       for (const p of e.points) {
-        if (v.json) say({ step: p.step, epoch: +p.epoch.toFixed(4), loss: p.loss, lr: p.lr, grad_norm: p.gradNorm, ...rewardKeys(p.rewards), total_steps: e.totalSteps, tokens_per_second: Math.round(e.tokensPerSecond) });
-        else process.stderr.write(`step ${p.step}/${e.totalSteps}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(2)}  |g| ${p.gradNorm.toFixed(3)}${p.rewards ? `  margin ${p.rewards.margin.toFixed(3)}  ranked right ${(100 * p.rewards.accuracy).toFixed(0)}%` : ''}  ${Math.round(e.tokensPerSecond)} tok/s\n`);
+        if (v.json) say({ step: p.step, epoch: +p.epoch.toFixed(4), loss: p.loss, lr: p.lr, grad_norm: p.gradNorm, ...(p.accuracy !== undefined ? { mean_token_accuracy: p.accuracy } : {}), ...rewardKeys(p.rewards), total_steps: e.totalSteps, tokens_per_second: Math.round(e.tokensPerSecond) });
+        else process.stderr.write(`step ${p.step}/${e.totalSteps}  loss ${p.loss.toFixed(4)}  lr ${p.lr.toExponential(2)}  |g| ${p.gradNorm.toFixed(3)}${p.accuracy !== undefined ? `  token accuracy ${(100 * p.accuracy).toFixed(1)}%` : ''}${p.rewards ? `  margin ${p.rewards.margin.toFixed(3)}  ranked right ${(100 * p.rewards.accuracy).toFixed(0)}%` : ''}  ${Math.round(e.tokensPerSecond)} tok/s\n`);
       }
     } else if (e.type === 'eval') {
       if (v.json) say({ step: e.step, val_loss: e.valLoss, perplexity: e.perplexity, accuracy: e.accuracy, ...rewardKeys(e.rewards, 'eval_') });

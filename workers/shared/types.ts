@@ -274,6 +274,7 @@ export interface StepPoint {
   lr: number;
   gradNorm: number;
   rewards?: PreferenceMetrics; // DPO runs: this step's pairs
+  accuracy?: number; // SFT runs: the share of trained tokens the model predicted (argmax) right, as TRL's mean_token_accuracy
 }
 
 /** DPO's implicit rewards, β·(log π − log ref) of an answer, averaged over pairs, as TRL names them:

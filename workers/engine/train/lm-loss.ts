@@ -43,8 +43,8 @@ function weightedRows(weights: Float32Array): Int32Array | null {
  * kept as [N, C] (the size of `hidden`) and scaled by the incoming gradient in backward. The logits are
  * never computed twice, and no [n, V] one-hot is built.
  */
-export function chunkedLmLoss(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null = null): tf.Scalar {
-  return lmLossOp(hidden, headIn, targetIds, targetWeights, chunkRows, cap, null) as tf.Scalar;
+export function chunkedLmLoss(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null = null, onCorrect?: (correct: tf.Scalar) => void): tf.Scalar {
+  return lmLossOp(hidden, headIn, targetIds, targetWeights, chunkRows, cap, null, onCorrect) as tf.Scalar;
 }
 
 /**
@@ -56,7 +56,9 @@ export function chunkedSequenceLosses(hidden: tf.Tensor2D, headIn: tf.Tensor2D |
   return lmLossOp(hidden, headIn, targetIds, targetWeights, chunkRows, cap, { of: rowSequence, count: sequences }) as tf.Tensor1D;
 }
 
-function lmLossOp(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null, seq: { of: Int32Array; count: number } | null): tf.Tensor {
+/** `onCorrect`: also Σ weighted argmax hits (token accuracy's numerator), from the same logits, handed over as a
+ * tensor the caller owns — training reports accuracy beside the loss without a second pass. */
+function lmLossOp(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, targetIds: Int32Array, targetWeights: Float32Array, chunkRows: number, cap: number | null, seq: { of: Int32Array; count: number } | null, onCorrect?: (correct: tf.Scalar) => void): tf.Tensor {
   const N = hidden.shape[0];
   const rows = weightedRows(targetWeights);
   const R = rows ? rows.length : N;
@@ -68,7 +70,7 @@ function lmLossOp(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, target
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const h = args[0] as tf.Tensor2D;
     const save = args[1] as tf.GradSaveFunc;
-    const { value, grad } = tf.tidy(() => {
+    const { value, grad, correct } = tf.tidy(() => {
       const hs = rows ? tf.gather(h, tf.tensor1d(rows, 'int32')) : h; // [R, C]
       const head = asMatrix(headIn);
       // WASM multiplies fast only without transposes: one [V, C] copy for all chunks, or, for a vocabulary kept
@@ -76,6 +78,7 @@ function lmLossOp(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, target
       const wasm = tf.getBackend() === 'wasm';
       const headT = wasm && head.blocks.length === 1 ? head.rowBlocks() : undefined;
       const losses: tf.Tensor[] = [];
+      const hits: tf.Tensor[] = [];
       const grads: tf.Tensor[] = [];
       for (const [s, n] of spans) {
         const t = tf.tensor1d(ids.subarray(s, s + n), 'int32');
@@ -87,6 +90,10 @@ function lmLossOp(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, target
         const [p, lse] = softmaxAndLse(logits);
         const nll = tf.sub(lse, targetLogits(logits, t)); // [n]
         const wnll = w ? tf.mul(nll, w.reshape([n])) : nll; // [n]
+        if (onCorrect) {
+          const hit = tf.cast(tf.equal(tf.argMax(logits, 1), t), 'float32'); // [n]
+          hits.push(tf.sum(w ? tf.mul(hit, w.reshape([n])) : hit));
+        }
         // Per sequence: [1, n] · one-hot [n, S] (a matmul: every backend has one).
         losses.push(seq ? tf.matMul(wnll.reshape([1, n]), sequenceOneHot(seq, rows, s, n)).reshape([seq.count]) : tf.sum(wnll));
         // dL/dz = (p − onehot) ⊙ z', with z' = 1 − tanh² under a cap (else 1).
@@ -100,12 +107,14 @@ function lmLossOp(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, target
       }
       const grad = grads.length === 0 ? tf.zeros([0, hidden.shape[1]]) : grads.length === 1 ? grads[0] : tf.concat(grads, 0); // [R, C]
       const value = losses.length === 0 ? (seq ? tf.zeros([seq.count]) : tf.scalar(0)) : losses.length === 1 ? losses[0] : sumTensors(losses);
-      if (!rows) return { value, grad };
+      const correct = onCorrect ? (hits.length === 0 ? tf.scalar(0) : hits.length === 1 ? hits[0] : sumTensors(hits)) : undefined;
+      if (!rows) return { value, grad, correct };
       // Back to all N rows: row i takes its gradient, or the zero row appended at index R.
       const at = new Int32Array(N).fill(R);
       rows.forEach((r, k) => (at[r] = k));
-      return { value, grad: tf.gather(tf.concat([grad, tf.zeros([1, hidden.shape[1]])], 0), tf.tensor1d(at, 'int32')) };
+      return { value, grad: tf.gather(tf.concat([grad, tf.zeros([1, hidden.shape[1]])], 0), tf.tensor1d(at, 'int32')), correct };
     });
+    if (correct) onCorrect!(correct as tf.Scalar);
     save([grad]);
     return {
       value,

@@ -175,7 +175,7 @@ export class Trainer {
 
   /**
    * One micro-batch's loss divided by `normalizer` (scalar, differentiable in the LoRA weights): Σ weighted token
-   * losses (sft), or Σ pair losses (dpo), whose sums of DPO metrics are kept in `extras` ([5], see dpoSums).
+   * losses (sft, with Σ correct predictions kept in `extras`), or Σ pair losses (dpo), whose sums of DPO metrics are kept in `extras` ([5], see dpoSums).
    */
   private batchLoss(b: Batch, units: number[], normalizer: number, dropoutSeed: number, extras: tf.Tensor1D[]): tf.Scalar {
     const pass = { adapter: this.adapter, dropout: { rate: this.adapter.config.dropout, seed: dropoutSeed }, checkpointing: this.cfg.activationCheckpointing };
@@ -185,11 +185,12 @@ export class Trainer {
       return tf.div(tf.sum(terms.loss), normalizer) as tf.Scalar;
     }
     const hidden = this.model.forward(tf.tensor2d(b.ids, [b.B, b.T], 'int32'), pass); // [B, T, C]
-    const sum = chunkedLmLoss(hidden.reshape([b.B * b.T, -1]), this.model.head(), b.targets, b.weights, this.chunkRows, this.model.config.finalSoftcap);
+    // Σ correct next-token predictions, for the step's token accuracy beside its loss
+    const sum = chunkedLmLoss(hidden.reshape([b.B * b.T, -1]), this.model.head(), b.targets, b.weights, this.chunkRows, this.model.config.finalSoftcap, (c) => extras.push(tf.keep(c.reshape([1]))));
     return tf.div(sum, normalizer) as tf.Scalar;
   }
 
-  /** One optimizer step. Returns kept [loss, gradNorm] (DPO: then rewards chosen, rejected, accuracy, margin) for
+  /** One optimizer step. Returns kept [loss, gradNorm, token accuracy] (DPO: [loss, gradNorm] then rewards chosen, rejected, accuracy, margin) for
    * later reading, and the tokens it saw. */
   trainStep(step: number): { metrics: tf.Tensor1D; tokens: number } {
     const micro = this.microBatches(step);
@@ -219,7 +220,7 @@ export class Trainer {
     const norm = this.optimizer.step(accum!, lr);
     const metrics = tf.tidy(() => {
       const base = tf.stack([loss, norm]) as tf.Tensor1D;
-      if (!dpo) return base;
+      if (!dpo) return tf.concat([base, tf.div(sumTensors(extras), normalizer)]) as tf.Tensor1D; // + token accuracy
       // rewards: chosen, rejected, accuracy, margin — each a mean over the step's pairs
       return tf.concat([base, tf.div(sumTensors(extras), normalizer).slice([1], [4])]) as tf.Tensor1D;
     });
@@ -358,10 +359,12 @@ export class Trainer {
     const points: StepPoint[] = [];
     let bad: StepPoint | null = null;
     for (const p of run.pending) {
-      const [loss, gradNorm, chosen, rejected, accuracy, margin] = await p.metrics.data();
+      const m = await p.metrics.data();
       p.metrics.dispose();
+      const [loss, gradNorm] = m;
       const point: StepPoint = { step: p.step + 1, epoch: (p.step + 1) / this.stepsPerEpoch, loss, lr: p.lr, gradNorm };
-      if (this.cfg.method === 'dpo') point.rewards = { chosen, rejected, accuracy, margin };
+      if (this.cfg.method === 'dpo') point.rewards = { chosen: m[2], rejected: m[3], accuracy: m[4], margin: m[5] };
+      else point.accuracy = m[2];
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) bad ??= point;
       points.push(point);
     }
