@@ -5,7 +5,7 @@ import { expect, test } from '@playwright/test';
 import { QA, axeScan, openMoreSettings, shot } from './helpers';
 
 test('preference pairs → fill a placeholder → DPO → reward margins → evaluate margins', async ({ page }, testInfo) => {
-  test.skip(testInfo.project.name !== 'wasm', 'DPO numerics are checked per backend in unit tests; the page flow runs once');
+  test.skip(testInfo.project.name !== 'wasm', 'the page flow does not depend on the backend (DPO is unit-tested on WASM and cpu; its ops on WebGPU in numerics.spec); run once');
   test.setTimeout(6 * 60_000);
   const pairs = QA.slice(0, 4).map(([q, a]) => ({ conversations: [{ from: 'human', value: q }], chosen: { from: 'gpt', value: a }, rejected: { from: 'gpt', value: 'Ask {{name}}.' } }));
   await page.goto('/?backend=wasm');
