@@ -93,13 +93,16 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   expect(metricRows[40]).toMatch(/^"40","40",/);
   expect(Number((JSON.parse(`[${metricRows[40]}]`) as string[])[3])).toBeGreaterThan(0.9); // the answers, recited token for token
 
-  // Export: a zip holding PEFT's two files with PEFT's tensor names.
+  // Export: a zip holding PEFT's two files with PEFT's tensor names, and the run's settings.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export adapter (PEFT zip)' }).click()]);
   expect(download.suggestedFilename()).toMatch(/^tiny-demo-untrained-qa-\d{4}-\d{2}-\d{2}\.zip$/); // model · dataset · date
   const zipPath = await download.path();
   const entries = unzipSync(new Uint8Array(readFileSync(zipPath)));
   const names = Object.keys(entries).map((p) => p.split('/').pop()).sort();
-  expect(names).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+  expect(names).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'webtune_run.json']);
+  // The run's settings travel with the adapter, so that the folder alone can be handed to LLaMA-Factory.
+  const runEntry = Object.entries(entries).find(([p]) => p.endsWith('webtune_run.json'))![1];
+  expect(JSON.parse(new TextDecoder().decode(runEntry))).toMatchObject({ train: { epochs: 40, learningRate: 0.01, method: 'sft' }, lora: { rank: 8 } });
   const cfgEntry = Object.entries(entries).find(([p]) => p.endsWith('adapter_config.json'))![1];
   expect(JSON.parse(new TextDecoder().decode(cfgEntry))).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 8, lora_alpha: 16 });
   const st = Object.entries(entries).find(([p]) => p.endsWith('.safetensors'))![1];

@@ -346,6 +346,22 @@ describe('cli export', () => {
   });
 });
 
+describe('the adapter carries its run', () => {
+  it("a trained or checkpointed adapter exports webtune_run.json beside PEFT's files; an imported one does not", async () => {
+    const engine = await loadEngine('llama-tied-gqa-f32', 'cpu');
+    await engine.train({ examples: [{ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] }], runId: 'r', train: { maxSteps: 1, valSplit: 0, learningRate: 0.003 }, lora: { rank: 4 } });
+    const files = await engine.exportAdapter();
+    expect(Object.keys(files).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'webtune_run.json']);
+    const run = JSON.parse(new TextDecoder().decode(files['webtune_run.json']));
+    expect(run).toMatchObject({ baseModel: engine.current.id, architecture: 'LlamaForCausalLM', train: { learningRate: 0.003, method: 'sft' }, lora: { rank: 4 } });
+    await engine.useCheckpoint('r', 'epoch-1');
+    expect(JSON.parse(new TextDecoder().decode((await engine.exportAdapter())['webtune_run.json'])).train.learningRate).toBe(0.003);
+    await engine.importAdapter({ 'adapter_config.json': files['adapter_config.json'], 'adapter_model.safetensors': files['adapter_model.safetensors'] });
+    expect(Object.keys(await engine.exportAdapter()).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    engine.unload();
+  });
+});
+
 describe('llama-factory recipe', () => {
   it.skipIf(!hasConformance)("real chat templates map to LLaMA-Factory's templates for the same format", () => {
     const dir = join(CONFORMANCE, 'chat-templates');

@@ -10,7 +10,8 @@ import { loadModel, readModelHead, vocabBlockBytesFor, type LoadedModel } from '
 import { filesFor, type ModelFiles } from './source';
 import { TEMPLATE_CHOICES } from './tokenizer';
 import { LoraAdapter, validateLora } from './lora';
-import { exportPeft, importPeft, baseModelWarning, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
+import { exportPeft, importPeft, baseModelWarning, ADAPTER_CONFIG, ADAPTER_WEIGHTS, RUN_SETTINGS } from './peft';
+import { runSettings } from './export/llama-factory';
 import { adapterFromCheckpoint, MemoryCheckpointStore, runIdentity, type CheckpointStore } from './train/checkpoint';
 import { validateTrain, type TrainConfig } from './train/config';
 import { tokenizeExample, tokenizePair, trainedCount, type Example, type TokenizedExample, type TokenizedPair } from './train/examples';
@@ -27,6 +28,7 @@ import type {
   GenerateResult,
   LoadOptions,
   LoadProgress,
+  LoraConfig,
   ModelInfo,
   ModelSource,
   ModelSummary,
@@ -46,6 +48,8 @@ export class Engine implements EngineApi {
   private loaded: LoadedModel | null = null;
   /** The live adapter: what generation applies (at each request's LoRA scale) and export writes. */
   private live: LoraAdapter | null = null;
+  /** The settings that trained the live adapter (a run here, or a checkpoint of one); null for an imported one. */
+  private liveRun: { train: TrainConfig; lora: LoraConfig } | null = null;
   private backend: BackendInfo | null = null;
   private stopRequested = false;
   private control: TrainControl | null = null;
@@ -136,6 +140,7 @@ export class Engine implements EngineApi {
     const { train, val } = this.trainingData(request, cfg, onEvent);
     const runId = request.runId ?? `run-${Date.now().toString(36)}`;
     this.setAdapter(LoraAdapter.create(model.config, lora, cfg.seed));
+    this.liveRun = { train: cfg, lora };
     const identity = runIdentity(id, model.config, train.flatMap((u) => ('chosen' in u ? [u.chosen, u.rejected] : [u])));
     const trainer = new Trainer(model, this.live!, train, val, cfg, { runId, baseModel: id, store: this.store(runId), identity });
     this.control = new TrainControl();
@@ -226,14 +231,19 @@ export class Engine implements EngineApi {
 
   async useCheckpoint(runId: string, name: string): Promise<AdapterInfo> {
     const { config, id } = this.current; // throws NoModelLoadedError when no model is loaded
-    this.setAdapter(adapterFromCheckpoint(await this.store(runId).load(name), config, id));
+    const { adapter, meta } = adapterFromCheckpoint(await this.store(runId).load(name), config, id);
+    this.setAdapter(adapter);
+    this.liveRun = { train: { ...DEFAULT_TRAIN, ...meta.train }, lora: meta.lora };
     return this.adapterInfo()!;
   }
 
   async exportAdapter(): Promise<AdapterFiles> {
     const { id } = this.current;
     if (!this.live) throw new InvalidRequestError('There is no adapter to export: train one or load one first.');
-    return Object.fromEntries(await exportPeft(this.live, id));
+    const files: AdapterFiles = Object.fromEntries(await exportPeft(this.live, id));
+    // The run's settings beside the adapter, so that the folder alone can be handed on (export llama-factory).
+    if (this.liveRun) files[RUN_SETTINGS] = new TextEncoder().encode(JSON.stringify(runSettings(this, id, this.liveRun.train, this.liveRun.lora), null, 2) + '\n');
+    return files;
   }
 
   async importAdapter(files: AdapterFiles): Promise<AdapterInfo> {
@@ -258,6 +268,7 @@ export class Engine implements EngineApi {
   setAdapter(next: LoraAdapter | null): void {
     this.live?.dispose();
     this.live = next;
+    this.liveRun = null;
   }
 
   async loadFiles(files: ModelFiles, options: LoadOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo> {

@@ -109,7 +109,7 @@ export function restoreTraining({ meta, tensors }: CheckpointTensors, adapter: L
 /** A stored checkpoint as an adapter for generation (the moments are not needed). */
 /** A checkpoint's adapter for the model of `config` (loaded as `modelId`): one trained on another base whose shapes
  * do not fit is refused naming that base, never left to fail inside a matrix product. */
-export function adapterFromCheckpoint(bytes: Uint8Array, config: ModelConfig, modelId: string): LoraAdapter {
+export function adapterFromCheckpoint(bytes: Uint8Array, config: ModelConfig, modelId: string): { adapter: LoraAdapter; meta: CheckpointMeta } {
   const { meta, tensors } = decodeCheckpoint(bytes);
   const layer = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])$/;
   for (const [name, t] of tensors) {
@@ -121,7 +121,7 @@ export function adapterFromCheckpoint(bytes: Uint8Array, config: ModelConfig, mo
       throw new CheckpointMismatchError(meta.name, 'base model', meta.baseModel, modelId, `Its adapter does not fit this model (${name} is [${t.shape.join(', ')}]${Number(m[1]) >= config.numLayers ? `, and this model has ${config.numLayers} layers` : `; this model needs [${want.join(', ')}]`}). Load ${meta.baseModel} to use it.`);
     }
   }
-  return LoraAdapter.fromNamed(meta.lora, tensors);
+  return { adapter: LoraAdapter.fromNamed(meta.lora, tensors), meta };
 }
 
 /** Where checkpoints live: files in Node, IndexedDB in the browser. `save` is atomic; `load` of a name that
