@@ -92,6 +92,11 @@ test('load → data with bad lines → train → compare → reload', async ({ p
   expect(metricRows).toHaveLength(41);
   expect(metricRows[40]).toMatch(/^"40","40",/);
   expect(Number((JSON.parse(`[${metricRows[40]}]`) as string[])[3])).toBeGreaterThan(0.9); // the answers, recited token for token
+  const [metricsJsonl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export step metrics (JSONL)' }).click()]);
+  const jsonl = readFileSync(await metricsJsonl.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+  expect(jsonl).toHaveLength(40);
+  expect(Object.keys(jsonl[39])).toEqual(['step', 'epoch', 'loss', 'mean_token_accuracy', 'lr', 'grad_norm']); // no evaluation: no val_ keys
+  expect(jsonl[39].step).toBe(40);
 
   // Export: a zip holding PEFT's two files with PEFT's tensor names, and the run's settings.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export adapter (PEFT zip)' }).click()]);

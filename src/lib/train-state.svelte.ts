@@ -53,7 +53,7 @@ export class TrainState {
 
   /** Every step of the shown run as CSV: loss, learning rate and gradient norm, with the validation figures at the
    * steps that were evaluated (as OpenAI's dashboard and LlamaBoard offer their step metrics). */
-  async downloadMetrics(): Promise<void> {
+  async downloadMetrics(format: 'csv' | 'jsonl' = 'csv'): Promise<void> {
     const run = (await this.engine.listRuns()).find((r) => r.runId === this.runId);
     if (!run) return;
     const evals = new Map(run.evals.map((e) => [e.step, e]));
@@ -69,7 +69,12 @@ export class TrainState {
         'rewards/chosen': r?.chosen, 'rewards/rejected': r?.rejected, 'rewards/accuracies': r?.accuracy, 'rewards/margins': r?.margin, 'eval_rewards/margins': e?.rewards?.margin,
       };
     });
-    downloadBlob(new Blob([csv(cols, rows)], { type: 'text/csv' }), `${this.fileName}-metrics.csv`);
+    if (format === 'csv') downloadBlob(new Blob([csv(cols, rows)], { type: 'text/csv' }), `${this.fileName}-metrics.csv`);
+    else {
+      // One JSON object per step with the same keys, absent figures left out (as trainer logs write them).
+      const lines = rows.map((r) => JSON.stringify(Object.fromEntries(cols.filter((c) => r[c] !== undefined).map((c) => [c, r[c]]))));
+      downloadBlob(new Blob([lines.join('\n') + '\n'], { type: 'application/jsonl' }), `${this.fileName}-metrics.jsonl`);
+    }
   }
 
   /** The first run's settings: enough steps at a high rate for the untrained demo model to learn the sample chats. */
