@@ -75,6 +75,7 @@ test('a wrong repo id shows a clear error and the page stays usable', async ({ p
   const failed = page.getByRole('alert', { name: 'Load failed' });
   await expect(failed).toContainText(`${baseURL}/no-such-model was not loaded`);
   await expect(failed).toContainText('is still loaded, with its adapter, chat and runs as they were');
+  await expect(page.getByRole('region', { name: 'Loading progress' })).toHaveCount(0); // no stale progress after the failure
   await expect(page.getByRole('region', { name: 'Loaded model' })).toContainText('tiny-demo-untrained');
   await expect(page.getByText('Hello there')).toBeVisible();
   await expect(page.getByRole('button', { name: 'Send' })).toBeVisible();

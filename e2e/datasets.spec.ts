@@ -66,6 +66,7 @@ test('a dataset is kept byte for byte, survives a reload, can be renamed and del
   await page.getByLabel('Dataset format').selectOption('');
   await page.getByLabel('Choose a dataset file').setInputFiles({ name: 'empty.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{oops\n[1]\n') });
   await expect(page.getByRole('alert')).toContainText('empty.jsonl has no usable example, so it was not added. line 1: invalid_json');
+  await expect(page.getByLabel('Dataset reading progress')).toHaveCount(0); // no stale "Reading … 1.4 KB / 1.4 KB" bar
   await expect(page.getByLabel('Dataset', { exact: true }).locator('option')).toHaveCount(2);
 
   page.on('dialog', (d) => d.accept());
