@@ -66,7 +66,9 @@ test('a wrong repo id shows a clear error and the page stays usable', async ({ p
   await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
   await expect(page.getByRole('region', { name: 'Loaded model' })).toBeVisible();
 
-  // With a model loaded and a conversation going, a failed load keeps both.
+  // With a model loaded and a conversation going, a failed load keeps both. (A short answer: SwiftShader's WebGPU is slow.)
+  await page.getByText('Generation settings').click();
+  await page.getByLabel('Max new tokens').fill('8');
   await page.getByRole('textbox', { name: 'Message' }).fill('Hello there');
   await page.getByRole('button', { name: 'Send' }).click();
   await expect(page.getByText(/tokens · .* tok\/s/).first()).toBeVisible({ timeout: 120_000 });
