@@ -24,14 +24,20 @@ export class DataState {
   async add(file: File): Promise<void> {
     this.error = null;
     this.adding = { name: file.name, bytes: 0, total: file.size };
+    // Progress messages come on their own port and may arrive after the result: once it is in, they are ignored
+    // (a late one used to bring back a finished "Reading … 1.4 KB / 1.4 KB" bar after an error).
+    let finished = false;
     try {
-      const d = await this.engine.addDataset(file, { maxSeqLen: this.maxSeqLen, format: this.format || undefined }, (p) => (this.adding = { name: file.name, ...p }));
+      const d = await this.engine.addDataset(file, { maxSeqLen: this.maxSeqLen, format: this.format || undefined }, (p) => {
+        if (!finished) this.adding = { name: file.name, ...p };
+      });
       await this.refresh();
       this.selectedId = d.id;
       void navigator.storage?.persist?.(); // ask once there is something to keep; a refusal is shown, not an error
     } catch (e) {
       this.error = describeError(e).message;
     } finally {
+      finished = true;
       this.adding = null;
     }
   }
