@@ -83,7 +83,10 @@ export class Engine implements EngineApi {
     if (e instanceof WebtuneError) return e;
     if (this.backend?.name === 'wasm') return this.asWasmFailure(e, during);
     if (this.backend?.name !== 'webgpu') return e;
-    const lost = await lossBehind();
+    // A failed read of a GPU buffer is what a destroyed device looks like first; its loss event can trail it by
+    // seconds on a loaded machine (seen on SwiftShader in CI), so such an error waits longer for it.
+    const gpuRead = /mapAsync|GPUBuffer|GPUDevice|device (was )?(lost|destroyed)/i.test(String((e as Error)?.message ?? e));
+    const lost = await lossBehind(gpuRead ? 10_000 : 1000);
     return lost ? new DeviceLostError(lost, during) : e;
   }
 
