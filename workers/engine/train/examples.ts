@@ -1,6 +1,7 @@
 // Training examples → token ids and loss masks. Chat examples go through the model's own chat template;
 // by default only assistant tokens are trained, and OpenAI's per-message weight (0 or 1) is honoured.
 import { InvalidRequestError } from '../errors';
+import { messagesOf } from '../data/formats';
 import { Rng } from '../sampling';
 import type { TextTokenizer } from '../tokenizer';
 import type { Example, PreferenceExample, TemplateVariables, TrainMessage, TrainOn } from '../../shared/types';
@@ -73,8 +74,7 @@ function rawCompletion(tok: TextTokenizer, messages: TrainMessage[], trainOn: Tr
  * trained on), or null when it can or the example has none. */
 export function toolsUnsupported(tok: TextTokenizer, ex: Example): string | null {
   if ('text' in ex) return null;
-  const messages = 'messages' in ex ? ex.messages : [...ex.prompt, ...ex.chosen, ...ex.rejected];
-  const calls = messages.some((m) => m.tool_calls?.length || m.role === 'tool');
+  const calls = messagesOf(ex).some((m) => m.tool_calls?.length || m.role === 'tool');
   const schemas = (ex.tools?.length ?? 0) > 0;
   if (!calls && !schemas) return null;
   const can = tok.hasChatTemplate ? tok.templateTools : { calls: false, schemas: false };
