@@ -130,7 +130,7 @@ export class Engine implements EngineApi {
   }
 
   async train(request: TrainRequest, onEvent: (e: TrainEvent) => void = () => {}): Promise<TrainResult> {
-    const { model, tokenizer, id } = this.current;
+    const { model, id } = this.current;
     if (this.control) throw new InvalidRequestError('A training run is already going on; stop it first.');
     const lost = this.lost();
     if (lost) throw new DeviceLostError(lost, 'work');
