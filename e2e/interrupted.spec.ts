@@ -118,3 +118,31 @@ test('reloads and a closed tab mid-training leave whole checkpoints, and the run
     datasetIntact: true,
   });
 });
+
+test('the time left after a resume is this session’s pace, not the whole run’s', async ({ page }, testInfo) => {
+  test.skip(testInfo.project.metadata.backend !== 'wasm', 'the estimate is the page’s arithmetic, not the backend’s: run once, on the faster WASM');
+  test.setTimeout(6 * 60_000);
+  await openApp(page, 'wasm');
+  await loadDemo(page);
+  await addDataset(page, 'qa.jsonl', DATA);
+  await memoriseSettings(page, 120); // 120 steps, a checkpoint after each
+  await page.getByRole('button', { name: 'Start training' }).click();
+  await expect.poll(() => shownStep(page), { timeout: 120_000 }).toBeGreaterThan(60);
+  await page.reload();
+  const from = await resume(page);
+  // The first estimate a few steps after the resume: before the fix it divided the time since the resume by all
+  // the run's steps (60 + n), and said about a tenth of what was left.
+  const status = page.getByTestId('train-status');
+  await expect.poll(() => shownStep(page), { timeout: 120_000 }).toBeGreaterThan(from + 4);
+  const text = (await status.textContent()) ?? '';
+  const m = /(\d+) (s|min) left/.exec(text);
+  expect(m, text).not.toBeNull();
+  const said = Number(m![1]) * (m![2] === 'min' ? 60 : 1);
+  const at = Date.now();
+  await expect(status).toContainText('done · step 120 / 120', { timeout: 300_000 });
+  const took = (Date.now() - at) / 1000;
+  // Wide bounds: step times vary on a shared machine; the bug was a factor of ten.
+  expect(said, `said ${said} s at "${text}", took ${took.toFixed(1)} s`).toBeGreaterThan(0.35 * took);
+  expect(said, `said ${said} s at "${text}", took ${took.toFixed(1)} s`).toBeLessThan(4 * took + 3);
+  record('eta-after-resume', { resumedFrom: from, saidSeconds: said, tookSeconds: Number(took.toFixed(1)) });
+});

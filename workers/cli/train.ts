@@ -11,7 +11,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, RUN_SETTINGS } from '../engine/peft';
 import { DirCheckpointStore, writeFileAtomic } from '../node/dir-checkpoints';
 import { resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
-import { DEFAULT_LORA, DEFAULT_TRAIN, TRAIN_METHODS } from '../shared/defaults';
+import { DEFAULT_LORA, DEFAULT_TRAIN, defaultLearningRate, DPO_LEARNING_RATE, TRAIN_METHODS } from '../shared/defaults';
 import type { PreferenceMetrics, TrainMethod } from '../shared/types';
 import { backendArg, fillArg, number, parse, templateArg } from './args';
 import { readDatasetFile } from './validate';
@@ -28,6 +28,7 @@ train options:
   --label-smoothing E        DPO: the share of pairs taken as mislabelled (default ${DEFAULT_TRAIN.labelSmoothing})
   --out <adapter-dir>        where the PEFT adapter (and checkpoints/) are written
   --epochs N  --max-steps N  --lr X  --batch-size B  --grad-accum K  --max-seq-len L
+                             (--lr default: ${DEFAULT_TRAIN.learningRate} for sft, ${DPO_LEARNING_RATE} for dpo)
   --rank R  --alpha A  --dropout D  --targets q_proj,k_proj,...   (LoRA; default all seven)
   --val-split F              held-out fraction (default ${DEFAULT_TRAIN.valSplit})   --seed S (default ${DEFAULT_TRAIN.seed})
   --eval-every N             also evaluate every N steps (default: at each epoch's end)
@@ -97,6 +98,7 @@ export async function runTrain(args: string[]): Promise<number> {
 
   const data = await readDatasetFile(v.data!, v.format, fillArg(v.fill));
   train.method = (v.method as TrainMethod | undefined) ?? (data.report.format === 'preference' ? 'dpo' : 'sft');
+  train.learningRate ??= defaultLearningRate(train.method);
   const errors = data.report.errors;
   for (const e of errors) process.stderr.write(`${v.data}:${e.line}: ${e.code}: ${e.message} (line skipped)\n`);
   const examples = data.examples.map((e) => e.example);

@@ -46,6 +46,13 @@ export const DEFAULT_TRAIN: TrainConfig = {
   labelSmoothing: 0, // plain DPO: every pair is taken as labelled right
 };
 
+/** DPO's usual LoRA rate, far below SFT's: LLaMA-Factory's LoRA DPO recipe and the alignment handbook's QLoRA DPO
+ * both use 5e-6; SFT's 2e-4 makes the policy run away from the reference within a few steps. */
+export const DPO_LEARNING_RATE = 5e-6;
+
+/** The learning rate a run of this method starts from when none is given. */
+export const defaultLearningRate = (method: TrainConfig['method']): number => (method === 'dpo' ? DPO_LEARNING_RATE : DEFAULT_TRAIN.learningRate);
+
 /** The first run: the demo model, the bundled sample chats (public/samples/) and settings under which the tiny
  * untrained model visibly learns them in under a minute on WASM (8 chats, 60 steps; measured: every answer
  * reproduced, loss 6.6 → 0.15). The usual defaults (3 epochs at 2e-4) suit a pretrained model, not this one. */
@@ -62,6 +69,27 @@ export function autoEpochs(examples: number): { epochs: number; rule: string } {
   const epochs = n * 3 < 100 ? Math.min(25, Math.floor(100 / n)) : n * 3 > 25_000 ? Math.max(1, Math.floor(25_000 / n)) : 3;
   const why = n * 3 < 100 ? `${n} examples × 3 epochs is under 100 examples seen, so ${epochs} (100 ÷ ${n}, at most 25)` : n * 3 > 25_000 ? `${n} examples × 3 epochs is over 25,000 seen, so ${epochs} (25,000 ÷ ${n}, at least 1)` : `${n} examples × 3 epochs is between 100 and 25,000 seen, so 3`;
   return { epochs, rule: why };
+}
+
+/** How many of n examples a validation fraction holds out: rounded, and both sides keep at least one. */
+export function validationCount(n: number, valFraction: number): number {
+  const nVal = Math.round(n * valFraction);
+  return valFraction > 0 && n >= 2 ? Math.max(1, Math.min(n - 1, nVal)) : nVal;
+}
+
+/** A learning rate sized to the batch each step actually sees, for "auto": the usual LoRA rate at an effective batch
+ * of 8 (2e-4 for SFT, as in QLoRA/Unsloth recipes; 5e-6 for DPO, LLaMA-Factory's LoRA DPO recipe), scaled by
+ * √(batch ÷ 8), Adam's square-root rule, and kept within 4× of the anchor either way. A step never sees more examples
+ * than the training set holds, so a tiny dataset counts as its own size. */
+export function autoLearningRate(trainExamples: number, batchSize: number, gradAccum: number, method: TrainConfig['method']): { learningRate: number; rule: string } {
+  const anchor = defaultLearningRate(method);
+  const effective = Math.max(1, Math.min(Math.floor(trainExamples), batchSize * gradAccum));
+  const raw = anchor * Math.sqrt(effective / 8);
+  const learningRate = Number(Math.min(4 * anchor, Math.max(anchor / 4, raw)).toPrecision(2));
+  const fmt = (x: number) => x.toExponential(1).replace('.0e', 'e');
+  const seen = effective < batchSize * gradAccum ? `${effective} (the whole training set)` : `${effective}`;
+  const clamp = raw > 4 * anchor ? ', capped at 4×' : raw < anchor / 4 ? ', floored at ¼' : '';
+  return { learningRate, rule: `${fmt(anchor)} at a batch of 8 × √(${seen} ÷ 8) = ${fmt(learningRate)}${clamp}` };
 }
 
 /** The training methods: supervised fine-tuning on answers, and DPO on preference pairs. */
