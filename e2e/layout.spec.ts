@@ -24,5 +24,15 @@ test('a phone layout without broken words or crushed tables', async ({ page }, t
   const firstColumn = page.getByRole('table', { name: 'Evaluation' }).locator('th').first();
   expect((await firstColumn.boundingBox())!.width).toBeGreaterThan(60);
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  // Nothing sticks out of its card (a wide input once pushed the Model card's buttons past its border).
+  const outside = await page.evaluate(() =>
+    [...document.querySelectorAll('.card')].flatMap((card) => {
+      const edge = card.getBoundingClientRect().right;
+      return [...card.querySelectorAll('button, input, select, textarea, p')]
+        .filter((el) => el.getBoundingClientRect().width > 0 && !el.closest('.table-wrap') && el.getBoundingClientRect().right > edge + 1)
+        .map((el) => `${card.querySelector('h2')?.textContent}: ${el.tagName} "${(el.textContent || (el as HTMLInputElement).value || '').slice(0, 30)}"`);
+    }),
+  );
+  expect(outside).toEqual([]);
   await shot(page, 'phone-dark');
 });
