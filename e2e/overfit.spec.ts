@@ -25,4 +25,10 @@ test('rising validation loss is flagged, early stopping keeps the best checkpoin
   await page.getByRole('textbox', { name: 'Message' }).fill('Who are you?');
   await page.getByRole('button', { name: 'Send' }).click();
   await expect(page.getByTestId('reply-tuned')).not.toHaveText('', { timeout: 60_000 });
+  // Evaluate and Export use the same checkpoint: a tuned loss (not "—") and an enabled adapter export.
+  await expect(page.getByRole('button', { name: 'Export adapter (PEFT zip)' })).toBeEnabled();
+  await page.getByLabel('Examples to evaluate').selectOption('all');
+  await page.getByLabel('Number of examples').fill('2');
+  await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
+  await expect(page.getByTestId('eval-summary')).toContainText(/mean loss: base \d+\.\d+, tuned \d+\.\d+/, { timeout: 60_000 });
 });
