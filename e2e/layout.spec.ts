@@ -26,9 +26,9 @@ test('a phone layout without broken words or crushed tables', async ({ page }, t
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   // Nothing sticks out of its card (a wide input once pushed the Model card's buttons past its border).
   const outside = await page.evaluate(() =>
-    [...document.querySelectorAll('.card')].flatMap((card) => {
+    Array.from(document.querySelectorAll('.card')).flatMap((card) => {
       const edge = card.getBoundingClientRect().right;
-      return [...card.querySelectorAll('button, input, select, textarea, p')]
+      return Array.from(card.querySelectorAll('button, input, select, textarea, p'))
         .filter((el) => el.getBoundingClientRect().width > 0 && !el.closest('.table-wrap') && el.getBoundingClientRect().right > edge + 1)
         .map((el) => `${card.querySelector('h2')?.textContent}: ${el.tagName} "${(el.textContent || (el as HTMLInputElement).value || '').slice(0, 30)}"`);
     }),

@@ -81,5 +81,30 @@ if (soak) {
 } else out.push(missing('the soak'), '');
 for (const r of e2e('heap')) out.push(`Page JS heap (${r.project}) over ${r.steps} training steps in the browser: ${r.samplesMiB} MiB; bound ${r.boundMiB} MiB.`, '');
 
+
+type Probe = Record<string, { exit: number; said: string }>;
+const faults = read('faults.json') as { kill9?: { kills: number; delaysAfterASaveMs: number[]; killedAfterCheckpoints: number[]; steps: number; adapterIdenticalToUninterrupted: boolean; temporaryFilesLeft: number }; fullDisk?: { disk: string; noRoom: { exit: number; message: string; checkpointWarnings: number; previousFilesUnchanged: number }; roomForAdapterOnly: { exit: number; checkpointWarnings: number; adapterWritten: boolean }; temporaryFilesLeft: number }; probe?: Probe } | null;
+out.push('## 8. Nothing the CLI made is lost (tests/faults.test.ts, real processes)', '');
+if (faults?.kill9) {
+  const k = faults.kill9;
+  out.push('### kill -9 while checkpointing', '');
+  out.push(`Planted: a ${k.steps}-step run writing a checkpoint after every step, killed with SIGKILL ${k.kills} times (${k.delaysAfterASaveMs.join(', ')} ms after the 3rd checkpoint of each start was reported, so that the next one was being written), each time resumed with \`--resume\` from the newest checkpoint left; before the last resume a dead writer's half-written \`epoch-99.ckpt.tmp-<pid>\` was put in the run's folder.`, '');
+  out.push(`Kept: killed after checkpoints ${k.killedAfterCheckpoints.join(', ')}; every checkpoint left decoded whole; temporary files left after the last run: **${k.temporaryFilesLeft}**; final adapter byte-identical to an uninterrupted run's: **${k.adapterIdenticalToUninterrupted ? 'yes' : 'NO'}**.`, '');
+} else out.push(missing('the kill -9 test'), '');
+if (faults?.fullDisk) {
+  const f = faults.fullDisk;
+  out.push('### A full disk', '');
+  out.push(`Planted: a real full disk (${f.disk}, filled with a file) under \`--out\`, holding an earlier run; \`train --overwrite\` into it twice: with no room at all, then with room for an adapter (63 kB) but not for a checkpoint (188 kB).`, '');
+  out.push(`No room: exit ${f.noRoom.exit}, ${f.noRoom.checkpointWarnings} checkpoint warnings and training went on to the end; then “${f.noRoom.message.replace(/\/tmp\/[^ ]*?\/disk/g, '<disk>')}”. Kept: all ${f.noRoom.previousFilesUnchanged} files of the earlier run (adapter, config, run settings, checkpoints) byte for byte.`, '');
+  out.push(`Room for the adapter only: exit ${f.roomForAdapterOnly.exit}, ${f.roomForAdapterOnly.checkpointWarnings} checkpoint warnings, the new adapter written: ${f.roomForAdapterOnly.adapterWritten}. Temporary files left on the disk: **${f.temporaryFilesLeft}**.`, '');
+} else out.push(missing('the full-disk test (it needs root to mount a tmpfs)'), '');
+if (faults?.probe) {
+  out.push('### The hostile probe, item by item', '', 'Each input planted through the CLI, with what it said (exit code first); a refused run changed no file in its `--out`.', '');
+  out.push('| planted | exit | what the user reads |', '| --- | ---: | --- |');
+  for (const [what, r] of Object.entries(faults.probe)) out.push(`| ${what} | ${r.exit} | ${r.said.replace(/\|/g, '\\|').replace(/\n\s*/g, ' ')} |`);
+  out.push('');
+} else out.push(missing('the probe'), '');
+for (const r of e2e('eta-after-resume')) out.push(`Time left after a resume (e2e/interrupted.spec.ts, ${r.project}): resumed at step ${r.resumedFrom}, the page said ${r.saidSeconds} s left; it took ${r.tookSeconds} s.`, '');
+
 writeFileSync('RELIABILITY.md', out.join('\n'));
 console.log('RELIABILITY.md written');

@@ -221,7 +221,7 @@ describe('resume and retention', () => {
       message: expect.stringMatching(/^Checkpoint epoch-1 belongs to another run: its learningRate is 0\.0002, this run's is 0\.001\. Resume with the same/),
     });
     await expect(resume({ train: { ...first.train, batchSize: 2 } })).rejects.toThrow(/its batchSize is 4, this run's is 2/);
-    await expect(resume({ lora: { dropout: 0, targets: ['q_proj', 'v_proj'] } })).rejects.toThrow(/its LoRA targets is \[.*\], this run's is \["q_proj","v_proj"\]/);
+    await expect(resume({ lora: { dropout: 0, targets: ['q_proj', 'v_proj'] } })).rejects.toThrow(/its LoRA targets are \[.*\], this run's are \["q_proj","v_proj"\]/);
     await expect(resume({ examples: chats().slice(1) })).rejects.toThrow(/its number of training examples is 8, this run's is 7/);
     await expect(resume({ examples: chats().reverse() })).rejects.toThrow(/its training data \(fingerprint\) is/);
     expect((await resume({})).steps).toBe(4); // its own run goes on from step 2

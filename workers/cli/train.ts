@@ -2,13 +2,13 @@
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Engine } from '../engine/engine';
-import { InvalidRequestError } from '../engine/errors';
+import { DiskFullError, InvalidRequestError } from '../engine/errors';
 import { LORA_TARGETS, type LoraTarget } from '../engine/lora';
 import type { TrainConfig } from '../engine/train/config';
 import { decodeCheckpoint } from '../engine/train/checkpoint';
 import { runSettings } from '../engine/export/llama-factory';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, RUN_SETTINGS } from '../engine/peft';
-import { DirCheckpointStore, writeFileAtomic } from '../node/dir-checkpoints';
+import { DirCheckpointStore, sweepOrphans, writeFilesAtomic } from '../node/dir-checkpoints';
 import { resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
 import { DEFAULT_LORA, DEFAULT_TRAIN, defaultLearningRate, DPO_LEARNING_RATE, TRAIN_METHODS } from '../shared/defaults';
@@ -137,11 +137,19 @@ export async function runTrain(args: string[]): Promise<number> {
     else if (e.type === 'warning') process.stderr.write(`warning: ${e.message}\n`);
   });
   await mkdir(out, { recursive: true });
-  // Each file to a temporary name, then renamed over the old one: a full disk leaves the previous adapter whole.
+  // All three files whole under temporary names, then renamed over the old ones: a full disk leaves the previous
+  // adapter, its config and its settings as they were, never a new weights file beside an old config.
   const files = await engine.exportAdapter();
-  for (const name of [ADAPTER_WEIGHTS, ADAPTER_CONFIG]) await writeFileAtomic(join(out, name), files[name]);
   const settings = runSettings(engine, info.id, { ...DEFAULT_TRAIN, ...train }, { ...DEFAULT_LORA, ...lora });
-  await writeFileAtomic(join(out, RUN_SETTINGS), new TextEncoder().encode(JSON.stringify(settings, null, 2) + '\n'));
+  await sweepOrphans(out);
+  await writeFilesAtomic([
+    [join(out, ADAPTER_WEIGHTS), files[ADAPTER_WEIGHTS]],
+    [join(out, ADAPTER_CONFIG), files[ADAPTER_CONFIG]],
+    [join(out, RUN_SETTINGS), new TextEncoder().encode(JSON.stringify(settings, null, 2) + '\n')],
+  ]).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOSPC') throw e;
+    throw new DiskFullError(`The adapter could not be written to ${out}: the disk is full. ${existing ? 'The adapter already there is unchanged. ' : ''}The run's checkpoints are in ${ckptDir}: free some space, then run again with --resume ${ckptDir}/<checkpoint>.ckpt to write it.`);
+  });
   if (v.json) say({ done: true, adapter: out, train_loss: result.trainLoss, val_loss: result.valLoss, steps: result.steps, status: result.status });
   else process.stderr.write(`${result.status} after ${result.steps} steps; adapter written to ${out}, checkpoints in ${ckptDir}\n`);
   engine.unload();

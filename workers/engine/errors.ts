@@ -165,7 +165,8 @@ export class CheckpointMismatchError extends WebtuneError {
   override name = 'CheckpointMismatchError';
   /** `advice` replaces the default last sentence (how to resume) when the checkpoint is used otherwise. */
   constructor(checkpoint: string, field: string, theirs: unknown, ours: unknown, advice = 'Resume with the same model, data and settings as that run, or start a new run.') {
-    super(`Checkpoint ${checkpoint} belongs to another run: its ${field} is ${JSON.stringify(theirs)}, this run's is ${JSON.stringify(ours)}. ${advice}`);
+    const is = field.endsWith('targets') ? 'are' : 'is'; // "its LoRA targets are"
+    super(`Checkpoint ${checkpoint} belongs to another run: its ${field} ${is} ${JSON.stringify(theirs)}, this run's ${is} ${JSON.stringify(ours)}. ${advice}`);
   }
 }
 
@@ -175,4 +176,9 @@ export class CheckpointNotFoundError extends WebtuneError {
   constructor(readonly checkpoint: string, where: string, stored: string[]) {
     super(`There is no checkpoint "${checkpoint}" in ${where}. ${stored.length ? `It has: ${stored.join(', ')}.` : 'It has none.'} Choose one of those, or start a new run.`);
   }
+}
+
+/** A file could not be written because the disk (or the site's storage) is full; what was there before is kept. */
+export class DiskFullError extends WebtuneError {
+  override name = 'DiskFullError';
 }

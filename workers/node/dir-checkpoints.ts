@@ -27,6 +27,7 @@ export class DirCheckpointStore implements CheckpointStore {
   }
 
   async list(): Promise<CheckpointMeta[]> {
+    await sweepOrphans(this.dir); // a writer killed mid-write (kill -9, power loss) leaves its temporary file
     const names = await readdir(this.dir).catch(() => [] as string[]);
     const metas: CheckpointMeta[] = [];
     for (const n of names.filter((f) => f.endsWith('.ckpt'))) {
@@ -49,18 +50,50 @@ export class DirCheckpointStore implements CheckpointStore {
  * temporary name beside it, flushed, then renamed into place. On failure the temporary file is removed.
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFilesAtomic([[path, bytes]]);
+}
+
+/**
+ * Several files that belong together (an adapter's weights, its config and its run settings): every one is written
+ * whole to its temporary name first, and only then are they renamed into place. A full disk or any failed write
+ * therefore leaves all the previous files as they were (and removes the temporary ones); renames need no space.
+ */
+export async function writeFilesAtomic(files: readonly (readonly [path: string, bytes: Uint8Array])[]): Promise<void> {
+  const tmps = files.map(([path]) => `${path}.tmp-${process.pid}`);
   try {
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
+    for (const [i, [, bytes]] of files.entries()) {
+      const fh = await open(tmps[i], 'w');
+      try {
+        await fh.writeFile(bytes);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
     }
-    await rename(tmp, path);
   } catch (e) {
-    await rm(tmp, { force: true });
+    await Promise.all(tmps.map((t) => rm(t, { force: true })));
     throw e;
+  }
+  for (const [i, [path]] of files.entries()) await rename(tmps[i], path);
+}
+
+/** Remove the temporary files (`<name>.tmp-<pid>`) that writers no longer running left in a folder. */
+export async function sweepOrphans(dir: string): Promise<string[]> {
+  const swept: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(/\.tmp-(\d+)$/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    await rm(join(dir, name), { force: true });
+    swept.push(name);
+  }
+  return swept;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
   }
 }
