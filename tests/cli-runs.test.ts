@@ -2,41 +2,15 @@
 // nothing; --overwrite keeps both runs' checkpoints apart; --resume finds a checkpoint by name or path and
 // lists what exists when it cannot; adapter files are replaced only whole; a full disk while checkpointing
 // warns and training goes on.
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../workers/node/dir-checkpoints';
 import { MemoryCheckpointStore } from '../workers/engine/train/checkpoint';
+import { cli, snapshot } from './cli-helpers';
 import { loadEngine, modelDir } from './helpers';
 import { chats, makeTrainer, QA } from './train-helpers';
-
-const run = promisify(execFile);
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['scripts/node-run.mjs', 'workers/cli/main.ts', ...args], { maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
-
-/** Every file under a folder with its bytes, for "nothing changed" checks. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out[p.slice(dir.length + 1)] = readFileSync(p).toString('base64');
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 describe('cli train runs', () => {
   const dir = mkdtempSync(join(tmpdir(), 'webtune-runs-'));

@@ -1,23 +1,10 @@
 // The CLI's greedy ids equal the independent reference's, for every architecture in every format.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { cli } from './cli-helpers';
 import { modelDir } from './helpers';
 import { loadRef, refGreedy } from './reference/llama-ref';
-
-const run = promisify(execFile);
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['scripts/node-run.mjs', 'workers/cli/main.ts', ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
 
 function lastJson(stdout: string): { prompt_ids: number[]; ids: number[]; text: string } {
   const lines = stdout.trim().split('\n');

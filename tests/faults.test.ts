@@ -2,42 +2,17 @@
 // (every checkpoint left is whole, a dead writer's temporary file is swept, and the resumed run ends with the same
 // adapter as an uninterrupted one), and a real full disk (a small tmpfs): checkpoints warn and training goes on,
 // an adapter that cannot be written leaves the previous one exactly as it was, and no temporary file is left.
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../workers/engine/train/checkpoint';
+import { CLI, cli, snapshot } from './cli-helpers';
 import { modelDir } from './helpers';
 import { QA } from './train-helpers';
 
-const CLI = ['scripts/node-run.mjs', 'workers/cli/main.ts'];
-const run = promisify(execFile);
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
-
-/** Every file under a folder with its bytes (base64), for "nothing changed" checks. */
-function files(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out[p.slice(dir.length + 1)] = readFileSync(p).toString('base64');
-    }
-  };
-  walk(dir);
-  return out;
-}
-const temporaries = (dir: string) => Object.keys(files(dir)).filter((f) => /\.tmp-\d+$/.test(f));
+const temporaries = (dir: string) => Object.keys(snapshot(dir)).filter((f) => /\.tmp-\d+$/.test(f));
 
 const figures: Record<string, unknown> = {};
 afterAll(() => {
@@ -138,7 +113,7 @@ describe.skipIf(!mounted)('a full disk (a 2 MiB tmpfs)', () => {
     const out = join(mountPoint, 'adapter');
     const first = await cli(...trainArgs(out, '--epochs', '3'));
     expect(first.code, first.stderr).toBe(0);
-    const before = files(out);
+    const before = snapshot(out);
 
     // No room at all: every checkpoint fails and the new adapter cannot be written.
     const filler = fill(0);
@@ -147,7 +122,7 @@ describe.skipIf(!mounted)('a full disk (a 2 MiB tmpfs)', () => {
     expect(full.stderr).toMatch(/warning: Checkpoint epoch-1 was not saved: the disk is full\. Training continues/);
     expect(full.stderr).toMatch(/error: DiskFullError: The adapter could not be written to .*: the disk is full\. The adapter already there is unchanged\./);
     expect(full.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    const after = files(out);
+    const after = snapshot(out);
     for (const f of ['adapter_model.safetensors', 'adapter_config.json', 'webtune_run.json']) expect(after[f], f).toBe(before[f]);
     for (const [f, bytes] of Object.entries(before)) expect(after[f], f).toBe(bytes); // the first run's checkpoints too
     expect(temporaries(mountPoint)).toEqual([]);
@@ -158,7 +133,7 @@ describe.skipIf(!mounted)('a full disk (a 2 MiB tmpfs)', () => {
     const tight = await cli(...trainArgs(out, '--epochs', '3', '--overwrite', '--seed', '6'));
     expect(tight.code, tight.stderr).toBe(0);
     expect((tight.stderr.match(/was not saved: the disk is full/g) ?? []).length).toBe(3);
-    const written = files(out);
+    const written = snapshot(out);
     expect(written['adapter_model.safetensors']).not.toBe(before['adapter_model.safetensors']); // the new run's
     for (const [f, bytes] of Object.entries(before)) if (f.endsWith('.ckpt')) expect(written[f], f).toBe(bytes);
     expect(temporaries(mountPoint)).toEqual([]);
@@ -180,7 +155,7 @@ describe('the hostile probe, item by item', () => {
     const out = join(p, 'adapter');
     const first = await cli(...trainArgs(out, '--epochs', '2'));
     expect(first.code, first.stderr).toBe(0);
-    const before = files(out);
+    const before = snapshot(out);
     const ckpt = join(out, 'checkpoints', readdirSync(join(out, 'checkpoints'))[0], 'epoch-2.ckpt');
 
     // Planted inputs: a template that loops 10⁹ times, prompts that leave no answer token, UTF-16, gzip, JSONL in .json.
@@ -223,7 +198,7 @@ describe('the hostile probe, item by item', () => {
       expect(r.stderr, what).not.toMatch(/\n\s+at /); // named errors, no stack trace
       seen[what] = { exit: r.code, said };
     }
-    expect(files(out)).toEqual(before); // the refused runs changed nothing
+    expect(snapshot(out)).toEqual(before); // the refused runs changed nothing
     figures.probe = seen;
   }, 180_000);
 });
