@@ -4,6 +4,7 @@ import { expect, test } from '@playwright/test';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { ask } from './helpers';
 
 
 test('a downloaded model is cached: after a reload, loading it again fetches nothing', async ({ page, context, baseURL }, testInfo) => {
@@ -51,10 +52,28 @@ test('a downloaded model is cached: after a reload, loading it again fetches not
 test('a local model folder loads through the folder picker', async ({ page }, testInfo) => {
   const backend = testInfo.project.metadata.backend as string;
   await page.goto(`/?backend=${backend}`);
+  // With the 16-bit option on, a bf16 model's linear weights stay in 16 bits where the backend unpacks them (WASM)
+  // and answer exactly as in float32: the same greedy reply. WebGPU keeps float32 (no unpack kernel yet).
+  const half = page.getByLabel("Keep a bf16/f16 model's weights in 16 bits");
+  await expect(half).not.toBeChecked(); // off by default: generation pays for each unpack
+  if (backend !== 'wasm') await half.check();
   await page.getByLabel('Choose a model folder').setInputFiles(join('.models', 'qwen2-bias-bf16'));
   const loaded = page.getByRole('region', { name: 'Loaded model' });
   await expect(loaded).toContainText('Qwen2ForCausalLM');
   await expect(loaded).toContainText('qwen2-bias-bf16');
+  await expect(loaded).not.toContainText('in 16 bits');
+  if (backend !== 'wasm') return;
+  const reply = async () => {
+    await ask(page, 'What is the capital of France?', 6);
+    const r = page.getByTestId('reply').last();
+    await expect(page.getByText(/tokens · .* tok\/s/).last()).toBeVisible({ timeout: 60_000 });
+    return r.textContent();
+  };
+  const inFloat32 = await reply();
+  await half.check();
+  await page.getByLabel('Choose a model folder').setInputFiles(join('.models', 'qwen2-bias-bf16'));
+  await expect(loaded).toContainText('(linear weights in 16 bits)');
+  expect(await reply()).toBe(inFloat32);
 });
 
 test('auto explains its choice', async ({ page }) => {

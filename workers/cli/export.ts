@@ -31,6 +31,7 @@ export options:
   --lora-scale S             how much of the adapter to fold in (default 1 = as trained)
   --overwrite                replace --out if it exists (it is replaced only once the export is complete)
   --backend wasm|cpu|webgpu
+  --half-weights             keep a bf16/f16 checkpoint's linear weights in 16 bits: half their memory, same values
 `;
 
 export async function runExport(args: string[]): Promise<number> {
@@ -47,6 +48,7 @@ export async function runExport(args: string[]): Promise<number> {
     'lora-scale': { type: 'string' },
     overwrite: { type: 'boolean' },
     backend: { type: 'string' },
+    'half-weights': { type: 'boolean' },
   });
   for (const flag of ['model', 'out'] as const) if (!v[flag]) throw new InvalidRequestError(`--${flag} is required.`);
   const dtype = (v.dtype ?? 'f32').toUpperCase();
@@ -63,7 +65,7 @@ export async function runExport(args: string[]): Promise<number> {
 
   setupNodeHost();
   const engine = new Engine();
-  await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend) });
+  await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend), halfWeights: v['half-weights'] });
   if (v.adapter) await applyAdapterDir(engine, v.adapter);
   else process.stderr.write('warning: no --adapter: the base model is written as it is.\n');
   const out = new PendingOutput(v.out!);

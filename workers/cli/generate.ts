@@ -24,6 +24,7 @@ generate options:
   --adapter <dir>            apply a PEFT LoRA adapter folder
   --lora-scale S             0 = base model … 1 = adapter as trained (default ${G.loraScale})
   --backend wasm|cpu|webgpu  default wasm in Node
+  --half-weights             keep a bf16/f16 checkpoint's linear weights in 16 bits: half their memory, same values
   --json                     last line: {"prompt_ids": [...], "ids": [...], "text": "..."}
 `;
 
@@ -41,6 +42,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     'top-p': { type: 'string' },
     seed: { type: 'string' },
     backend: { type: 'string' },
+    'half-weights': { type: 'boolean' },
     adapter: { type: 'string' },
     'lora-scale': { type: 'string' },
     json: { type: 'boolean' },
@@ -63,7 +65,7 @@ export async function runGenerate(args: string[]): Promise<number> {
 
   setupNodeHost();
   const engine = new Engine();
-  let info = await engine.loadFiles(await resolveModelArg(v.model), { backend: backendArg(v.backend) });
+  let info = await engine.loadFiles(await resolveModelArg(v.model), { backend: backendArg(v.backend), halfWeights: v['half-weights'] });
   if (template) info = engine.setChatTemplate(template);
   if (v.adapter) await applyAdapterDir(engine, v.adapter);
   else if (v['lora-scale'] !== undefined) throw new InvalidRequestError('--lora-scale needs --adapter.');

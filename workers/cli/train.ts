@@ -37,6 +37,7 @@ train options:
   --resume <checkpoint>      continue the run in <out>: a checkpoint's name (epoch-3) or its .ckpt path
   --overwrite                replace the run already in <out> (its adapter is replaced only once the new one is written)
   --chat-template T          model (its own, the default), chatml, or none (base models: raw prompt/completion)
+  --half-weights             keep a bf16/f16 checkpoint's linear weights in 16 bits: half their memory, same values
   --backend wasm|cpu|webgpu  --json   one JSON object per step (DPO adds rewards/chosen, rewards/rejected,
                              rewards/accuracies, rewards/margins), then {"done": true, ...}
 `;
@@ -62,6 +63,7 @@ export async function runTrain(args: string[]): Promise<number> {
     resume: { type: 'string' },
     overwrite: { type: 'boolean' },
     backend: { type: 'string' },
+    'half-weights': { type: 'boolean' },
     'chat-template': { type: 'string' },
     fill: { type: 'string', multiple: true },
     method: { type: 'string' },
@@ -119,7 +121,7 @@ export async function runTrain(args: string[]): Promise<number> {
   setupNodeHost();
   const engine = new Engine({ checkpoints: () => new DirCheckpointStore(ckptDir, (file, why) => process.stderr.write(`warning: ${file} is not a readable checkpoint (${why}); skipped\n`)) });
   const template = templateArg(v['chat-template']);
-  let info = await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend) });
+  let info = await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend), halfWeights: v['half-weights'] });
   if (template) info = engine.setChatTemplate(template);
   const say = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
   for (const w of data.report.warnings) if (w.code === 'unfilled_placeholder') process.stderr.write(`${v.data}:${w.line}: warning: ${w.message}\n`);

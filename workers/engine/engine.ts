@@ -7,6 +7,7 @@ import { parameterCount, parseConfig } from './config';
 import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WasmMemoryError, WebtuneError } from './errors';
 import { cutAtStopText, generateIds } from './generate';
 import { loadModel, readModelHead, vocabBlockBytesFor, type LoadedModel } from './load';
+import { canUnpackHalf } from './ops/unpack-half';
 import { filesFor, type ModelFiles } from './source';
 import { TEMPLATE_CHOICES } from './tokenizer';
 import { LoraAdapter, validateLora } from './lora';
@@ -282,7 +283,8 @@ export class Engine implements EngineApi {
     this.unload();
     this.backend = await selectBackend(options.backend ?? 'auto');
     const vocabBlockBytes = options.vocabBlockBytes ?? vocabBlockBytesFor(this.backend.name);
-    this.loaded = await loadModel(files, onProgress, vocabBlockBytes, head).catch((e: unknown) => {
+    const half = options.halfWeights === true && canUnpackHalf(); // WebGPU has no unpack kernel yet: float32 there (ModelInfo says which)
+    this.loaded = await loadModel(files, onProgress, vocabBlockBytes, head, half).catch((e: unknown) => {
       throw this.asWasmFailure(e, 'loading');
     });
     return this.info()!;
@@ -301,6 +303,7 @@ export class Engine implements EngineApi {
       chatTemplate: { choice: m.tokenizer.templateChoice, own: m.tokenizer.hasOwnTemplate, options: m.tokenizer.templateOptions },
       eosIds: m.tokenizer.eosIds,
       tensorBytes: bytes,
+      halfWeights: m.model.halfWeightCount > 0,
     };
   }
 

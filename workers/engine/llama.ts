@@ -11,6 +11,7 @@ import { ropeInverseFrequencies, type LayerType, type ModelConfig, type RopeSpec
 import type { LoraAdapter } from './lora';
 import { matmul } from './ops/matmul';
 import { withOwnTape } from './ops/own-tape';
+import { unpackHalf, type HalfFormat } from './ops/unpack-half';
 import { VocabMatrix } from './vocab-matrix';
 
 export type Weights = Map<string, tf.Tensor>;
@@ -99,10 +100,13 @@ export class LlamaModel {
 
   /** `vocab`: vocabulary matrices the loader already split into blocks, by checkpoint key; any others are
    * taken out of `weights`. */
+  /** `halfWeights`: the weights kept as 16-bit bit patterns (int32 words, two halves each; ops/unpack-half.ts), by
+   * checkpoint key; each is unpacked to float32 only where it is multiplied. */
   constructor(
     readonly config: ModelConfig,
     readonly weights: Weights,
     vocab: ReadonlyMap<string, VocabMatrix> = new Map(),
+    private readonly halfWeights: ReadonlyMap<string, HalfFormat> = new Map(),
   ) {
     const take = (name: string, transposed: boolean) => {
       const split = vocab.get(name);
@@ -156,15 +160,20 @@ export class LlamaModel {
       }
       return out;
     }
-    const w = this.weights.get(name);
-    if (!w) throw new Error(`weight ${name} is not loaded${vocab ? ' as one tensor' : ''}`);
+    if (!this.weights.has(name)) throw new Error(`weight ${name} is not loaded${vocab ? ' as one tensor' : ''}`);
     const t = tf.tidy(() => {
+      const w = this.w(name);
       const hf = isTransposed(name, this.config.tieWordEmbeddings) ? tf.transpose(w) : tf.clone(w);
       return merge ? merge(hf) : hf;
     });
     const values = (await t.data()) as Float32Array;
     t.dispose();
     return values;
+  }
+
+  /** How many weights are kept in 16 bits. */
+  get halfWeightCount(): number {
+    return this.halfWeights.size;
   }
 
   /** Bytes of every weight, the vocabulary matrices included. */
@@ -257,8 +266,10 @@ export class LlamaModel {
       return [tf.add(g, grads[0]) as tf.Tensor3D, ...grads.slice(1)];
     }
     const [B, T, C] = g.shape;
-    const w = this.w(module + '.weight'); // [in, C]
-    const gu = matmul(g.reshape([B * T, C]), w, false, true).reshape([B, T, w.shape[0] as number]); // [B, T, in]
+    const gu = tf.tidy(() => {
+      const w = this.w(module + '.weight'); // [in, C]; unpacked here if kept in 16 bits, and freed with this scope
+      return matmul(g.reshape([B * T, C]), w, false, true).reshape([B, T, w.shape[0] as number]); // [B, T, in]
+    });
     const grads = tf.grads((zIn: tf.Tensor) => {
       const u = inner(zIn as tf.Tensor3D); // [B, T, in]
       const frozen = tf.sum(tf.mul(u, gu));
@@ -315,15 +326,28 @@ export class LlamaModel {
 
   // x · W (+ b) (+ scale · (dropout(x) · Aᵀ) · Bᵀ). W is kept as [in, out]; A [r, in] and B [out, r] as PEFT.
   private linear(x: tf.Tensor3D, module: string, pass: Pass): tf.Tensor3D {
-    const w = this.w(module + '.weight');
     const [B, T, inF] = x.shape;
-    const x2 = x.reshape([B * T, inF]);
-    let y = matmul(x2, w); // [B·T, out]
+    const x2 = x.reshape([B * T, inF]) as tf.Tensor2D;
+    let y = this.frozenProduct(x2, module + '.weight'); // [B·T, out]
     const b = this.weights.get(module + '.bias');
     if (b) y = tf.add(y, b);
     const extra = this.adapterTerm(x2 as tf.Tensor2D, module, pass);
     if (extra) y = tf.add(y, extra);
-    return y.reshape([B, T, w.shape[1] as number]);
+    return y.reshape([B, T, y.shape[1] as number]);
+  }
+
+  // x · W for a frozen weight [in, out]. One kept in 16 bits is unpacked inside the product and freed at once, in
+  // the forward pass and again in the backward one (dx = dy · Wᵀ), so at most one unpacked matrix exists at a time
+  // (kept on the tape, every layer's would be alive together). No gradient for W: it is frozen.
+  private frozenProduct(x2: tf.Tensor2D, name: string): tf.Tensor2D {
+    const format = this.halfWeights.get(name);
+    if (!format) return matmul(x2, this.w(name)) as tf.Tensor2D;
+    const packed = this.weights.get(name)!;
+    const product = tf.customGrad(((x: tf.Tensor2D) => ({
+      value: tf.tidy(() => matmul(x, unpackHalf(packed, format) as tf.Tensor2D)),
+      gradFunc: (dy: tf.Tensor2D) => tf.tidy(() => matmul(dy, unpackHalf(packed, format) as tf.Tensor2D, false, true)),
+    })) as unknown as Parameters<typeof tf.customGrad>[0]);
+    return product(x2) as tf.Tensor2D;
   }
 
   // The adapter's term of a linear module, scale · (dropout(x) · Aᵀ) · Bᵀ [N, out]; null without one.
@@ -336,10 +360,12 @@ export class LlamaModel {
     return tf.mul(low, pass.scale);
   }
 
+  // A weight by checkpoint key, as float32: one kept in 16 bits is unpacked here, into the caller's tidy scope.
   private w(name: string): tf.Tensor {
     const t = this.weights.get(name);
     if (!t) throw new Error(`weight ${name} is not loaded`);
-    return t;
+    const half = this.halfWeights.get(name);
+    return half ? unpackHalf(t, half) : t;
   }
 }
 

@@ -4,7 +4,9 @@ import * as tf from './tf';
 import { expectedTensors, parseConfig, type ModelConfig } from './config';
 import { ModelFormatError, ShapeMismatchError } from './errors';
 import { isTransposed, LlamaModel } from './llama';
-import { decodeTensor, parseSafetensorsHeader } from './safetensors';
+import { decodeHalves, decodeTensor, parseSafetensorsHeader } from './safetensors';
+import { packHalves, type HalfFormat } from './ops/unpack-half';
+import { LINEAR_MODULES } from '../shared/defaults';
 import type { FileProgress, ModelFiles } from './source';
 import { TextTokenizer } from './tokenizer';
 import { VocabMatrix } from './vocab-matrix';
@@ -92,7 +94,20 @@ export async function readModelHead(files: ModelFiles, onProgress?: (p: LoadProg
   return { config, tokenizer, weightFiles: await weightFiles(files, onProgress) };
 }
 
-export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void, vocabBlockBytes: number | null = null, head?: ModelHead): Promise<LoadedModel> {
+/** The linear modules' weights, the bulk of every block: the ones that may be kept in 16 bits. */
+const LINEAR_WEIGHT = new RegExp(`\\.(${LINEAR_MODULES.join('|')})\\.weight$`);
+
+/** [rows, cols] 16-bit values → [cols, rows]. */
+function transposeHalves(h: Uint16Array, rows: number, cols: number): Uint16Array {
+  const out = new Uint16Array(h.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = h[r * cols + c];
+  return out;
+}
+
+/** `halfWeights`: keep the linear modules' weights of a BF16 or F16 checkpoint in their 16 bits (half the
+ * memory; unpacked to float32 per use, exactly). F32 checkpoints, and backends without the unpack kernel, keep
+ * float32. */
+export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void, vocabBlockBytes: number | null = null, head?: ModelHead, halfWeights = false): Promise<LoadedModel> {
   const rd = readOptions(onProgress);
   const { config, tokenizer, weightFiles: weightList } = head ?? (await readModelHead(files, onProgress));
   // Text tokenizes into vocabulary ids, so those must all have an embedding row; an added token past the
@@ -106,6 +121,7 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
   const expected = expectedTensors(config);
   const weights = new Map<string, tf.Tensor>();
   const vocab = new Map<string, VocabMatrix>(); // the vocabulary matrices kept in blocks, by checkpoint key
+  const halves = new Map<string, HalfFormat>(); // the weights kept in 16 bits, by checkpoint key
   const blockRows = VocabMatrix.blockRows(config.vocabSize, config.hiddenSize, vocabBlockBytes);
   const total = expected.size;
   try {
@@ -126,6 +142,15 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
           onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.size, total });
           continue;
         }
+        const [rows, cols] = entry.shape;
+        if (halfWeights && entry.dtype !== 'F32' && LINEAR_WEIGHT.test(entry.name) && rows % 2 === 0) {
+          // Stored [in, out] like the float32 weights (isTransposed), two halves to an int32 word.
+          const packed = packHalves(transposeHalves(decodeHalves(bytes, header, entry), rows, cols));
+          weights.set(entry.name, tf.tensor(packed, [cols, rows / 2], 'int32'));
+          halves.set(entry.name, entry.dtype === 'BF16' ? 'bf16' : 'f16');
+          onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.size, total });
+          continue;
+        }
         const t = tf.tensor(decodeTensor(bytes, header, entry), entry.shape, 'float32');
         weights.set(entry.name, isTransposed(entry.name, config.tieWordEmbeddings) ? tf.tidy(() => tf.transpose(t)) : t);
         if (weights.get(entry.name) !== t) t.dispose();
@@ -142,5 +167,5 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
     for (const m of vocab.values()) m.dispose();
     throw e;
   }
-  return { id: files.id, config, tokenizer, model: new LlamaModel(config, weights, vocab), files };
+  return { id: files.id, config, tokenizer, model: new LlamaModel(config, weights, vocab, halves), files };
 }

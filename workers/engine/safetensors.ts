@@ -87,8 +87,15 @@ export function decodeTensor(bytes: Uint8Array, header: SafetensorsHeader, t: Te
   return out;
 }
 
+/** A BF16 or F16 tensor's raw 16-bit patterns (a copy), for weights kept in half precision. */
+export function decodeHalves(bytes: Uint8Array, header: SafetensorsHeader, t: TensorEntry): Uint16Array {
+  if (t.dtype === 'F32') throw new Error(`tensor ${t.name} is F32, not a 16-bit type`);
+  const start = bytes.byteOffset + header.dataStart + t.begin;
+  return new Uint16Array(bytes.buffer.slice(start, start + (t.end - t.begin)));
+}
+
 /** IEEE half → single bit pattern (handles subnormals, inf and NaN). */
-function f16ToF32Bits(h: number): number {
+export function f16ToF32Bits(h: number): number {
   const sign = (h & 0x8000) << 16;
   const exp = (h >> 10) & 0x1f;
   let mant = h & 0x3ff;

@@ -89,6 +89,9 @@ export interface LoadOptions {
   backend?: BackendPreference; // default 'auto': hardware WebGPU, else WASM, else cpu
   /** Largest buffer one vocabulary block may take; default: the WebGPU device's binding limit, 128 MiB on WASM, no limit on cpu. */
   vocabBlockBytes?: number;
+  /** Keep the linear modules' frozen weights of a bf16/f16 checkpoint in 16 bits: half their memory, the same values
+   * (unpacked to float32 per use). WASM and cpu; WebGPU keeps float32 (and says so). Default false. */
+  halfWeights?: boolean;
 }
 
 export interface ModelInfo {
@@ -104,6 +107,7 @@ export interface ModelInfo {
   };
   eosIds: number[];
   tensorBytes: number;
+  halfWeights: boolean; // the linear modules' frozen weights are held in 16 bits (LoadOptions.halfWeights took effect)
 }
 
 /** Only config.json, read before any weights: enough to estimate memory. */

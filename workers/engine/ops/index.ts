@@ -3,10 +3,12 @@
 import * as tf from '../tf';
 import { batchMatMulGradient } from './matmul';
 import { registerWasmSlice } from './wasm-slice';
+import { registerUnpackHalf } from './unpack-half';
 
 export const OPS: readonly { name: string; register(): void }[] = [
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
   { name: 'WASM Slice reading the heap in place', register: registerWasmSlice },
+  { name: 'Unpack 16-bit frozen weights (bf16, f16) to float32, on cpu and WASM', register: registerUnpackHalf },
 ];
 
 let registered = false;
