@@ -87,11 +87,13 @@ export function decodeTensor(bytes: Uint8Array, header: SafetensorsHeader, t: Te
   return out;
 }
 
-/** A BF16 or F16 tensor's raw 16-bit patterns (a copy), for weights kept in half precision. */
+/** A BF16 or F16 tensor's raw 16-bit patterns, for weights kept in half precision: a view into the file's bytes
+ * when aligned (as decodeTensor reads them), else a copy. Read it before the bytes are let go. */
 export function decodeHalves(bytes: Uint8Array, header: SafetensorsHeader, t: TensorEntry): Uint16Array {
   if (t.dtype === 'F32') throw new Error(`tensor ${t.name} is F32, not a 16-bit type`);
   const start = bytes.byteOffset + header.dataStart + t.begin;
-  return new Uint16Array(bytes.buffer.slice(start, start + (t.end - t.begin)));
+  const count = (t.end - t.begin) / 2;
+  return start % 2 === 0 ? new Uint16Array(bytes.buffer, start, count) : new Uint16Array(bytes.buffer.slice(start, start + count * 2));
 }
 
 /** IEEE half → single bit pattern (handles subnormals, inf and NaN). */

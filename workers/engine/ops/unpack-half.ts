@@ -31,9 +31,11 @@ function unpackInto(words: Int32Array, out: Uint32Array, format: HalfFormat): vo
   }
 }
 
-/** Pack a [rows, cols] matrix of half bit patterns (cols even) into the int32 words the op unpacks. */
+/** A [rows, cols] matrix of half bit patterns (cols even) as the int32 words the op unpacks: the same memory,
+ * read two halves at a time (copied only when it does not start on a 4-byte boundary). */
 export function packHalves(halves: Uint16Array): Int32Array {
   if (halves.length % 2 !== 0) throw new Error('packHalves needs an even number of halves');
+  if (halves.byteOffset % 4 === 0) return new Int32Array(halves.buffer, halves.byteOffset, halves.length / 2);
   return new Int32Array(halves.buffer.slice(halves.byteOffset, halves.byteOffset + halves.byteLength));
 }
 
