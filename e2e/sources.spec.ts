@@ -52,17 +52,23 @@ test('a downloaded model is cached: after a reload, loading it again fetches not
 test('a local model folder loads through the folder picker', async ({ page }, testInfo) => {
   const backend = testInfo.project.metadata.backend as string;
   await page.goto(`/?backend=${backend}`);
-  // With the 16-bit option on, a bf16 model's linear weights stay in 16 bits where the backend unpacks them (WASM)
-  // and answer exactly as in float32: the same greedy reply. WebGPU keeps float32 (no unpack kernel yet).
-  const half = page.getByLabel("Keep a bf16/f16 model's weights in 16 bits");
-  await expect(half).not.toBeChecked(); // off by default: generation pays for each unpack
-  if (backend !== 'wasm') await half.check();
-  await page.getByLabel('Choose a model folder').setInputFiles(join('.models', 'qwen2-bias-bf16'));
+  // Auto holds a small model in float32 (the fastest) and says why. 16-bit holds a bf16 model's own values where the
+  // backend unpacks them (WASM) and answers exactly as float32: the same greedy reply; int4 is a different model,
+  // and says so. WebGPU keeps float32 (no unpacking kernel yet) whatever is chosen, and says that too.
+  const weights = page.getByLabel('Frozen weights');
+  await expect(weights).toHaveValue('auto');
+  const format = page.getByTestId('weights-format');
   const loaded = page.getByRole('region', { name: 'Loaded model' });
+  if (backend !== 'wasm') await weights.selectOption('16bit');
+  await page.getByLabel('Choose a model folder').setInputFiles(join('.models', 'qwen2-bias-bf16'));
   await expect(loaded).toContainText('Qwen2ForCausalLM');
   await expect(loaded).toContainText('qwen2-bias-bf16');
-  await expect(loaded).not.toContainText('in 16 bits');
-  if (backend !== 'wasm') return;
+  await expect(format).toHaveText('float32');
+  if (backend !== 'wasm') {
+    await expect(loaded).toContainText('reads float32 weights only');
+    return;
+  }
+  await expect(loaded).toContainText('fits WASM');
   const reply = async () => {
     await ask(page, 'What is the capital of France?', 6);
     const r = page.getByTestId('reply').last();
@@ -70,10 +76,15 @@ test('a local model folder loads through the folder picker', async ({ page }, te
     return r.textContent();
   };
   const inFloat32 = await reply();
-  await half.check();
+  await weights.selectOption('16bit');
   await page.getByLabel('Choose a model folder').setInputFiles(join('.models', 'qwen2-bias-bf16'));
-  await expect(loaded).toContainText('(linear weights in 16 bits)');
+  await expect(format).toHaveText('16-bit');
   expect(await reply()).toBe(inFloat32);
+  await weights.selectOption('int4');
+  await page.getByLabel('Choose a model folder').setInputFiles(join('.models', 'qwen2-bias-bf16'));
+  await expect(format).toHaveText('int4');
+  await expect(page.getByTestId('reply').last()).not.toBeVisible(); // a new model: a new conversation
+  expect((await reply())?.length).toBeGreaterThan(0);
 });
 
 test('auto explains its choice', async ({ page }) => {

@@ -56,6 +56,22 @@ describe('cli generate', () => {
     expect(c.ids).not.toEqual(a.ids); // fails if --seed is ignored (both would use the default seed)
   });
 
+  it('--weights holds the base as asked; the last line gives the format, its bytes and the peak', async () => {
+    const run = async (w: string) => JSON.parse((await cli('generate', '--model', modelDir('qwen2-bias-bf16'), '--prompt-ids', '5,17,200', '--max-new-tokens', '4', '--weights', w, '--json')).stdout.trim().split('\n').pop()!) as { ids: number[]; weights: string; weight_bytes: number; peak_bytes: number };
+    const [f32, half, int4, auto] = await Promise.all(['f32', '16bit', 'int4', 'auto'].map(run));
+    expect([f32.weights, half.weights, int4.weights, auto.weights]).toEqual(['f32', '16bit', 'int4', 'f32']);
+    expect(half.ids).toEqual(f32.ids); // a bf16 file's own values
+    expect(half.weight_bytes).toBeLessThan(0.55 * f32.weight_bytes);
+    expect(int4.weight_bytes).toBeLessThan(0.2 * f32.weight_bytes);
+    for (const r of [f32, half, int4]) {
+      expect(r.peak_bytes).toBeGreaterThan(r.weight_bytes); // the weights and the work on them
+      expect(r.peak_bytes).toBeLessThan(r.weight_bytes + 64 * 1024 ** 2);
+    }
+    const bad = await cli('generate', '--model', modelDir('qwen2-bias-bf16'), '--prompt', 'x', '--weights', 'int3');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--weights must be one of auto, f32, 16bit, int8, int4, got "int3"/);
+  });
+
   it('errors go to stderr with a non-zero exit', async () => {
     const missing = await cli('generate', '--model', '/nonexistent/dir/x', '--prompt', 'x');
     expect(missing.code).not.toBe(0);

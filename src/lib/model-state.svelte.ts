@@ -47,7 +47,7 @@ export class ModelState {
       if (source.kind !== 'demo') {
         const facts = await this.engine.inspect(source);
         const limits = options.backend === 'wasm' || options.backend === 'cpu' ? null : await gpuLimits();
-        const check = preflight({ label, parameters: facts.parameters, vocab: facts.vocabSize, hidden: facts.hiddenSize }, seqLen, limits, await curatedModels());
+        const check = preflight({ label, parameters: facts.parameters, vocab: facts.vocabSize, hidden: facts.hiddenSize }, seqLen, limits, await curatedModels(), undefined, options.weights);
         if (check.level === 'refuse') {
           await this.fail({ name: 'PreflightRefused', message: check.message }, label);
           return;

@@ -1,5 +1,8 @@
-// Before a download: will this model fit? Float32 weights must fit in memory. On WebGPU a vocabulary matrix
+// Before a download: will this model fit? Its frozen weights (in the format chosen: float32, 16-bit, int8, int4)
+// must fit in memory; the message gives each format's size. On WebGPU a vocabulary matrix
 // (vocab × hidden) larger than one storage buffer binding of this GPU is kept in row blocks that each fit.
+
+import { BYTES_PER_PARAMETER, WEIGHT_FORMATS, WEIGHT_NAMES, type WeightChoice, type WeightFormat } from '../../workers/shared/weights';
 
 export interface CuratedModel {
   id: string;
@@ -37,21 +40,24 @@ export async function gpuLimits(): Promise<GpuLimits | null> {
 const GB = 1024 ** 3;
 
 /** Training at `seqLen` tokens, batch 4, with activation checkpointing: measured ≈ weights + 0.9 GB for 135M at 256. */
-export function estimateBytes(m: ModelFacts, seqLen: number): { weights: number; training: number } {
-  const weights = m.parameters * 4;
+export function estimateBytes(m: ModelFacts, seqLen: number, format: WeightFormat = 'f32'): { weights: number; training: number } {
+  const weights = m.parameters * BYTES_PER_PARAMETER[format];
   const activations = 4 * seqLen * m.hidden * 4 * 60 + 64 * 1024 ** 2 * 4; // checkpoints, one block's recompute, loss chunks
   return { weights, training: weights + activations };
 }
 
 export type ModelFacts = Pick<CuratedModel, 'label' | 'parameters' | 'vocab' | 'hidden'>;
 
-export function preflight(m: ModelFacts, seqLen: number, limits: GpuLimits | null, models: CuratedModel[], deviceMemoryGB = (navigator as { deviceMemory?: number }).deviceMemory): Preflight {
-  const { weights, training } = estimateBytes(m, seqLen);
+/** `weights`: the format chosen for the frozen weights; `auto` is estimated as float32 (what it keeps wherever it fits). */
+export function preflight(m: ModelFacts, seqLen: number, limits: GpuLimits | null, models: CuratedModel[], deviceMemoryGB = (navigator as { deviceMemory?: number }).deviceMemory, weightsChoice: WeightChoice = 'auto'): Preflight {
+  const format = weightsChoice === 'auto' ? 'f32' : weightsChoice;
+  const { weights, training } = estimateBytes(m, seqLen, format);
   const largest = m.vocab * m.hidden * 4;
   const smaller = models.filter((x) => x.parameters < m.parameters).sort((a, b) => b.parameters - a.parameters)[0];
   const hint = smaller ? ` Try ${smaller.label} instead.` : '';
   const memory = deviceMemoryGB; // GB, capped at 8 by browsers
-  const sizes = `${(weights / GB).toFixed(2)} GB of float32 weights; training at ${seqLen} tokens needs about ${(training / GB).toFixed(1)} GB`;
+  const each = WEIGHT_FORMATS.map((f) => `${WEIGHT_NAMES[f]} ${((m.parameters * BYTES_PER_PARAMETER[f]) / GB).toFixed(2)} GB`).join(' · ');
+  const sizes = `${(weights / GB).toFixed(2)} GB of ${WEIGHT_NAMES[format]} weights (${each}); training at ${seqLen} tokens needs about ${(training / GB).toFixed(1)} GB`;
   const binding = limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : Infinity;
   const blocks = Math.ceil(largest / binding);
   const split = blocks > 1 ? ` Its embedding (${(largest / GB).toFixed(2)} GB) is kept in ${blocks} blocks to fit this GPU's largest buffer binding (${(binding / GB).toFixed(2)} GB).` : '';

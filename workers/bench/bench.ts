@@ -3,7 +3,8 @@
 import * as tf from '../engine/tf';
 import { parameterCount } from '../engine/config';
 import { loadModel, vocabBlockBytesFor } from '../engine/load';
-import { canUnpackHalf } from '../engine/ops/unpack-half';
+import { canDequantize } from '../engine/ops/dequantize';
+import type { WeightFormat } from '../shared/weights';
 import { LoraAdapter, DEFAULT_LORA } from '../engine/lora';
 import { generateIds } from '../engine/generate';
 import { wasmFailed } from '../engine/backend';
@@ -72,12 +73,13 @@ function randomExamples(n: number, len: number, vocab: number, seed: number): To
   });
 }
 
-/** `halfWeights`: the checkpoint in BF16 (as the real models ship) with its linear weights kept in 16 bits. */
-export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: number; trainSteps: number; decodeTokens: number; log?: (s: string) => void; halfWeights?: boolean }): Promise<ModelBench> {
+/** `weights`: how the frozen weights are held; a packed format reads a BF16 checkpoint (as the real models ship). */
+export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: number; trainSteps: number; decodeTokens: number; log?: (s: string) => void; weights?: WeightFormat }): Promise<ModelBench> {
   const log = opts.log ?? (() => {});
-  log(`${spec.name}: generating random weights${opts.halfWeights ? ' (BF16, linear weights kept in 16 bits)' : ''}`);
-  const files = new MemoryModelFiles(makeModelFiles(opts.halfWeights ? { ...spec, dtype: 'BF16' } : spec, 7), spec.name);
-  const loaded = await loadModel(files, undefined, vocabBlockBytesFor(tf.getBackend()), undefined, opts.halfWeights === true && canUnpackHalf());
+  const weights = opts.weights && opts.weights !== 'f32' && canDequantize() ? opts.weights : 'f32';
+  log(`${spec.name}: generating random weights${weights !== 'f32' ? ` (BF16, held as ${weights})` : ''}`);
+  const files = new MemoryModelFiles(makeModelFiles(weights !== 'f32' ? { ...spec, dtype: 'BF16' } : spec, 7), spec.name);
+  const loaded = await loadModel(files, undefined, vocabBlockBytesFor(tf.getBackend()), undefined, weights);
   const { model, config } = loaded;
   const params = parameterCount(config);
   // The limits are measured before and again after the model work, and the better of each is kept: a

@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { InvalidRequestError, WebtuneError } from '../engine/errors';
 import type { BackendPreference } from '../engine/backend';
 import { TEMPLATE_CHOICES, type TemplateChoice } from '../engine/tokenizer';
+import { isWeightChoice, WEIGHT_CHOICES, type WeightChoice } from '../shared/weights';
 
 export class UsageError extends WebtuneError {
   override name = 'UsageError';
@@ -38,6 +39,19 @@ export function backendArg(v: string | undefined): BackendPreference {
   if (!BACKENDS.includes(b)) throw new InvalidRequestError(`--backend must be one of ${BACKENDS.join(', ')}, got "${b}".`);
   return b as BackendPreference;
 }
+
+/** --weights: how the frozen weights are held (workers/shared/weights.ts); `allowed` narrows the choices. */
+export function weightsArg(v: string | undefined, allowed: readonly WeightChoice[] = WEIGHT_CHOICES): WeightChoice | undefined {
+  if (v === undefined) return undefined;
+  if (!isWeightChoice(v) || !allowed.includes(v)) throw new InvalidRequestError(`--weights must be one of ${allowed.join(', ')}, got "${v}".`);
+  return v;
+}
+
+/** The CLI's help line for --weights. */
+export const WEIGHTS_HELP = `  --weights ${WEIGHT_CHOICES.join('|')}
+                             how the frozen base is held: float32, 16 bits (a bf16/f16 file's own values), int8
+                             or int4 (QLoRA-style); auto (default): float32 where it fits, else the most precise
+                             that does. Arithmetic and the adapter stay float32.`;
 
 /** --fill name=Value (repeatable): values for the dataset's {{placeholders}}. */
 export function fillArg(v: string[] | undefined): Record<string, string> {

@@ -15,7 +15,7 @@ import { RUN_SETTINGS } from '../engine/peft';
 import type { GgufType, RunSettings } from '../shared/types';
 import { applyAdapterDir } from './adapter-arg';
 import { readDatasetFile } from './validate';
-import { backendArg, fillArg, number, parse } from './args';
+import { weightsArg, backendArg, fillArg, number, parse } from './args';
 
 export const EXPORT_HELP = `
 export options:
@@ -31,7 +31,8 @@ export options:
   --lora-scale S             how much of the adapter to fold in (default 1 = as trained)
   --overwrite                replace --out if it exists (it is replaced only once the export is complete)
   --backend wasm|cpu|webgpu
-  --half-weights             keep a bf16/f16 checkpoint's linear weights in 16 bits: half their memory, same values
+  --weights f32|16bit        the base as float32 (default) or in a bf16/f16 file's own 16 bits (half the memory,
+                             the same values); int8/int4 would round what the export writes
 `;
 
 export async function runExport(args: string[]): Promise<number> {
@@ -48,7 +49,7 @@ export async function runExport(args: string[]): Promise<number> {
     'lora-scale': { type: 'string' },
     overwrite: { type: 'boolean' },
     backend: { type: 'string' },
-    'half-weights': { type: 'boolean' },
+    weights: { type: 'string' },
   });
   for (const flag of ['model', 'out'] as const) if (!v[flag]) throw new InvalidRequestError(`--${flag} is required.`);
   const dtype = (v.dtype ?? 'f32').toUpperCase();
@@ -65,7 +66,7 @@ export async function runExport(args: string[]): Promise<number> {
 
   setupNodeHost();
   const engine = new Engine();
-  await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend), halfWeights: v['half-weights'] });
+  await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend), weights: weightsArg(v.weights, ['f32', '16bit']) ?? 'f32' });
   if (v.adapter) await applyAdapterDir(engine, v.adapter);
   else process.stderr.write('warning: no --adapter: the base model is written as it is.\n');
   const out = new PendingOutput(v.out!);

@@ -2,10 +2,11 @@
 import { Engine } from '../engine/engine';
 import type { GenerateInput } from '../shared/types';
 import { InvalidRequestError } from '../engine/errors';
-import { backendArg, number, parse, templateArg } from './args';
+import { WEIGHTS_HELP, weightsArg, backendArg, number, parse, templateArg } from './args';
 import { resolveModelArg } from '../node/dir-files';
 import { applyAdapterDir } from './adapter-arg';
 import { setupNodeHost } from '../node/host';
+import { trackPeakBytes } from '../engine/memory-peak';
 import { DEFAULT_GENERATE as G } from '../shared/defaults';
 
 export const GENERATE_HELP = `
@@ -24,8 +25,9 @@ generate options:
   --adapter <dir>            apply a PEFT LoRA adapter folder
   --lora-scale S             0 = base model … 1 = adapter as trained (default ${G.loraScale})
   --backend wasm|cpu|webgpu  default wasm in Node
-  --half-weights             keep a bf16/f16 checkpoint's linear weights in 16 bits: half their memory, same values
-  --json                     last line: {"prompt_ids": [...], "ids": [...], "text": "..."}
+${WEIGHTS_HELP}
+  --json                     last line: {"prompt_ids": [...], "ids": [...], "text": "...", "weights": format,
+                             "weight_bytes": the base's resident bytes, "peak_bytes": most tensor bytes held}
 `;
 
 export async function runGenerate(args: string[]): Promise<number> {
@@ -42,7 +44,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     'top-p': { type: 'string' },
     seed: { type: 'string' },
     backend: { type: 'string' },
-    'half-weights': { type: 'boolean' },
+    weights: { type: 'string' },
     adapter: { type: 'string' },
     'lora-scale': { type: 'string' },
     json: { type: 'boolean' },
@@ -64,15 +66,16 @@ export async function runGenerate(args: string[]): Promise<number> {
   };
 
   setupNodeHost();
+  const memory = trackPeakBytes();
   const engine = new Engine();
-  let info = await engine.loadFiles(await resolveModelArg(v.model), { backend: backendArg(v.backend), halfWeights: v['half-weights'] });
+  let info = await engine.loadFiles(await resolveModelArg(v.model), { backend: backendArg(v.backend), weights: weightsArg(v.weights) });
   if (template) info = engine.setChatTemplate(template);
   if (v.adapter) await applyAdapterDir(engine, v.adapter);
   else if (v['lora-scale'] !== undefined) throw new InvalidRequestError('--lora-scale needs --adapter.');
   if (!v.json) process.stderr.write(`${info.id}: ${info.config.architecture}, ${(info.parameters / 1e6).toFixed(2)}M parameters, backend ${info.backend.name} (${info.backend.reason})\n`);
   const result = await engine.generate(input, options, v.json ? undefined : (t) => process.stdout.write(t.text));
   if (v.json) {
-    process.stdout.write(JSON.stringify({ prompt_ids: result.promptIds, ids: result.ids, text: result.text }) + '\n');
+    process.stdout.write(JSON.stringify({ prompt_ids: result.promptIds, ids: result.ids, text: result.text, weights: info.weights.format, weight_bytes: info.tensorBytes, peak_bytes: memory.peak }) + '\n');
   } else {
     process.stdout.write('\n');
     process.stderr.write(`${result.ids.length} tokens, stop: ${result.stopReason}, prefill ${result.prefillMs.toFixed(0)} ms, decode ${result.decodeTokensPerSecond.toFixed(1)} tokens/s\n`);

@@ -11,9 +11,10 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, RUN_SETTINGS } from '../engine/peft';
 import { DirCheckpointStore, sweepOrphans, writeFilesAtomic } from '../node/dir-checkpoints';
 import { resolveModelArg } from '../node/dir-files';
 import { setupNodeHost } from '../node/host';
+import { trackPeakBytes } from '../engine/memory-peak';
 import { DEFAULT_LORA, DEFAULT_TRAIN, defaultLearningRate, DPO_LEARNING_RATE, TRAIN_METHODS } from '../shared/defaults';
 import type { PreferenceMetrics, TrainMethod } from '../shared/types';
-import { backendArg, fillArg, number, parse, templateArg } from './args';
+import { WEIGHTS_HELP, weightsArg, backendArg, fillArg, number, parse, templateArg } from './args';
 import { readDatasetFile } from './validate';
 
 export const TRAIN_HELP = `
@@ -37,7 +38,7 @@ train options:
   --resume <checkpoint>      continue the run in <out>: a checkpoint's name (epoch-3) or its .ckpt path
   --overwrite                replace the run already in <out> (its adapter is replaced only once the new one is written)
   --chat-template T          model (its own, the default), chatml, or none (base models: raw prompt/completion)
-  --half-weights             keep a bf16/f16 checkpoint's linear weights in 16 bits: half their memory, same values
+${WEIGHTS_HELP}
   --backend wasm|cpu|webgpu  --json   one JSON object per step (DPO adds rewards/chosen, rewards/rejected,
                              rewards/accuracies, rewards/margins), then {"done": true, ...}
 `;
@@ -63,7 +64,7 @@ export async function runTrain(args: string[]): Promise<number> {
     resume: { type: 'string' },
     overwrite: { type: 'boolean' },
     backend: { type: 'string' },
-    'half-weights': { type: 'boolean' },
+    weights: { type: 'string' },
     'chat-template': { type: 'string' },
     fill: { type: 'string', multiple: true },
     method: { type: 'string' },
@@ -119,13 +120,14 @@ export async function runTrain(args: string[]): Promise<number> {
   const ckptDir = resume?.dir ?? join(runsDir, runId);
 
   setupNodeHost();
+  const memory = trackPeakBytes();
   const engine = new Engine({ checkpoints: () => new DirCheckpointStore(ckptDir, (file, why) => process.stderr.write(`warning: ${file} is not a readable checkpoint (${why}); skipped\n`)) });
   const template = templateArg(v['chat-template']);
-  let info = await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend), halfWeights: v['half-weights'] });
+  let info = await engine.loadFiles(await resolveModelArg(v.model!), { backend: backendArg(v.backend), weights: weightsArg(v.weights) });
   if (template) info = engine.setChatTemplate(template);
   const say = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
   for (const w of data.report.warnings) if (w.code === 'unfilled_placeholder') process.stderr.write(`${v.data}:${w.line}: warning: ${w.message}\n`);
-  if (!v.json) process.stderr.write(`${info.id} on ${info.backend.name}: ${examples.length} ${train.method === 'dpo' ? 'preference pairs (DPO)' : 'examples'}\n`);
+  if (!v.json) process.stderr.write(`${info.id} on ${info.backend.name}, weights ${info.weights.format} (${info.weights.reason}): ${examples.length} ${train.method === 'dpo' ? 'preference pairs (DPO)' : 'examples'}\n`);
   const result = await engine.train({ examples, lora, train, runId, resumeFrom: resume?.name }, (e) => {
     if (e.type === 'steps') {
       for (const p of e.points) {
@@ -152,7 +154,7 @@ export async function runTrain(args: string[]): Promise<number> {
     if (e.code !== 'ENOSPC') throw e;
     throw new DiskFullError(`The adapter could not be written to ${out}: the disk is full. ${existing ? 'The adapter already there is unchanged. ' : ''}The run's checkpoints are in ${ckptDir}: free some space, then run again with --resume ${ckptDir}/<checkpoint>.ckpt to write it.`);
   });
-  if (v.json) say({ done: true, adapter: out, train_loss: result.trainLoss, val_loss: result.valLoss, steps: result.steps, status: result.status });
+  if (v.json) say({ done: true, adapter: out, train_loss: result.trainLoss, val_loss: result.valLoss, steps: result.steps, status: result.status, weights: info.weights.format, weight_bytes: info.tensorBytes, peak_bytes: memory.peak });
   else process.stderr.write(`${result.status} after ${result.steps} steps; adapter written to ${out}, checkpoints in ${ckptDir}\n`);
   engine.unload();
   return 0;

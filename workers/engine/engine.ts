@@ -7,7 +7,8 @@ import { parameterCount, parseConfig } from './config';
 import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WasmMemoryError, WebtuneError } from './errors';
 import { cutAtStopText, generateIds } from './generate';
 import { loadModel, readModelHead, vocabBlockBytesFor, type LoadedModel } from './load';
-import { canUnpackHalf } from './ops/unpack-half';
+import { canDequantize } from './ops/dequantize';
+import { resolveWeightFormat, type WeightDecision } from '../shared/weights';
 import { filesFor, type ModelFiles } from './source';
 import { TEMPLATE_CHOICES } from './tokenizer';
 import { LoraAdapter, validateLora } from './lora';
@@ -52,6 +53,7 @@ export class Engine implements EngineApi {
   /** The settings that trained the live adapter (a run here, or a checkpoint of one); null for an imported one. */
   private liveRun: { train: TrainConfig; lora: LoraConfig } | null = null;
   private backend: BackendInfo | null = null;
+  private weights: WeightDecision = { format: 'f32', reason: 'as chosen' }; // how the loaded model's frozen weights are held
   private stopRequested = false;
   private control: TrainControl | null = null;
   private readonly stores = new Map<string, CheckpointStore>();
@@ -283,10 +285,11 @@ export class Engine implements EngineApi {
     this.unload();
     this.backend = await selectBackend(options.backend ?? 'auto');
     const vocabBlockBytes = options.vocabBlockBytes ?? vocabBlockBytesFor(this.backend.name);
-    const half = options.halfWeights === true && canUnpackHalf(); // WebGPU has no unpack kernel yet: float32 there (ModelInfo says which)
-    this.loaded = await loadModel(files, onProgress, vocabBlockBytes, head, half).catch((e: unknown) => {
+    const weights = resolveWeightFormat(options.weights ?? 'auto', parameterCount(head.config), this.backend.name, canDequantize());
+    this.loaded = await loadModel(files, onProgress, vocabBlockBytes, head, weights.format).catch((e: unknown) => {
       throw this.asWasmFailure(e, 'loading');
     });
+    this.weights = weights;
     return this.info()!;
   }
 
@@ -303,7 +306,7 @@ export class Engine implements EngineApi {
       chatTemplate: { choice: m.tokenizer.templateChoice, own: m.tokenizer.hasOwnTemplate, options: m.tokenizer.templateOptions },
       eosIds: m.tokenizer.eosIds,
       tensorBytes: bytes,
-      halfWeights: m.model.halfWeightCount > 0,
+      weights: this.weights,
     };
   }
 

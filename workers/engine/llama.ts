@@ -11,7 +11,8 @@ import { ropeInverseFrequencies, type LayerType, type ModelConfig, type RopeSpec
 import type { LoraAdapter } from './lora';
 import { matmul } from './ops/matmul';
 import { withOwnTape } from './ops/own-tape';
-import { unpackHalf, type HalfFormat } from './ops/unpack-half';
+import type { PackedMatrix } from './quant/packed-matrix';
+import type { PackFormat } from './quant/format';
 import { VocabMatrix } from './vocab-matrix';
 
 export type Weights = Map<string, tf.Tensor>;
@@ -100,13 +101,13 @@ export class LlamaModel {
 
   /** `vocab`: vocabulary matrices the loader already split into blocks, by checkpoint key; any others are
    * taken out of `weights`. */
-  /** `halfWeights`: the weights kept as 16-bit bit patterns (int32 words, two halves each; ops/unpack-half.ts), by
-   * checkpoint key; each is unpacked to float32 only where it is multiplied. */
+  /** `packed`: linear weights kept packed (16 bits, int8, int4; quant/packed-matrix.ts), by checkpoint key, in
+   * the checkpoint's [out, in] layout; each is unpacked to float32 only inside its product. */
   constructor(
     readonly config: ModelConfig,
     readonly weights: Weights,
     vocab: ReadonlyMap<string, VocabMatrix> = new Map(),
-    private readonly halfWeights: ReadonlyMap<string, HalfFormat> = new Map(),
+    private readonly packed: ReadonlyMap<string, PackedMatrix> = new Map(),
   ) {
     const take = (name: string, transposed: boolean) => {
       const split = vocab.get(name);
@@ -152,18 +153,17 @@ export class LlamaModel {
     if (vocab && !merge) {
       const C = this.config.hiddenSize;
       const out = new Float32Array(this.config.vocabSize * C);
-      for (let k = 0; k < vocab.blocks.length; k++) {
-        const b = vocab.blocks[k];
-        const rows = vocab.transposed ? tf.tidy(() => tf.transpose(b)) : b; // [Vb, C]
+      for (let k = 0; k < vocab.blockCount; k++) {
+        const rows = tf.tidy(() => tf.clone(vocab.rowsOf(k))); // [Vb, C]
         out.set((await rows.data()) as Float32Array, vocab.offsets[k] * C);
-        if (rows !== b) rows.dispose();
+        rows.dispose();
       }
       return out;
     }
-    if (!this.weights.has(name)) throw new Error(`weight ${name} is not loaded${vocab ? ' as one tensor' : ''}`);
+    const packed = this.packed.get(name);
+    if (!this.weights.has(name) && !packed) throw new Error(`weight ${name} is not loaded${vocab ? ' as one tensor' : ''}`);
     const t = tf.tidy(() => {
-      const w = this.w(name);
-      const hf = isTransposed(name, this.config.tieWordEmbeddings) ? tf.transpose(w) : tf.clone(w);
+      const hf = packed ? packed.dense() : isTransposed(name, this.config.tieWordEmbeddings) ? tf.transpose(this.w(name)) : tf.clone(this.w(name));
       return merge ? merge(hf) : hf;
     });
     const values = (await t.data()) as Float32Array;
@@ -171,15 +171,17 @@ export class LlamaModel {
     return values;
   }
 
-  /** How many weights are kept in 16 bits. */
-  get halfWeightCount(): number {
-    return this.halfWeights.size;
+  /** The packed formats in use (none: every weight is float32). */
+  get packedFormats(): PackFormat[] {
+    const formats = new Set([...this.packed.values(), ...this.embed.packed, ...this.lmHead.packed].map((p) => p.format));
+    return [...formats];
   }
 
-  /** Bytes of every weight, the vocabulary matrices included. */
+  /** Bytes of every weight as held, the vocabulary matrices and packed ones included. */
   get weightBytes(): number {
     let bytes = this.embed.bytes + (this.lmHead === this.embed ? 0 : this.lmHead.bytes);
     for (const t of this.weights.values()) bytes += t.size * 4;
+    for (const p of this.packed.values()) bytes += p.bytes;
     return bytes;
   }
 
@@ -193,6 +195,7 @@ export class LlamaModel {
   dispose(): void {
     for (const t of this.weights.values()) t.dispose();
     this.weights.clear();
+    for (const p of this.packed.values()) p.dispose();
     this.embed.dispose();
     if (this.lmHead !== this.embed) this.lmHead.dispose();
     this.rope.full.dispose();
@@ -266,10 +269,7 @@ export class LlamaModel {
       return [tf.add(g, grads[0]) as tf.Tensor3D, ...grads.slice(1)];
     }
     const [B, T, C] = g.shape;
-    const gu = tf.tidy(() => {
-      const w = this.w(module + '.weight'); // [in, C]; unpacked here if kept in 16 bits, and freed with this scope
-      return matmul(g.reshape([B * T, C]), w, false, true).reshape([B, T, w.shape[0] as number]); // [B, T, in]
-    });
+    const gu = tf.tidy(() => this.frozenBack(g.reshape([B * T, C]) as tf.Tensor2D, module + '.weight').reshape([B, T, -1])); // [B, T, in]
     const grads = tf.grads((zIn: tf.Tensor) => {
       const u = inner(zIn as tf.Tensor3D); // [B, T, in]
       const frozen = tf.sum(tf.mul(u, gu));
@@ -336,18 +336,18 @@ export class LlamaModel {
     return y.reshape([B, T, y.shape[1] as number]);
   }
 
-  // x · W for a frozen weight [in, out]. One kept in 16 bits is unpacked inside the product and freed at once, in
-  // the forward pass and again in the backward one (dx = dy · Wᵀ), so at most one unpacked matrix exists at a time
+  // x · W for a frozen weight [in, out]. A packed one is unpacked inside the product and freed at once, in the
+  // forward pass and again in the backward one (dx = dy · Wᵀ), so at most one unpacked matrix exists at a time
   // (kept on the tape, every layer's would be alive together). No gradient for W: it is frozen.
   private frozenProduct(x2: tf.Tensor2D, name: string): tf.Tensor2D {
-    const format = this.halfWeights.get(name);
-    if (!format) return matmul(x2, this.w(name)) as tf.Tensor2D;
-    const packed = this.weights.get(name)!;
-    const product = tf.customGrad(((x: tf.Tensor2D) => ({
-      value: tf.tidy(() => matmul(x, unpackHalf(packed, format) as tf.Tensor2D)),
-      gradFunc: (dy: tf.Tensor2D) => tf.tidy(() => matmul(dy, unpackHalf(packed, format) as tf.Tensor2D, false, true)),
-    })) as unknown as Parameters<typeof tf.customGrad>[0]);
-    return product(x2) as tf.Tensor2D;
+    const packed = this.packed.get(name);
+    return packed ? packed.forward(x2) : (matmul(x2, this.w(name)) as tf.Tensor2D);
+  }
+
+  // dy · Wᵀ [N, in] for a frozen weight [in, out] and dy [N, out].
+  private frozenBack(dy: tf.Tensor2D, name: string): tf.Tensor2D {
+    const packed = this.packed.get(name);
+    return packed ? packed.backward(dy) : (matmul(dy, this.w(name), false, true) as tf.Tensor2D);
   }
 
   // The adapter's term of a linear module, scale · (dropout(x) · Aᵀ) · Bᵀ [N, out]; null without one.
@@ -360,12 +360,11 @@ export class LlamaModel {
     return tf.mul(low, pass.scale);
   }
 
-  // A weight by checkpoint key, as float32: one kept in 16 bits is unpacked here, into the caller's tidy scope.
+  // A float32 weight by checkpoint key (norms, biases, unpacked linear weights).
   private w(name: string): tf.Tensor {
     const t = this.weights.get(name);
     if (!t) throw new Error(`weight ${name} is not loaded`);
-    const half = this.halfWeights.get(name);
-    return half ? unpackHalf(t, half) : t;
+    return t;
   }
 }
 

@@ -5,7 +5,9 @@ import { expectedTensors, parseConfig, type ModelConfig } from './config';
 import { ModelFormatError, ShapeMismatchError } from './errors';
 import { isTransposed, LlamaModel } from './llama';
 import { decodeHalves, decodeTensor, parseSafetensorsHeader } from './safetensors';
-import { packHalves, type HalfFormat } from './ops/unpack-half';
+import { PackedMatrix } from './quant/packed-matrix';
+import { packingFor, type PackFormat, type Packing } from './quant/format';
+import type { WeightFormat } from '../shared/weights';
 import { LINEAR_MODULES } from '../shared/defaults';
 import type { FileProgress, ModelFiles } from './source';
 import { TextTokenizer } from './tokenizer';
@@ -94,20 +96,27 @@ export async function readModelHead(files: ModelFiles, onProgress?: (p: LoadProg
   return { config, tokenizer, weightFiles: await weightFiles(files, onProgress) };
 }
 
-/** The linear modules' weights, the bulk of every block: the ones that may be kept in 16 bits. */
+/** The linear modules' weights, the bulk of every block: with the vocabulary matrices, the ones that may be packed. */
 const LINEAR_WEIGHT = new RegExp(`\\.(${LINEAR_MODULES.join('|')})\\.weight$`);
 
-/** [rows, cols] 16-bit values → [cols, rows]. */
-function transposeHalves(h: Uint16Array, rows: number, cols: number): Uint16Array {
-  const out = new Uint16Array(h.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = h[r * cols + c];
-  return out;
+/** How a [R, K] matrix stored as `dtype` is packed for `format`: 16 bits keeps a bf16/f16 file's own halves (an
+ * F32 file is rounded to bf16); a quantized format that K does not divide into falls back to the next finer one;
+ * null: float32. */
+function packingOf(format: WeightFormat, dtype: string, K: number): Packing | null {
+  const order: PackFormat[] = format === 'int4' ? ['int4', 'int8'] : format === 'int8' ? ['int8'] : [];
+  for (const f of order) {
+    const p = packingFor(f, K);
+    if (p) return p;
+  }
+  if (format === 'f32') return null;
+  return packingFor(dtype === 'F16' ? 'f16' : 'bf16', K);
 }
 
-/** `halfWeights`: keep the linear modules' weights of a BF16 or F16 checkpoint in their 16 bits (half the
- * memory; unpacked to float32 per use, exactly). F32 checkpoints, and backends without the unpack kernel, keep
- * float32. */
-export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void, vocabBlockBytes: number | null = null, head?: ModelHead, halfWeights = false): Promise<LoadedModel> {
+/** `format`: how the linear modules' weights and the vocabulary matrices are held (quant/format.ts): float32, or
+ * packed (16 bits, int8, int4) and unpacked inside each product; the loader packs one tensor at a time, so peak
+ * memory is the packed weights plus one file's bytes and one tensor's float32 values. Packed formats need the
+ * backend's unpacking kernels (ops/dequantize.ts): the caller checks. */
+export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress) => void, vocabBlockBytes: number | null = null, head?: ModelHead, format: WeightFormat = 'f32'): Promise<LoadedModel> {
   const rd = readOptions(onProgress);
   const { config, tokenizer, weightFiles: weightList } = head ?? (await readModelHead(files, onProgress));
   // Text tokenizes into vocabulary ids, so those must all have an embedding row; an added token past the
@@ -121,9 +130,10 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
   const expected = expectedTensors(config);
   const weights = new Map<string, tf.Tensor>();
   const vocab = new Map<string, VocabMatrix>(); // the vocabulary matrices kept in blocks, by checkpoint key
-  const halves = new Map<string, HalfFormat>(); // the weights kept in 16 bits, by checkpoint key
+  const packed = new Map<string, PackedMatrix>(); // the linear weights kept packed, by checkpoint key
   const blockRows = VocabMatrix.blockRows(config.vocabSize, config.hiddenSize, vocabBlockBytes);
   const total = expected.size;
+  let rounded = false; // an F32 file's weights rounded to bf16 (said once)
   try {
     for (const file of weightList) {
       let bytes: Uint8Array | null = await files.read(file, rd);
@@ -134,38 +144,46 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
         if (shape.length !== entry.shape.length || shape.some((d, i) => d !== entry.shape[i])) {
           throw new ShapeMismatchError(file, entry.name, shape, entry.shape);
         }
-        if (weights.has(entry.name) || vocab.has(entry.name)) throw new ModelFormatError(file, `tensor ${entry.name} appears twice in the checkpoint.`);
+        if (weights.has(entry.name) || vocab.has(entry.name) || packed.has(entry.name)) throw new ModelFormatError(file, `tensor ${entry.name} appears twice in the checkpoint.`);
         const isVocab = entry.name === 'model.embed_tokens.weight' || entry.name === 'lm_head.weight';
+        const [rows, cols] = entry.shape;
+        const packing = isVocab || LINEAR_WEIGHT.test(entry.name) ? packingOf(format, entry.dtype, cols) : null;
+        const loaded = () => onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.size + packed.size, total });
+        if (packing) {
+          // In the checkpoint's [rows, cols] layout; a bf16/f16 file's halves are kept as they are.
+          const own = (packing.format === 'bf16' && entry.dtype === 'BF16') || (packing.format === 'f16' && entry.dtype === 'F16');
+          const values = own ? decodeHalves(bytes, header, entry) : decodeTensor(bytes, header, entry);
+          if (!own && packing.format === 'bf16' && entry.dtype === 'F32' && !rounded) {
+            rounded = true;
+            onProgress?.({ stage: 'warning', message: `${file} stores float32 weights: 16-bit rounds them to bf16 (choose float32 to keep them exact).` });
+          }
+          if (isVocab) vocab.set(entry.name, VocabMatrix.packedFromRows(entry.name, values, rows, cols, packing, blockRows));
+          else packed.set(entry.name, values instanceof Uint16Array ? PackedMatrix.fromHalves(values, rows, cols, packing.format as 'bf16' | 'f16') : PackedMatrix.fromValues(values, rows, cols, packing));
+          loaded();
+          continue;
+        }
         if (isVocab && blockRows < config.vocabSize) {
           const transposed = isTransposed(entry.name, config.tieWordEmbeddings);
           vocab.set(entry.name, VocabMatrix.fromRows(entry.name, decodeTensor(bytes, header, entry), config.vocabSize, config.hiddenSize, transposed, blockRows));
-          onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.size, total });
-          continue;
-        }
-        const [rows, cols] = entry.shape;
-        if (halfWeights && entry.dtype !== 'F32' && LINEAR_WEIGHT.test(entry.name) && rows % 2 === 0) {
-          // Stored [in, out] like the float32 weights (isTransposed), two halves to an int32 word.
-          const packed = packHalves(transposeHalves(decodeHalves(bytes, header, entry), rows, cols));
-          weights.set(entry.name, tf.tensor(packed, [cols, rows / 2], 'int32'));
-          halves.set(entry.name, entry.dtype === 'BF16' ? 'bf16' : 'f16');
-          onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.size, total });
+          loaded();
           continue;
         }
         const t = tf.tensor(decodeTensor(bytes, header, entry), entry.shape, 'float32');
         weights.set(entry.name, isTransposed(entry.name, config.tieWordEmbeddings) ? tf.tidy(() => tf.transpose(t)) : t);
         if (weights.get(entry.name) !== t) t.dispose();
-        onProgress?.({ stage: 'tensors', loaded: weights.size + vocab.size, total });
+        loaded();
       }
       bytes = null; // this file's raw bytes can be collected before the next one arrives
     }
-    const missing = [...expected.keys()].filter((k) => !weights.has(k) && !vocab.has(k));
+    const missing = [...expected.keys()].filter((k) => !weights.has(k) && !vocab.has(k) && !packed.has(k));
     if (missing.length > 0) {
       throw new ModelFormatError('model weights', `${missing.length} tensor(s) that config.json requires are missing, first ${missing[0]}. The checkpoint is incomplete or belongs to another architecture.`);
     }
   } catch (e) {
     for (const t of weights.values()) t.dispose();
     for (const m of vocab.values()) m.dispose();
+    for (const p of packed.values()) p.dispose();
     throw e;
   }
-  return { id: files.id, config, tokenizer, model: new LlamaModel(config, weights, vocab, halves), files };
+  return { id: files.id, config, tokenizer, model: new LlamaModel(config, weights, vocab, packed), files };
 }

@@ -1,6 +1,7 @@
 // The data that crosses between the UI, the worker and Node hosts: requests, results, events, records.
 // Types only, no tfjs and no engine code: src/ imports from here (and from defaults.ts, api.ts), never from
 // the engine's internals. Each type is defined here once; the engine imports it.
+import type { WeightChoice, WeightDecision } from './weights';
 import type { ARCHITECTURES, FORMATS, TRAIN_METHODS, GGUF_TYPES, LINEAR_MODULES, MERGED_DTYPES, TEMPLATE_CHOICES, ERROR_CODES, WARNING_CODES } from './defaults';
 
 // ── The model ────────────────────────────────────────────────────────────────────────────────────────
@@ -89,9 +90,10 @@ export interface LoadOptions {
   backend?: BackendPreference; // default 'auto': hardware WebGPU, else WASM, else cpu
   /** Largest buffer one vocabulary block may take; default: the WebGPU device's binding limit, 128 MiB on WASM, no limit on cpu. */
   vocabBlockBytes?: number;
-  /** Keep the linear modules' frozen weights of a bf16/f16 checkpoint in 16 bits: half their memory, the same values
-   * (unpacked to float32 per use). WASM and cpu; WebGPU keeps float32 (and says so). Default false. */
-  halfWeights?: boolean;
+  /** How to hold the frozen projections, embedding and LM head (workers/shared/weights.ts): float32, 16 bits, int8
+   * or int4, unpacked to float32 inside each product. WASM and cpu; WebGPU keeps float32 (and says so). Default
+   * 'auto': float32 where it fits, else the most precise packed format that does. */
+  weights?: WeightChoice;
 }
 
 export interface ModelInfo {
@@ -107,7 +109,7 @@ export interface ModelInfo {
   };
   eosIds: number[];
   tensorBytes: number;
-  halfWeights: boolean; // the linear modules' frozen weights are held in 16 bits (LoadOptions.halfWeights took effect)
+  weights: WeightDecision; // how the frozen weights are held, and why (LoadOptions.weights made concrete)
 }
 
 /** Only config.json, read before any weights: enough to estimate memory. */

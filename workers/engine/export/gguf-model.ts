@@ -10,7 +10,7 @@ import { GgufUnsupportedError, InvalidRequestError } from '../errors';
 import type { LoadedModel } from '../load';
 import type { LoraAdapter } from '../lora';
 import { GgufMetadata, Q8_0_BLOCK, writeGguf, type GgmlType, type GgufTensor } from './gguf';
-import { mergedTensors } from './merged';
+import { assertExactBase, mergedTensors } from './merged';
 import type { ByteSink, ExportProgress } from './sink';
 import { modelName } from '../../shared/names';
 
@@ -172,6 +172,7 @@ export interface GgufOptions {
 
 /** Write the model, with `adapter` merged at `loraScale`, as one GGUF file into `sink`. */
 export async function writeModelGguf(loaded: LoadedModel, adapter: LoraAdapter | null, sink: ByteSink, options: GgufOptions = {}, onProgress?: ExportProgress): Promise<void> {
+  assertExactBase(loaded);
   const fileType = options.type ?? 'f16';
   if (!(GGUF_TYPES as readonly string[]).includes(fileType)) throw new InvalidRequestError(`The GGUF type must be one of ${GGUF_TYPES.join(', ')}, got "${fileType}".`);
   const c = loaded.config;

@@ -17,6 +17,12 @@ export interface CheckpointTensor {
   values: Float32Array;
 }
 
+/** A merged model or GGUF file writes the base's values: refuse a base held in int8/int4, whose values are rounded. */
+export function assertExactBase(loaded: LoadedModel): void {
+  const lossy = loaded.model.packedFormats.filter((f) => f === 'int8' || f === 'int4');
+  if (lossy.length > 0) throw new InvalidRequestError(`The base model is loaded with its weights in ${lossy.join('/')}, which rounds them; a merged model would carry that rounding. Load it again with the weights in float32 or 16-bit (the file's own values), then export. The adapter itself exports as it is.`);
+}
+
 /** Every tensor of the model in `expectedTensors` order, as the checkpoint stores it, with
  * `loraScale`·alpha/r·B·A added to each weight the adapter targets. One tensor is on the CPU at a time. */
 export async function* mergedTensors(loaded: LoadedModel, adapter: LoraAdapter | null, loraScale = 1): AsyncGenerator<CheckpointTensor> {
@@ -69,6 +75,7 @@ async function mergedConfig(loaded: LoadedModel, dtype: DType): Promise<Uint8Arr
 
 /** Write the merged model into `out`. Returns the names of the files written. */
 export async function writeMergedFolder(loaded: LoadedModel, adapter: LoraAdapter | null, out: FolderSink, options: MergedOptions = {}, onProgress?: ExportProgress): Promise<string[]> {
+  assertExactBase(loaded);
   const dtype = options.dtype ?? 'F32';
   if (!(MERGED_DTYPES as readonly string[]).includes(dtype)) throw new InvalidRequestError(`The merged model's dtype must be one of ${MERGED_DTYPES.join(', ')}, got "${dtype}".`);
   const entries = [...expectedTensors(loaded.config)].map(([name, shape]) => ({ name, shape }));

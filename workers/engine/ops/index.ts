@@ -3,12 +3,14 @@
 import * as tf from '../tf';
 import { batchMatMulGradient } from './matmul';
 import { registerWasmSlice } from './wasm-slice';
-import { registerUnpackHalf } from './unpack-half';
+import { registerDequantize } from './dequantize';
+import { registerPackedMatMul } from './packed-matmul';
 
 export const OPS: readonly { name: string; register(): void }[] = [
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
   { name: 'WASM Slice reading the heap in place', register: registerWasmSlice },
-  { name: 'Unpack 16-bit frozen weights (bf16, f16) to float32, on cpu and WASM', register: registerUnpackHalf },
+  { name: 'Dequantize packed frozen weights (bf16, f16, int8, int4) to float32, on cpu and WASM', register: registerDequantize },
+  { name: 'x·Wᵀ straight from packed frozen weights, for few rows (decoding), on cpu and WASM', register: registerPackedMatMul },
 ];
 
 let registered = false;

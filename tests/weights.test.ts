@@ -1,0 +1,270 @@
+// Frozen weights held packed (LoadOptions.weights: 16bit, int8, int4): the kernels against plain loops and against
+// dequantize-then-matmul, on cpu and WASM; quantization's error bounds; a 16-bit checkpoint's exact logits and
+// greedy ids; int8/int4 models close to float32, in their bytes per parameter; training on an int4 base learns,
+// with the tensor count flat across steps.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '../workers/engine/tf';
+import { Engine } from '../workers/engine/engine';
+import { selectBackend } from '../workers/engine/backend';
+import { fullLogits, generateIds } from '../workers/engine/generate';
+import { f16ToF32Bits } from '../workers/engine/safetensors';
+import { dequantize } from '../workers/engine/ops/dequantize';
+import { packedMatMul } from '../workers/engine/ops/packed-matmul';
+import { PackedMatrix, PACKED_PRODUCT_MAX_ROWS } from '../workers/engine/quant/packed-matrix';
+import { bf16FromF32, packingFor, quantize, type PackFormat } from '../workers/engine/quant/format';
+import { parameterCount } from '../workers/engine/config';
+import { DirModelFiles } from '../workers/node/dir-files';
+import { setupNodeHost } from '../workers/node/host';
+import { BYTES_PER_PARAMETER, chooseWeightFormat, type WeightChoice } from '../workers/shared/weights';
+import { modelDir } from './helpers';
+import { writeMergedFolder } from '../workers/engine/export/merged';
+import type { FolderSink } from '../workers/engine/export/sink';
+import { chats, makeTrainer } from './train-helpers';
+
+const PROMPT = [1, 20, 77, 140, 3, 250, 99, 12, 2, 45, 300, 7];
+
+async function load(name: string, backend: 'wasm' | 'cpu', weights: WeightChoice): Promise<Engine> {
+  setupNodeHost();
+  const engine = new Engine();
+  await engine.loadFiles(new DirModelFiles(modelDir(name)), { backend, weights });
+  return engine;
+}
+
+async function logits(engine: Engine): Promise<Float32Array> {
+  const t = fullLogits(engine.current.model, PROMPT);
+  const v = (await t.data()) as Float32Array;
+  t.dispose();
+  return v;
+}
+
+function randn(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const u = () => ((s = (s * 1664525 + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  return Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()));
+}
+
+/** x [N, K] · Wᵀ for W [R, K], in doubles. */
+function plainProduct(x: Float32Array, N: number, w: Float32Array, R: number, K: number): Float64Array {
+  const out = new Float64Array(N * R);
+  for (let n = 0; n < N; n++) for (let r = 0; r < R; r++) {
+    let acc = 0;
+    for (let k = 0; k < K; k++) acc += x[n * K + k] * w[r * K + k];
+    out[n * R + r] = acc;
+  }
+  return out;
+}
+
+const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+describe('quantization (plain loops)', () => {
+  beforeAll(async () => {
+    setupNodeHost();
+    await selectBackend('cpu');
+  });
+
+  it('rounds float32 to bf16 to nearest, ties to even', () => {
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    for (const [bits, want] of [[0x3f808000, 0x3f80], [0x3f818000, 0x3f82], [0x3f808001, 0x3f81], [0x3f807fff, 0x3f80], [0x7f7fffff, 0x7f80]]) {
+      u[0] = bits;
+      expect(bf16FromF32(f[0]), bits.toString(16)).toBe(want);
+    }
+  });
+
+  it.each(['int8', 'int4'] as const)('%s: every value within half a step of its group, the absmax exact', (format) => {
+    const R = 24;
+    const K = 128;
+    const w = randn(R * K, 3).map((v, i) => (i % 97 === 0 ? v * 30 : v)); // outliers in some groups
+    const p = packingFor(format, K)!;
+    const m = PackedMatrix.fromValues(w, R, K, p);
+    const back = m.dense().dataSync();
+    const { scales } = quantize(w, R, K, p);
+    const groups = K / p.group;
+    let worst = 0;
+    for (let r = 0; r < R; r++) for (let g = 0; g < groups; g++) {
+      const s = scales![r * groups + g];
+      let amaxAt = r * K + g * p.group;
+      for (let k = g * p.group; k < (g + 1) * p.group; k++) {
+        const i = r * K + k;
+        worst = Math.max(worst, Math.abs(back[i] - w[i]) / s);
+        if (Math.abs(w[i]) > Math.abs(w[amaxAt])) amaxAt = i;
+      }
+      expect(back[amaxAt]).toBeCloseTo(w[amaxAt], 5);
+    }
+    expect(worst).toBeLessThanOrEqual(0.5 + 1e-5);
+    expect(worst).toBeGreaterThan(0.4); // the bound is reached, not a loose one
+    m.dispose();
+  });
+});
+
+for (const backend of ['wasm', 'cpu'] as const) {
+  describe(`the packed kernels on ${backend}`, () => {
+    beforeAll(async () => {
+      setupNodeHost();
+      await new Engine().loadFiles(new DirModelFiles(modelDir('llama-tied-gqa-f32')), { backend, weights: 'f32' });
+    });
+
+    it('dequantize gives every f16 and bf16 bit pattern its exact float32 value, in order, and transposed', async () => {
+      const all = new Uint16Array(65536).map((_, i) => i);
+      for (const format of ['f16', 'bf16'] as const) {
+        const m = PackedMatrix.fromHalves(all, 256, 256, format);
+        const want = (h: number) => (format === 'bf16' ? h << 16 : f16ToF32Bits(h)) >>> 0;
+        const plain = new Uint32Array(((await m.dense().data()) as Float32Array).buffer);
+        const t = new Uint32Array(((await m.dense(true).data()) as Float32Array).buffer);
+        let wrong = 0;
+        for (let h = 0; h < 65536; h++) if (plain[h] !== want(h) || t[(h % 256) * 256 + (h >> 8)] !== want(h)) wrong++;
+        expect(wrong, format).toBe(0);
+        m.dispose();
+      }
+    });
+
+    it.each(['bf16', 'int8', 'int4'] as const)('%s: the packed product equals dequantize-then-matmul and a plain loop, for 1…9 rows', async (format: PackFormat) => {
+      const [R, K] = [40, 96];
+      const m = PackedMatrix.fromValues(randn(R * K, 11), R, K, packingFor(format, K)!);
+      const w = (await m.dense().data()) as Float32Array;
+      for (const N of [1, 3, PACKED_PRODUCT_MAX_ROWS, PACKED_PRODUCT_MAX_ROWS + 1]) {
+        const xv = randn(N * K, N);
+        const x = tf.tensor2d(xv, [N, K]);
+        const fused = packedMatMul(x, m.words, m.scales, m.packing);
+        const viaDense = tf.matMul(x, dequantize(m.words, m.scales, m.packing, true));
+        const chosen = m.forward(x); // what the model calls: fused up to PACKED_PRODUCT_MAX_ROWS rows
+        const plain = plainProduct(xv, N, w, R, K);
+        const tol = 1e-5 * maxAbs(plain);
+        for (const t of [fused, viaDense, chosen]) expect(maxDiff((await t.data()) as Float32Array, plain)).toBeLessThan(tol);
+        tf.dispose([x, fused, viaDense, chosen]);
+      }
+      m.dispose();
+    });
+
+    it.each(['int8', 'int4'] as const)('%s: the product’s gradient in x equals finite differences', async (format) => {
+      const [N, R, K] = [2, 8, 64];
+      const m = PackedMatrix.fromValues(randn(R * K, 5), R, K, packingFor(format, K)!);
+      const x = randn(N * K, 9);
+      const g = randn(N * R, 13); // upstream gradient: L = Σ g ⊙ (x·Wᵀ)
+      const loss = (xs: Float32Array) => tf.tidy(() => tf.sum(tf.mul(m.forward(tf.tensor2d(xs, [N, K])), tf.tensor2d(g, [N, R]))).dataSync()[0]);
+      const grad = tf.tidy(() => tf.grad((xt: tf.Tensor) => tf.sum(tf.mul(m.forward(xt as tf.Tensor2D), tf.tensor2d(g, [N, R]))))(tf.tensor2d(x, [N, K])).dataSync());
+      const h = 1e-2;
+      for (const i of [0, 7, 31, 64, 100, N * K - 1]) {
+        const up = x.slice();
+        const down = x.slice();
+        up[i] += h;
+        down[i] -= h;
+        expect(grad[i]).toBeCloseTo((loss(up) - loss(down)) / (2 * h), 2);
+      }
+      m.dispose();
+    });
+
+    it('gathers rows of a packed matrix as the dense rows', async () => {
+      const [R, K] = [30, 64];
+      const m = PackedMatrix.fromValues(randn(R * K, 2), R, K, packingFor('int4', K)!);
+      const ids = [29, 0, 7, 7, 15];
+      const got = m.gatherRows(tf.tensor1d(ids, 'int32'));
+      const want = tf.gather(m.dense(), tf.tensor1d(ids, 'int32'));
+      expect(Array.from(await got.data())).toEqual(Array.from(await want.data()));
+      tf.dispose([got, want]);
+      m.dispose();
+    });
+  });
+
+  describe.each(['qwen2-bias-bf16', 'qwen3-headdim-bf16', 'gemma3-window-bf16', 'llama-untied-mha-f16', 'qwen2-untied-sharded-f16'])(`%s on ${backend}, weights in 16 bits`, (name) => {
+    let full: Engine;
+    let half: Engine;
+    beforeAll(async () => {
+      full = await load(name, backend, 'f32');
+      half = await load(name, backend, '16bit');
+    });
+    afterAll(() => {
+      full.unload();
+      half.unload();
+    });
+
+    it('computes the same logits and greedy ids as the float32 weights, exactly', async () => {
+      expect(Array.from(await logits(half))).toEqual(Array.from(await logits(full)));
+      const greedy = async (e: Engine) => (await generateIds(e.current.model, PROMPT, [], { maxNewTokens: 6, temperature: 0 }, () => {}, () => false)).ids;
+      expect(await greedy(half)).toEqual(await greedy(full));
+    });
+
+    it('holds the projections, embedding and head in 2 bytes a parameter (≤ 2.1 with everything counted)', () => {
+      expect(half.info()!.weights.format).toBe('16bit');
+      expect(half.current.model.weightBytes / parameterCount(half.current.config)).toBeLessThanOrEqual(2.1);
+      expect(full.current.model.weightBytes / parameterCount(full.current.config)).toBe(4);
+    });
+
+    // Training on the plain JS cpu backend takes ten times as long and proves nothing the logits do not.
+    it.runIf(backend === 'wasm')('trains to the same losses, with the tensor count flat across steps', async () => {
+      const run = async (engine: Engine) => {
+        const t = makeTrainer(engine, chats().slice(0, 4), { epochs: 3, batchSize: 4, valSplit: 0, learningRate: 1e-2 }, { dropout: 0 });
+        const losses: number[] = [];
+        const counts: number[] = [];
+        await t.run((e) => {
+          if (e.type === 'steps') for (const p of e.points) losses.push(p.loss);
+          counts.push(tf.memory().numTensors);
+        });
+        t.dispose();
+        return { losses, counts };
+      };
+      const a = await run(full);
+      const b = await run(half);
+      expect(b.losses).toHaveLength(3);
+      expect(b.losses).toEqual(a.losses);
+      expect(new Set(b.counts.slice(1)).size).toBeLessThanOrEqual(2); // no tensor left behind per step
+    });
+  });
+
+  describe.each(['int8', 'int4'] as const)(`llama-tied-gqa-f32 on ${backend}, weights in %s`, (format) => {
+    let full: Engine;
+    let packed: Engine;
+    beforeAll(async () => {
+      full = await load('llama-tied-gqa-f32', backend, 'f32');
+      packed = await load('llama-tied-gqa-f32', backend, format);
+    });
+    afterAll(() => {
+      full.unload();
+      packed.unload();
+    });
+
+    // Random weights: int4's rounding error is ≈ 9% of a weight's RMS (a step of absmax / 7 in groups of 32).
+    it(`stays within ${format === 'int8' ? 2 : 30}% of the float32 logits (RMS), in at most ${format === 'int8' ? 1.2 : 0.7} bytes a parameter`, async () => {
+      const a = await logits(full);
+      const b = await logits(packed);
+      const rms = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0) / v.length);
+      const err = rms(Array.from(a, (x, i) => x - b[i])) / rms(a);
+      expect(err).toBeGreaterThan(0); // rounded: not the float32 path by mistake
+      expect(err).toBeLessThan(format === 'int8' ? 0.02 : 0.3);
+      expect(packed.current.model.packedFormats).toEqual([format]);
+      expect(packed.current.model.weightBytes / parameterCount(packed.current.config)).toBeLessThanOrEqual(format === 'int8' ? 1.2 : 0.7);
+      expect(BYTES_PER_PARAMETER[format]).toBeLessThanOrEqual(format === 'int8' ? 1.2 : 0.7);
+    });
+
+    it('refuses a merged export, whose base values it would round, and says what to do', async () => {
+      await expect(writeMergedFolder(packed.current, null, { file: () => Promise.reject(new Error('nothing may be written')) } as unknown as FolderSink)).rejects.toThrow(/loaded with its weights in (int8|int4).*Load it again with the weights in float32 or 16-bit/);
+    });
+
+    it.runIf(backend === 'wasm' && format === 'int4')('learns on an int4 base: the loss falls by half, the tensor count flat', async () => {
+      const t = makeTrainer(packed, chats().slice(0, 4), { epochs: 12, batchSize: 4, valSplit: 0, learningRate: 2e-2 }, { dropout: 0 });
+      const losses: number[] = [];
+      const counts: number[] = [];
+      await t.run((e) => {
+        if (e.type === 'steps') for (const p of e.points) losses.push(p.loss);
+        counts.push(tf.memory().numTensors);
+      });
+      t.dispose();
+      expect(losses).toHaveLength(12);
+      expect(losses[11]).toBeLessThan(losses[0] / 2);
+      expect(new Set(counts.slice(1)).size).toBeLessThanOrEqual(2);
+    });
+  });
+}
+
+describe('auto', () => {
+  it('keeps float32 wherever it fits, and packs only what WASM’s heap cannot hold', () => {
+    expect(chooseWeightFormat(135e6, 'wasm', true).format).toBe('f32');
+    expect(chooseWeightFormat(600e6, 'wasm', true).format).toBe('16bit'); // Qwen3-0.6B: 4.8 GB with XNNPACK's copies
+    expect(chooseWeightFormat(1.54e9, 'wasm', true).format).toBe('16bit'); // Qwen2.5-1.5B: 3.1 GB
+    expect(chooseWeightFormat(2.5e9, 'wasm', true).format).toBe('int8');
+    expect(chooseWeightFormat(4e9, 'wasm', true).format).toBe('int4');
+    expect(chooseWeightFormat(1.54e9, 'webgpu', false)).toMatchObject({ format: 'f32', reason: expect.stringContaining('WebGPU') });
+    expect(chooseWeightFormat(1.54e9, 'cpu', true).format).toBe('f32');
+  });
+});

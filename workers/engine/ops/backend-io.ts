@@ -1,0 +1,54 @@
+// Reading a kernel's inputs and writing its output on the two backends whose memory JS can see: cpu (typed arrays
+// per tensor) and WASM (views into its heap). Kernels written in plain loops (ops/dequantize.ts,
+// ops/packed-matmul.ts) use these, so each loop exists once for both.
+import * as tf from '../tf';
+
+interface CpuBackendLike {
+  readSync(dataId: object): tf.TypedArray;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: tf.TypedArray): tf.TensorInfo;
+}
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
+}
+
+export type Inputs = Record<string, tf.TensorInfo | undefined>;
+export type Views = Record<string, tf.TypedArray | undefined>;
+
+/** Whether the WASM backend is in this build (its kernels registered). */
+export const hasWasm = () => tf.getKernel(tf.Slice, 'wasm') !== undefined;
+
+/**
+ * Register `kernelName` on cpu and, when present, WASM: `run` gets views of the inputs and of a fresh float32
+ * output of `shape(inputs, attrs)`, and the inputs' shapes (on WASM, the views are taken after the output is made: making it may grow,
+ * and so move, the heap).
+ */
+export function registerLoopKernel<A>(kernelName: string, shape: (inputs: Inputs, attrs: A) => number[], run: (inputs: Views, out: Float32Array, attrs: A, shapes: Inputs) => void): void {
+  const views = (inputs: Inputs, read: (t: tf.TensorInfo) => tf.TypedArray): Views => Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t && read(t)]));
+  if (!tf.getKernel(kernelName, 'cpu')) {
+    tf.registerKernel({
+      kernelName,
+      backendName: 'cpu',
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        const b = backend as unknown as CpuBackendLike;
+        const a = attrs as unknown as A;
+        const s = shape(inputs as Inputs, a);
+        const out = new Float32Array(tf.util.sizeFromShape(s));
+        run(views(inputs as Inputs, (t) => b.readSync(t.dataId)), out, a, inputs as Inputs);
+        return b.makeTensorInfo(s, 'float32', out);
+      },
+    });
+  }
+  if (!hasWasm() || tf.getKernel(kernelName, 'wasm')) return;
+  tf.registerKernel({
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs, backend }) => {
+      const b = backend as unknown as WasmBackendLike;
+      const a = attrs as unknown as A;
+      const out = b.makeOutput(shape(inputs as Inputs, a), 'float32');
+      run(views(inputs as Inputs, (t) => b.typedArrayFromHeap(t)), b.typedArrayFromHeap(out) as Float32Array, a, inputs as Inputs);
+      return out;
+    },
+  });
+}

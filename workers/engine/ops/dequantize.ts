@@ -1,0 +1,45 @@
+// Dequantize: a packed frozen matrix (quant/format.ts) → float32, as [R, K] or transposed [K, R], on cpu and WASM.
+// The float32 matrix lives only in the caller's tidy scope; the model keeps the packed words. 16-bit formats give
+// the file's values exactly (bf16 → f32 is a shift, f16 → f32 an exact table lookup); int8/int4 give q · scale.
+// No gradient: frozen weights are never differentiated (only the adapter is).
+import * as tf from '../tf';
+import { decodeRow, PER_WORD, type Packing } from '../quant/format';
+import { registerLoopKernel } from './backend-io';
+
+export const DEQUANTIZE = 'WebtuneDequantize';
+
+interface Attrs extends Packing {
+  transpose: boolean;
+}
+
+/** words int32 [R, K / perWord] (+ scales [R, K / group]) → float32 [R, K], or [K, R] when `transpose`. */
+export function dequantize(words: tf.Tensor, scales: tf.Tensor | null, packing: Packing, transpose = false): tf.Tensor2D {
+  const inputs: tf.NamedTensorMap = scales ? { words, scales } : { words };
+  return tf.engine().runKernel(DEQUANTIZE, inputs, { ...packing, transpose } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+export function registerDequantize(): void {
+  registerLoopKernel<Attrs>(
+    DEQUANTIZE,
+    ({ words }, a) => {
+      const [R, W] = words!.shape;
+      const K = W * PER_WORD[a.format];
+      return a.transpose ? [K, R] : [R, K];
+    },
+    ({ words, scales }, out, a, shapes) => {
+      const w = words as Int32Array;
+      const s = (scales as Float32Array | undefined) ?? null;
+      const [R, W] = shapes.words!.shape;
+      const K = W * PER_WORD[a.format];
+      for (let r = 0; r < R; r++) {
+        if (a.transpose) decodeRow(w, s, r, K, a, out, r, R);
+        else decodeRow(w, s, r, K, a, out, r * K, 1);
+      }
+    },
+  );
+}
+
+/** Whether the active backend can dequantize (WebGPU cannot yet: its weights stay float32). */
+export function canDequantize(): boolean {
+  return tf.getKernel(DEQUANTIZE, tf.getBackend()) !== undefined;
+}

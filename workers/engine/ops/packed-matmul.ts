@@ -1,0 +1,28 @@
+// PackedMatMul: x [N, K] · Wᵀ for a packed frozen W [R, K] (quant/format.ts) → [N, R], read straight from the
+// packed words on cpu and WASM. For few rows (decoding's one token) this beats unpacking W and multiplying: the
+// unpacked matrix would be written, then re-packed by XNNPACK, for a single use. Many rows (training) go through
+// ops/dequantize.ts and the backend's matmul instead (PackedMatrix.times chooses). Its gradient (dy · W, for x) is
+// given by PackedMatrix.times; W, frozen, has none.
+import * as tf from '../tf';
+import { packedProduct, PER_WORD, type Packing } from '../quant/format';
+import { registerLoopKernel } from './backend-io';
+
+export const PACKED_MATMUL = 'WebtunePackedMatMul';
+
+/** x float32 [N, K], words int32 [R, K / perWord] (+ scales [R, K / group]) → x·Wᵀ float32 [N, R]. */
+export function packedMatMul(x: tf.Tensor2D, words: tf.Tensor, scales: tf.Tensor | null, packing: Packing): tf.Tensor2D {
+  const inputs: tf.NamedTensorMap = scales ? { x, words, scales } : { x, words };
+  return tf.engine().runKernel(PACKED_MATMUL, inputs, { ...packing } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+export function registerPackedMatMul(): void {
+  registerLoopKernel<Packing>(
+    PACKED_MATMUL,
+    ({ x, words }) => [x!.shape[0], words!.shape[0]],
+    ({ x, words, scales }, out, a, shapes) => {
+      const [N] = shapes.x!.shape;
+      const [R, W] = shapes.words!.shape;
+      packedProduct(x as Float32Array, N, words as Int32Array, (scales as Float32Array | undefined) ?? null, R, W * PER_WORD[a.format], a, out);
+    },
+  );
+}
