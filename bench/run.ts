@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { WEIGHT_FORMATS, type WeightFormat } from '../workers/shared/weights';
 import { selectBackend, wasmFailed } from '../workers/engine/backend';
-import { benchModel, formatTable, measureLimits } from '../workers/bench/bench';
+import { benchModel, formatTable, measureLimits, qualityVsF32 } from '../workers/bench/bench';
 import { setupNodeHost } from '../workers/node/host';
 import { BENCH_SHAPES, DEMO_SPEC, SMOLLM2_135M_SHAPE } from '../workers/tiny/tiny-model';
 
@@ -46,4 +46,5 @@ if (models) {
 const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 console.log(`\n${machine}; ${new Date().toISOString().slice(0, 10)}\n`);
 console.log(formatTable(rows));
-console.log('\n' + JSON.stringify({ machine, host: 'node', backend: backend.name, matmul1024Gflops: limits1024.matmulGflops, readGBps: limits1024.readGBps, rows }));
+const json = rows.map(({ lastLogits: _, ...r }) => ({ ...r, qualityVsF32: qualityVsF32({ ...r, lastLogits: _ }, rows) }));
+console.log('\n' + JSON.stringify({ machine, host: 'node', backend: backend.name, matmul1024Gflops: limits1024.matmulGflops, readGBps: limits1024.readGBps, rows: json }));

@@ -15,36 +15,39 @@ test('LoRA gradients on this backend equal the cpu backend: B = 0 and not, with 
   test.setTimeout(5 * 60_000);
   await page.goto(`${devURL}/e2e/pages/numerics.html`);
   await page.waitForFunction(() => 'numerics' in globalThis, undefined, { timeout: 120_000 });
-  const run = (b: string, ckpt: boolean, zeroB: boolean, model?: string, blockBytes?: number) =>
+  const run = (b: string, ckpt: boolean, zeroB: boolean, model?: string, blockBytes?: number, weights = 'f32') =>
     page.evaluate(
-      ([b, ckpt, zeroB, model, blockBytes]) => (globalThis as unknown as { numerics: (b: string, c: boolean, z: boolean, m?: string, v?: number) => Promise<Result> }).numerics(b, ckpt, zeroB, model, blockBytes),
-      [b, ckpt, zeroB, model, blockBytes] as const,
+      ([b, ckpt, zeroB, model, blockBytes, weights]) => (globalThis as unknown as { numerics: (b: string, c: boolean, z: boolean, m?: string, v?: number, w?: string) => Promise<Result> }).numerics(b, ckpt, zeroB, model, blockBytes, weights),
+      [b, ckpt, zeroB, model, blockBytes, weights] as const,
     );
   // The demo (Llama) in every combination; Gemma 3 (q/k norms, four (1 + w) norms, GELU, a sliding window
   // shorter than the sequence) with a random B, with and without checkpointing, and with its vocabulary in
-  // blocks of 100 rows (as a GPU whose binding limit is below the embedding runs it) against the cpu unsplit.
-  const combos: [boolean, boolean, string | undefined, number | undefined][] = [
-    [false, true, undefined, undefined],
-    [true, true, undefined, undefined],
-    [false, false, undefined, undefined],
-    [true, false, undefined, undefined],
-    [false, false, 'gemma3-window-bf16', undefined],
-    [true, false, 'gemma3-window-bf16', undefined],
-    [true, false, 'gemma3-window-bf16', 100 * 64 * 4],
+  // blocks of 100 rows (as a GPU whose binding limit is below the embedding runs it) against the cpu unsplit;
+  // and with its frozen weights packed in 16 bits and in int4 (against the cpu holding them the same way).
+  const combos: [boolean, boolean, string | undefined, number | undefined, string][] = [
+    [false, true, undefined, undefined, 'f32'],
+    [true, true, undefined, undefined, 'f32'],
+    [false, false, undefined, undefined, 'f32'],
+    [true, false, undefined, undefined, 'f32'],
+    [false, false, 'gemma3-window-bf16', undefined, 'f32'],
+    [true, false, 'gemma3-window-bf16', undefined, 'f32'],
+    [true, false, 'gemma3-window-bf16', 100 * 64 * 4, 'f32'],
+    [true, false, 'gemma3-window-bf16', undefined, '16bit'],
+    [false, false, 'gemma3-window-bf16', 100 * 64 * 4, 'int4'],
   ];
-  for (const [checkpointing, zeroB, model, blockBytes] of combos) {
-    const reference = await run('cpu', false, zeroB, model);
+  for (const [checkpointing, zeroB, model, blockBytes, weights] of combos) {
+    const reference = await run('cpu', false, zeroB, model, undefined, weights);
     let gradNorm = 0;
     for (const g of Object.values(reference.grads)) for (const v of g) gradNorm += v * v;
     expect(Math.sqrt(gradNorm)).toBeGreaterThan(1e-3); // a real gradient, not zeros
-    const got = await run(backend, checkpointing, zeroB, model, blockBytes);
+    const got = await run(backend, checkpointing, zeroB, model, blockBytes, weights);
     expect(got.loss).toBeCloseTo(reference.loss, 3);
     expect(Object.keys(got.grads).sort()).toEqual(Object.keys(reference.grads).sort());
     for (const [name, ref] of Object.entries(reference.grads)) {
       const g = got.grads[name];
       const scale = Math.max(1e-6, ...ref.map(Math.abs));
       const worst = Math.max(...ref.map((r, i) => Math.abs(r - g[i]) / scale));
-      expect(worst, `${model ?? 'demo'}${blockBytes ? ' (vocabulary in blocks)' : ''} ${name} (checkpointing ${checkpointing}, B = 0: ${zeroB}): worst difference ${worst} of the largest |gradient| ${scale}`).toBeLessThan(2e-3);
+      expect(worst, `${model ?? 'demo'}${blockBytes ? ' (vocabulary in blocks)' : ''} weights ${weights} ${name} (checkpointing ${checkpointing}, B = 0: ${zeroB}): worst difference ${worst} of the largest |gradient| ${scale}`).toBeLessThan(2e-3);
     }
   }
 });
@@ -60,4 +63,28 @@ test('AdamW steps on this backend equal the cpu backend, over as many parameters
   for (let s = 0; s < 3; s++) expect(got.norms[s], `norm at step ${s + 1}`).toBeCloseTo(reference.norms[s], 3);
   const worst = Math.max(...reference.params.flatMap((p, i) => p.map((v, j) => Math.abs(v - got.params[i][j]))));
   expect(worst).toBeLessThan(1e-5);
+});
+
+test('packed frozen weights dequantize on this backend to the cpu backend’s float32 bits, every format, plain and transposed', async ({ page }, testInfo) => {
+  const backend = testInfo.project.metadata.backend as string;
+  await page.goto(`${devURL}/e2e/pages/numerics.html`);
+  await page.waitForFunction(() => 'dequantized' in globalThis, undefined, { timeout: 120_000 });
+  const run = (b: string) => page.evaluate((b) => (globalThis as unknown as { dequantized: (b: string) => Promise<Record<string, number[]>> }).dequantized(b), b);
+  const reference = await run('cpu');
+  const got = await run(backend);
+  expect(Object.keys(got)).toEqual(Object.keys(reference));
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  const value = (bits: number) => ((u32[0] = bits), f32[0]);
+  for (const [name, ref] of Object.entries(reference)) {
+    const bits = got[name];
+    // A GPU may flush float32 subnormals to zero on store, and NaNs may come back with another payload.
+    const wrong = ref.filter((r, i) => {
+      if (r === bits[i]) return false;
+      const v = value(r);
+      if (Number.isNaN(v)) return !Number.isNaN(value(bits[i]));
+      return !(Math.abs(v) < 2 ** -126 && (bits[i] & 0x7fffffff) === 0);
+    }).length;
+    expect(wrong, `${name} on ${backend}`).toBe(0);
+  }
 });

@@ -15,7 +15,7 @@ import { bf16FromF32, packingFor, quantize, type PackFormat } from '../workers/e
 import { parameterCount } from '../workers/engine/config';
 import { DirModelFiles } from '../workers/node/dir-files';
 import { setupNodeHost } from '../workers/node/host';
-import { BYTES_PER_PARAMETER, chooseWeightFormat, type WeightChoice } from '../workers/shared/weights';
+import { BYTES_PER_PARAMETER, chooseWeightFormat, resolveWeightFormat, type WeightChoice } from '../workers/shared/weights';
 import { modelDir } from './helpers';
 import { writeMergedFolder } from '../workers/engine/export/merged';
 import type { FolderSink } from '../workers/engine/export/sink';
@@ -257,6 +257,25 @@ for (const backend of ['wasm', 'cpu'] as const) {
   });
 }
 
+describe('a packed vocabulary in row blocks (as WASM and WebGPU keep a large one)', () => {
+  it('gives the logits of one float32 matrix exactly (16-bit), and trains', async () => {
+    setupNodeHost();
+    const whole = await load('qwen2-bias-bf16', 'wasm', 'f32');
+    const want = await logits(whole);
+    whole.unload();
+    const split = new Engine();
+    await split.loadFiles(new DirModelFiles(modelDir('qwen2-bias-bf16')), { backend: 'wasm', weights: '16bit', vocabBlockBytes: 4 * 64 * 150 }); // 150 of 400 rows a block
+    expect(split.current.model.embed.blockCount).toBe(3);
+    expect(Array.from(await logits(split))).toEqual(Array.from(want));
+    const t = makeTrainer(split, chats().slice(0, 4), { epochs: 2, batchSize: 4, valSplit: 0, learningRate: 1e-2 }, { dropout: 0 });
+    const losses: number[] = [];
+    await t.run((e) => e.type === 'steps' && e.points.forEach((p) => losses.push(p.loss)));
+    t.dispose();
+    expect(losses[1]).toBeLessThan(losses[0]);
+    split.unload();
+  });
+});
+
 describe('auto', () => {
   it('keeps float32 wherever it fits, and packs only what WASM’s heap cannot hold', () => {
     expect(chooseWeightFormat(135e6, 'wasm', true).format).toBe('f32');
@@ -264,7 +283,8 @@ describe('auto', () => {
     expect(chooseWeightFormat(1.54e9, 'wasm', true).format).toBe('16bit'); // Qwen2.5-1.5B: 3.1 GB
     expect(chooseWeightFormat(2.5e9, 'wasm', true).format).toBe('int8');
     expect(chooseWeightFormat(4e9, 'wasm', true).format).toBe('int4');
-    expect(chooseWeightFormat(1.54e9, 'webgpu', false)).toMatchObject({ format: 'f32', reason: expect.stringContaining('WebGPU') });
+    expect(chooseWeightFormat(1.54e9, 'webgpu', true)).toMatchObject({ format: 'f32', reason: expect.stringContaining('choose 16-bit, int8 or int4') });
+    expect(resolveWeightFormat('int4', 1.54e9, 'webgpu', false)).toMatchObject({ format: 'f32', reason: expect.stringContaining('int4 was asked for') });
     expect(chooseWeightFormat(1.54e9, 'cpu', true).format).toBe('f32');
   });
 });

@@ -9,6 +9,9 @@ import { Engine } from '../../workers/engine/engine';
 import { LORA_TARGETS, LoraAdapter } from '../../workers/engine/lora';
 import { chunkedLmLoss } from '../../workers/engine/train/lm-loss';
 import * as tf from '../../workers/engine/tf';
+import { PackedMatrix } from '../../workers/engine/quant/packed-matrix';
+import { packingFor, type PackFormat } from '../../workers/engine/quant/format';
+import type { WeightFormat } from '../../workers/shared/weights';
 
 configureBrowserWasm();
 
@@ -36,9 +39,10 @@ export interface Result {
 
 /** `variant`: a tiny model under .models/ (served by the dev server), or the demo model when absent;
  * `vocabBlockBytes`: split its embedding and head into row blocks of at most this size. */
-async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean, variant?: string, vocabBlockBytes?: number): Promise<Result> {
+async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean, variant?: string, vocabBlockBytes?: number, weights: WeightFormat = 'f32'): Promise<Result> {
   const engine = new Engine({ demoBaseUrl: new URL('/models/demo', location.origin).href });
-  await engine.load(variant ? { kind: 'url', url: new URL(`/.models/${variant}`, location.origin).href } : { kind: 'demo' }, { backend, vocabBlockBytes });
+  await engine.load(variant ? { kind: 'url', url: new URL(`/.models/${variant}`, location.origin).href } : { kind: 'demo' }, { backend, vocabBlockBytes, weights });
+  if (engine.info()!.weights.format !== weights) throw new Error(`${backend} held the weights as ${engine.info()!.weights.format}, not ${weights}`);
   const { model } = engine.current;
   const adapter = LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: [...LORA_TARGETS], rslora: false }, 7);
   // B = 0 is every run's first step (only B gets a gradient then); a random B tests the A path too.
@@ -89,3 +93,24 @@ async function optimizerSteps(backend: BackendName, count: number): Promise<Opti
 }
 
 (globalThis as unknown as { optimizerSteps: typeof optimizerSteps }).optimizerSteps = optimizerSteps;
+
+/** Every format's dequantized matrix on a backend, plain and transposed, as float32 bit patterns: bf16 and f16 from
+ * all 65,536 patterns, int8 and int4 from fixed values (their rounding happens on the CPU, at load). */
+async function dequantized(backend: BackendName): Promise<Record<string, number[]>> {
+  await selectBackend(backend);
+  const all = new Uint16Array(65536).map((_, i) => i);
+  const values = seeded(64 * 96, 77, 1);
+  const out: Record<string, number[]> = {};
+  for (const format of ['bf16', 'f16', 'int8', 'int4'] as PackFormat[]) {
+    const m = format === 'bf16' || format === 'f16' ? PackedMatrix.fromHalves(all, 256, 256, format) : PackedMatrix.fromValues(values, 64, 96, packingFor(format, 96)!);
+    for (const transpose of [false, true]) {
+      const t = m.dense(transpose);
+      out[`${format}${transpose ? ' transposed' : ''}`] = Array.from(new Uint32Array(((await t.data()) as Float32Array).slice().buffer));
+      t.dispose();
+    }
+    m.dispose();
+  }
+  return out;
+}
+
+(globalThis as unknown as { dequantized: typeof dequantized }).dequantized = dequantized;

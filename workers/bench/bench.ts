@@ -33,7 +33,28 @@ export interface ModelBench {
   decodeFraction: number;
   peakTrainBytes: number | null; // tf.memory high-water mark during one training step
   weightBytes: number;
+  weights: WeightFormat; // how the frozen weights were held
+  /** The base model's mean loss on fixed random sequences (no adapter), and its logits at their last position: a
+   * packed format's quality is read against the float32 row of the same model (bench/run.ts). */
+  baseLoss: number;
+  lastLogits: number[];
   limits: BackendLimits;
+}
+
+/** Mean next-token loss of the base on `ids` [T], and the logits at the last position. */
+async function baseQuality(model: Awaited<ReturnType<typeof loadModel>>['model'], ids: number[]): Promise<{ loss: number; last: number[] }> {
+  const [loss, last] = tf.tidy(() => {
+    const T = ids.length;
+    const logits = model.logits(model.forward(tf.tensor2d(ids, [1, T], 'int32'))).reshape([T, -1]) as tf.Tensor2D; // [T, V]
+    const V = logits.shape[1];
+    const lse = tf.logSumExp(logits.slice([0, 0], [T - 1, V]), 1); // [T-1]
+    const at = tf.tensor1d(ids.slice(1).map((t, i) => i * V + t), 'int32');
+    const picked = tf.gather(logits.reshape([-1]), at);
+    return [tf.mean(tf.sub(lse, picked)), logits.slice([T - 1, 0], [1, V])];
+  });
+  const out = { loss: (await loss.data())[0], last: Array.from(await last.data()) };
+  tf.dispose([loss, last]);
+  return out;
 }
 
 async function time(f: () => tf.Tensor, reps: number): Promise<number> {
@@ -93,8 +114,10 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
   await generateIds(model, prompt, [], { maxNewTokens: 4 }, () => {}, () => false);
   const r = await generateIds(model, prompt, [], { maxNewTokens: opts.decodeTokens }, () => {}, () => false);
   const decodeTps = (r.ids.length - 1) / (r.decodeMs / 1000);
-  const weightBytes = model.weightBytes; // as held: 4 bytes a value, 2 for weights kept in 16 bits
+  const weightBytes = model.weightBytes; // as held: 4 bytes a value in float32, fewer packed
   log(`${spec.name}: decode ${decodeTps.toFixed(1)} tokens/s`);
+  const quality = await baseQuality(model, randomExamples(1, 64, config.vocabSize, 21)[0].ids);
+  log(`${spec.name}: base loss ${quality.loss.toFixed(4)} on 64 fixed random tokens`);
 
   // Training: the full LoRA step (forward, backward, AdamW) on random tokens of exactly seqLen.
   let trainTps: number | null = null;
@@ -151,21 +174,34 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
     decodeFraction: decodeTps / decodeLimit,
     peakTrainBytes: peak,
     weightBytes,
+    weights,
+    baseLoss: quality.loss,
+    lastLogits: quality.last,
     limits,
   };
 }
 
+/** A packed row's quality against the float32 row of the same model in the same run: the base loss's relative
+ * change and the RMS of the last position's logit change over the logits' RMS. Null without a float32 row. */
+export function qualityVsF32(r: ModelBench, rows: ModelBench[]): { loss: number; logits: number } | null {
+  const ref = rows.find((x) => x.model === r.model && x.weights === 'f32');
+  if (!ref || ref === r) return null;
+  const rms = (v: number[]) => Math.sqrt(v.reduce((a, x) => a + x * x, 0) / v.length);
+  return { loss: (r.baseLoss - ref.baseLoss) / ref.baseLoss, logits: rms(r.lastLogits.map((x, i) => x - ref.lastLogits[i])) / rms(ref.lastLogits) };
+}
+
 export function formatTable(rows: ModelBench[]): string {
-  const head = '| model | backend | params | seq×batch | matmul GFLOP/s | train tok/s | FLOPs util. | weight read GB/s | decode tok/s | decode limit | fraction | peak train memory | weights |';
-  const sep = '|' + ' --- |'.repeat(13);
+  const head = '| model | backend | weights | params | seq×batch | matmul GFLOP/s | train tok/s | FLOPs util. | weight read GB/s | decode tok/s | decode limit | fraction | peak train memory | weights held | bytes/param | base loss vs f32 | logits vs f32 |';
+  const sep = '|' + ' --- |'.repeat(17);
   const mb = (b: number | null) => (b === null ? '—' : `${(b / 2 ** 20).toFixed(0)} MiB`);
   const f = (v: number | null, d = 1) => (v === null ? 'did not run' : v.toFixed(d));
+  const pct = (v: number) => `${v >= 0 ? '+' : ''}${(100 * v).toFixed(2)}%`;
   return [
     head,
     sep,
-    ...rows.map(
-      (r) =>
-        `| ${r.model} | ${r.backend} | ${(r.parameters / 1e6).toFixed(2)}M | ${r.seqLen}×${r.batch} | ${r.limits.matmulGflops.toFixed(1)} | ${f(r.trainTokensPerSecond)} | ${r.trainUtilization === null ? '—' : (100 * r.trainUtilization).toFixed(1) + '%'} | ${r.limits.readGBps.toFixed(1)} | ${r.decodeTokensPerSecond.toFixed(1)} | ${r.decodeLimitTokensPerSecond.toFixed(1)} | ${(100 * r.decodeFraction).toFixed(0)}% | ${mb(r.peakTrainBytes)} | ${mb(r.weightBytes)} |`,
-    ),
+    ...rows.map((r) => {
+      const q = qualityVsF32(r, rows);
+      return `| ${r.model} | ${r.backend} | ${r.weights} | ${(r.parameters / 1e6).toFixed(2)}M | ${r.seqLen}×${r.batch} | ${r.limits.matmulGflops.toFixed(1)} | ${f(r.trainTokensPerSecond)} | ${r.trainUtilization === null ? '—' : (100 * r.trainUtilization).toFixed(1) + '%'} | ${r.limits.readGBps.toFixed(1)} | ${r.decodeTokensPerSecond.toFixed(1)} | ${r.decodeLimitTokensPerSecond.toFixed(1)} | ${(100 * r.decodeFraction).toFixed(0)}% | ${mb(r.peakTrainBytes)} | ${mb(r.weightBytes)} | ${(r.weightBytes / r.parameters).toFixed(3)} | ${q ? pct(q.loss) : '—'} | ${q ? (100 * q.logits).toFixed(2) + '%' : '—'} |`;
+    }),
   ].join('\n');
 }

@@ -25,6 +25,7 @@ async function tryBackend(name: BackendName): Promise<string | null> {
   try {
     if (name === 'webgpu') {
       await import('@tensorflow/tfjs-backend-webgpu'); // its kernels
+      await registerOps('webgpu'); // ours for it
       // Our own device factory, once, and again after a device loss: the next setBackend gets a new device.
       if (!webGpuRegistered || deviceLost()) registerWebGpu();
       webGpuRegistered = true;
@@ -50,7 +51,7 @@ async function probeWebGpu(): Promise<{ ok: boolean; fallback: boolean; adapter:
 
 /** Select and initialise a backend. `auto` prefers a hardware WebGPU adapter, then WASM, then cpu. */
 export async function selectBackend(pref: BackendPreference = 'auto'): Promise<BackendInfo> {
-  registerOps();
+  await registerOps();
   if (pref !== 'auto') {
     const err = await tryBackend(pref);
     if (err) throw new BackendUnavailableError(`The ${pref} backend is unavailable here: ${err}. Choose another backend (auto picks one that works).`);

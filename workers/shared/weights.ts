@@ -46,12 +46,13 @@ export interface WeightDecision {
 
 /**
  * The format `auto` picks: float32 wherever it fits (every packed format pays to unpack at each use, so float32 is
- * the fastest on every backend today), else the most precise packed format that fits. WebGPU has no unpacking
- * kernel yet, so it keeps float32. `canPack`: the backend has the unpacking kernels.
+ * the fastest on every backend today), else the most precise packed format that fits. WebGPU's memory is not
+ * known to a page, so there auto keeps float32 and the user chooses. `canPack`: the backend has the unpacking kernels.
  */
 export function chooseWeightFormat(parameters: number, backend: BackendName, canPack: boolean): WeightDecision {
   const gb = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GB`;
-  if (!canPack) return { format: 'f32', reason: `${backend === 'webgpu' ? 'WebGPU' : backend} reads float32 weights only, so far` };
+  if (!canPack) return { format: 'f32', reason: `${backend === 'webgpu' ? 'WebGPU' : backend} reads float32 weights only here` };
+  if (backend === 'webgpu') return { format: 'f32', reason: 'float32 is the fastest; a browser does not say how much GPU memory there is, so choose 16-bit, int8 or int4 for a model too large for this GPU (the preflight gives each size)' };
   if (backend !== 'wasm') return { format: 'f32', reason: 'float32 is the fastest, and this backend has no fixed memory ceiling' };
   const budget = WASM_HEAP_BYTES - WASM_WORK_BYTES;
   for (const format of WEIGHT_FORMATS) {
@@ -67,8 +68,9 @@ export function chooseWeightFormat(parameters: number, backend: BackendName, can
  * backend cannot unpack (and says so). */
 export function resolveWeightFormat(choice: WeightChoice, parameters: number, backend: BackendName, canPack: boolean): WeightDecision {
   if (choice === 'auto') return chooseWeightFormat(parameters, backend, canPack);
-  if (choice !== 'f32' && !canPack) return { format: 'f32', reason: `${choice} was asked for, but ${backend === 'webgpu' ? 'WebGPU' : backend} reads float32 weights only, so far` };
-  return { format: choice, reason: 'as chosen' };
+  if (choice !== 'f32' && !canPack) return { format: 'f32', reason: `${choice} was asked for, but ${backend === 'webgpu' ? 'WebGPU' : backend} reads float32 weights only here` };
+  const what: Record<WeightFormat, string> = { f32: 'exact', '16bit': 'a bf16/f16 file’s own values', int8: 'the base’s values rounded to 8 bits per row', int4: 'the base’s values rounded to 4 bits in groups of 32' };
+  return { format: choice, reason: `as chosen: ${what[choice]}` };
 }
 
 export function isWeightChoice(s: string): s is WeightChoice {

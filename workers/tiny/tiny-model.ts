@@ -168,8 +168,27 @@ export const QWEN3_06B_SHAPE: TinySpec = {
   maxPositions: 40960,
 };
 
+/** Qwen2.5-1.5B's exact shape with random weights (q/k/v biases, tied), in 4 shards, for benchmarks. */
+export const QWEN25_15B_SHAPE: TinySpec = {
+  ...base,
+  name: 'qwen2.5-1.5b-shape',
+  architecture: 'Qwen2ForCausalLM',
+  hidden: 1536,
+  layers: 28,
+  heads: 12,
+  kvHeads: 2,
+  intermediate: 8960,
+  vocab: 151936,
+  tied: true,
+  dtype: 'BF16',
+  ropeTheta: 1000000,
+  rmsNormEps: 1e-6,
+  maxPositions: 32768,
+  shards: 4,
+};
+
 /** The real shapes `npm run bench -- --models …` can run, by name. */
-export const BENCH_SHAPES: Record<string, TinySpec> = { 'smollm2-135m': SMOLLM2_135M_SHAPE, 'gemma3-270m': GEMMA3_270M_SHAPE, 'qwen3-0.6b': QWEN3_06B_SHAPE };
+export const BENCH_SHAPES: Record<string, TinySpec> = { 'smollm2-135m': SMOLLM2_135M_SHAPE, 'gemma3-270m': GEMMA3_270M_SHAPE, 'qwen3-0.6b': QWEN3_06B_SHAPE, 'qwen2.5-1.5b': QWEN25_15B_SHAPE };
 
 // ---------------------------------------------------------------------------------------------- tokenizer
 

@@ -1,23 +1,28 @@
 // Every custom kernel and gradient the engine puts into tfjs, registered from this one list and nowhere else
-// (importing an op's file registers nothing). selectBackend calls registerOps() before any tensor exists.
+// (importing an op's file registers nothing). selectBackend calls registerOps() before any tensor exists, and
+// registerOps('webgpu') once tfjs-backend-webgpu is loaded (it is imported only when WebGPU is tried).
 import * as tf from '../tf';
 import { batchMatMulGradient } from './matmul';
 import { registerWasmSlice } from './wasm-slice';
 import { registerDequantize } from './dequantize';
+import { registerDequantizeWebgpu } from './dequantize-webgpu';
 import { registerPackedMatMul } from './packed-matmul';
 
-export const OPS: readonly { name: string; register(): void }[] = [
+export const OPS: readonly { name: string; register(): void | Promise<void>; backend?: 'webgpu' }[] = [
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
   { name: 'WASM Slice reading the heap in place', register: registerWasmSlice },
   { name: 'Dequantize packed frozen weights (bf16, f16, int8, int4) to float32, on cpu and WASM', register: registerDequantize },
+  { name: 'Dequantize packed frozen weights on WebGPU (a WGSL program)', register: registerDequantizeWebgpu, backend: 'webgpu' },
   { name: 'x·Wᵀ straight from packed frozen weights, for few rows (decoding), on cpu and WASM', register: registerPackedMatMul },
 ];
 
-let registered = false;
+const done = new Set<string>();
 
-/** Register every op in OPS, once. */
-export function registerOps(): void {
-  if (registered) return;
-  registered = true;
-  for (const op of OPS) op.register();
+/** Register the ops of the backends always present, or (`backend`) those of one loaded later; each once. */
+export async function registerOps(backend?: 'webgpu'): Promise<void> {
+  for (const op of OPS) {
+    if (op.backend !== backend || done.has(op.name)) continue;
+    done.add(op.name);
+    await op.register();
+  }
 }

@@ -4,10 +4,11 @@
 import * as tf from '../tf';
 import { matmul } from '../ops/matmul';
 import { dequantize } from '../ops/dequantize';
-import { packedMatMul } from '../ops/packed-matmul';
+import { packedMatMul, PACKED_MATMUL } from '../ops/packed-matmul';
 import { packedBytes, PER_WORD, quantize, type PackFormat, type Packing } from './format';
 
-/** At most this many rows of x go through the packed product itself (decoding); more unpack W and multiply. */
+/** At most this many rows of x go through the packed product itself (decoding, on cpu and WASM); more rows, and
+ * WebGPU, unpack W and multiply. */
 export const PACKED_PRODUCT_MAX_ROWS = 8;
 
 export class PackedMatrix {
@@ -59,7 +60,7 @@ export class PackedMatrix {
   /** x [N, K] → x·Wᵀ [N, R], differentiable in x (dx = dy·W). */
   forward(x: tf.Tensor2D): tf.Tensor2D {
     const product = tf.customGrad(((xIn: tf.Tensor2D) => ({
-      value: xIn.shape[0] <= PACKED_PRODUCT_MAX_ROWS ? packedMatMul(xIn, this.words, this.scales, this.packing) : tf.tidy(() => matmul(xIn, this.dense(true))),
+      value: xIn.shape[0] <= PACKED_PRODUCT_MAX_ROWS && tf.getKernel(PACKED_MATMUL, tf.getBackend()) ? packedMatMul(xIn, this.words, this.scales, this.packing) : tf.tidy(() => matmul(xIn, this.dense(true))),
       gradFunc: (dy: tf.Tensor2D) => this.backward(dy),
     })) as unknown as Parameters<typeof tf.customGrad>[0]);
     return product(x) as tf.Tensor2D;
