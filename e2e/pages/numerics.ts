@@ -94,7 +94,7 @@ async function optimizerSteps(backend: BackendName, count: number): Promise<Opti
 
 (globalThis as unknown as { optimizerSteps: typeof optimizerSteps }).optimizerSteps = optimizerSteps;
 
-/** Every format's dequantized matrix on a backend, plain and transposed, as float32 bit patterns: bf16 and f16 from
+/** Every format's dequantized matrix on a backend, plain, transposed and a few rows looked up, as float32 bit patterns: bf16 and f16 from
  * all 65,536 patterns, int8 and int4 from fixed values (their rounding happens on the CPU, at load). */
 async function dequantized(backend: BackendName): Promise<Record<string, number[]>> {
   await selectBackend(backend);
@@ -108,6 +108,10 @@ async function dequantized(backend: BackendName): Promise<Record<string, number[
       out[`${format}${transpose ? ' transposed' : ''}`] = Array.from(new Uint32Array(((await t.data()) as Float32Array).slice().buffer));
       t.dispose();
     }
+    const ids = tf.tensor1d([m.rows - 1, 0, 3, 3, 17], 'int32'); // the embedding lookup
+    const rows = m.gatherRows(ids);
+    out[`${format} rows`] = Array.from(new Uint32Array(((await rows.data()) as Float32Array).slice().buffer));
+    tf.dispose([ids, rows]);
     m.dispose();
   }
   return out;

@@ -36,16 +36,16 @@ fn f16Bits(h : u32) -> u32 {
   return sign | ((e + 112u) << 23u) | (m << 13u);
 }`;
 
-function program(h: ProgramHelpers, packing: Packing, outputShape: number[], withScales: boolean) {
+function program(h: ProgramHelpers, packing: Packing, outputShape: number[], withScales: boolean, withRows: boolean) {
   const workgroupSize: [number, number, number] = [128, 1, 1];
   const dispatchLayout = h.flatDispatchLayout(outputShape);
   const per = PER_WORD[packing.format];
   return {
     outputShape,
-    shaderKey: `webtune_dequantize_${packing.format}`,
+    shaderKey: `webtune_dequantize_${packing.format}${withRows ? '_rows' : ''}`,
     dispatchLayout,
     dispatch: h.computeDispatch(dispatchLayout, outputShape, workgroupSize),
-    variableNames: withScales ? ['words', 'scales'] : ['words'],
+    variableNames: ['words', ...(withScales ? ['scales'] : []), ...(withRows ? ['rows'] : [])],
     uniforms: 'cols : i32, wordsPerRow : i32, groups : i32, group : i32, transposed : i32,',
     workgroupSize,
     size: true,
@@ -58,6 +58,7 @@ function program(h: ProgramHelpers, packing: Packing, outputShape: number[], wit
           var r = i;
           var k = j;
           if (uniforms.transposed == 1) { r = j; k = i; }
+          ${withRows ? 'r = rows[i];' : ''}
           let w = words[r * uniforms.wordsPerRow + k / ${per}];
           let sub = u32(k % ${per});
           var v = 0.0;
@@ -81,12 +82,14 @@ export async function registerDequantizeWebgpu(): Promise<void> {
       const a = attrs as unknown as Packing & { transpose: boolean };
       const words = inputs.words as tf.TensorInfo;
       const scales = inputs.scales as tf.TensorInfo | undefined;
+      const rows = inputs.rows as tf.TensorInfo | undefined;
       const [R, W] = words.shape;
       const K = W * PER_WORD[a.format];
-      const shape = a.transpose ? [K, R] : [R, K];
+      const shape = rows ? [rows.shape[0], K] : a.transpose ? [K, R] : [R, K];
       const groups = K / a.group;
-      const uniforms = [shape[1], W, groups, a.group, a.transpose ? 1 : 0].map((v) => ({ type: 'int32', data: [v] }));
-      return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(program(helpers, a, shape, !!scales), scales ? [words, scales] : [words], 'float32', uniforms);
+      const uniforms = [shape[1], W, groups, a.group, a.transpose && !rows ? 1 : 0].map((v) => ({ type: 'int32', data: [v] }));
+      const ins = [words, ...(scales ? [scales] : []), ...(rows ? [rows] : [])];
+      return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(program(helpers, a, shape, !!scales, !!rows), ins, 'float32', uniforms);
     },
   });
 }

@@ -12,28 +12,36 @@ interface Attrs extends Packing {
   transpose: boolean;
 }
 
-/** words int32 [R, K / perWord] (+ scales [R, K / group]) → float32 [R, K], or [K, R] when `transpose`. */
-export function dequantize(words: tf.Tensor, scales: tf.Tensor | null, packing: Packing, transpose = false): tf.Tensor2D {
-  const inputs: tf.NamedTensorMap = scales ? { words, scales } : { words };
+/** words int32 [R, K / perWord] (+ scales [R, K / group]) → float32 [R, K], or [K, R] when `transpose`; with
+ * `rows` (int32 [n], each < R), only those rows, [n, K]: the embedding lookup (tf.gather cannot serve it: on WebGPU
+ * it moves int32 through float32, which keeps only 24 bits of a packed word). */
+export function dequantize(words: tf.Tensor, scales: tf.Tensor | null, packing: Packing, transpose = false, rows?: tf.Tensor1D): tf.Tensor2D {
+  const inputs: tf.NamedTensorMap = { words };
+  if (scales) inputs.scales = scales;
+  if (rows) inputs.rows = rows;
   return tf.engine().runKernel(DEQUANTIZE, inputs, { ...packing, transpose } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
 export function registerDequantize(): void {
   registerLoopKernel<Attrs>(
     DEQUANTIZE,
-    ({ words }, a) => {
+    ({ words, rows }, a) => {
       const [R, W] = words!.shape;
       const K = W * PER_WORD[a.format];
+      if (rows) return [rows.shape[0], K];
       return a.transpose ? [K, R] : [R, K];
     },
-    ({ words, scales }, out, a, shapes) => {
+    ({ words, scales, rows }, out, a, shapes) => {
       const w = words as Int32Array;
       const s = (scales as Float32Array | undefined) ?? null;
       const [R, W] = shapes.words!.shape;
       const K = W * PER_WORD[a.format];
-      for (let r = 0; r < R; r++) {
-        if (a.transpose) decodeRow(w, s, r, K, a, out, r, R);
-        else decodeRow(w, s, r, K, a, out, r * K, 1);
+      if (rows) for (let i = 0; i < rows.length; i++) decodeRow(w, s, rows[i], K, a, out, i * K, 1);
+      else {
+        for (let r = 0; r < R; r++) {
+          if (a.transpose) decodeRow(w, s, r, K, a, out, r, R);
+          else decodeRow(w, s, r, K, a, out, r * K, 1);
+        }
       }
     },
   );

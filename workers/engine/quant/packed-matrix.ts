@@ -54,7 +54,7 @@ export class PackedMatrix {
 
   /** Rows of W for ids [n] → [n, K] (the embedding lookup), unpacking only those rows. */
   gatherRows(ids: tf.Tensor1D): tf.Tensor2D {
-    return tf.tidy(() => dequantize(tf.gather(this.words, ids), this.scales && tf.gather(this.scales, ids), this.packing));
+    return dequantize(this.words, this.scales, this.packing, false, ids);
   }
 
   /** x [N, K] → x·Wᵀ [N, R], differentiable in x (dx = dy·W). */
