@@ -21,6 +21,23 @@ const run = promisify(execFile);
 const cli = (...args: string[]) => run(process.execPath, ['scripts/node-run.mjs', 'workers/cli/main.ts', ...args], { maxBuffer: 1 << 24 });
 
 describe('cli train', () => {
+  it('trains on an int4 base (QLoRA-style); the folder records it and its adapter applies to the float32 base', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'webtune-cli-'));
+    const data = join(dir, 'qa.jsonl');
+    writeFileSync(data, QA.map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] })).join('\n') + '\n');
+    const out = join(dir, 'adapter');
+    const { stdout } = await cli('train', '--model', modelDir('llama-tied-gqa-f32'), '--data', data, '--out', out, '--epochs', '30', '--batch-size', '8', '--lr', '0.01', '--dropout', '0', '--val-split', '0', '--weights', 'int4', '--json');
+    const objs = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const done = objs[objs.length - 1];
+    expect(done).toMatchObject({ done: true, weights: 'int4' });
+    expect(done.train_loss).toBeLessThan(0.2 * objs[0].loss);
+    expect(done.peak_bytes).toBeGreaterThan(done.weight_bytes);
+    expect(JSON.parse(readFileSync(join(out, 'webtune_run.json'), 'utf8')).weights).toBe('int4');
+    const g = JSON.parse((await cli('generate', '--model', modelDir('llama-tied-gqa-f32'), '--adapter', out, '--prompt', QA[0][0], '--max-new-tokens', '8', '--weights', 'f32', '--json')).stdout.trim().split('\n').pop()!);
+    expect(g.weights).toBe('f32');
+    expect(g.weight_bytes).toBeGreaterThan(6 * done.weight_bytes); // 4 bytes a parameter against 0.625 (+ float32 norms)
+  });
+
   it('tunes, exports a PEFT folder, and generate --adapter reproduces the answers', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'webtune-cli-'));
     const data = join(dir, 'qa.jsonl');

@@ -35,6 +35,7 @@ export class RunRecorder {
       datasetId: req.datasetId,
       datasetName: meta.name,
       baseModel: info.id,
+      weights: info.weights.format,
       createdAt: new Date().toISOString(),
       lora: { ...DEFAULT_LORA, ...req.lora },
       train: { ...DEFAULT_TRAIN, ...req.train },

@@ -1,7 +1,7 @@
 // The data that crosses between the UI, the worker and Node hosts: requests, results, events, records.
 // Types only, no tfjs and no engine code: src/ imports from here (and from defaults.ts, api.ts), never from
 // the engine's internals. Each type is defined here once; the engine imports it.
-import type { WeightChoice, WeightDecision } from './weights';
+import type { WeightChoice, WeightDecision, WeightFormat } from './weights';
 import type { ARCHITECTURES, FORMATS, TRAIN_METHODS, GGUF_TYPES, LINEAR_MODULES, MERGED_DTYPES, TEMPLATE_CHOICES, ERROR_CODES, WARNING_CODES } from './defaults';
 
 // ── The model ────────────────────────────────────────────────────────────────────────────────────────
@@ -249,6 +249,7 @@ export interface TrainConfig {
  * another trainer (export llama-factory) from the folder alone. */
 export interface RunSettings {
   baseModel: string; // the id or path the run loaded
+  weights?: WeightFormat; // how its frozen weights were held (absent in folders written before the formats)
   architecture: Architecture;
   template: TemplateChoice; // the chat template the examples were rendered with
   chatTemplate: string | null; // its source, when it is the model's own
@@ -440,6 +441,7 @@ export interface RunRecord {
   datasetId: string;
   datasetName: string;
   baseModel: string;
+  weights?: WeightFormat; // how the base's frozen weights were held (absent in runs before the formats)
   createdAt: string;
   lora: LoraConfig;
   train: TrainConfig;

@@ -11,7 +11,7 @@ import type { Engine } from '../engine';
 export function runSettings(engine: Engine, baseModel: string, train: TrainConfig, lora: LoraConfig): RunSettings {
   const { config, tokenizer } = engine.current;
   const template = tokenizer.templateChoice;
-  return { baseModel, architecture: config.architecture, template, chatTemplate: template === 'model' ? tokenizer.ownTemplateSource : null, train, lora };
+  return { baseModel, weights: engine.info()?.weights.format, architecture: config.architecture, template, chatTemplate: template === 'model' ? tokenizer.ownTemplateSource : null, train, lora };
 }
 
 /** LLaMA-Factory's template (data/template.py's registry) for the chat format the run trained with. */
