@@ -2,6 +2,8 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 export default defineConfig({
   plugins: [
     svelte(),
@@ -37,6 +39,9 @@ export default defineConfig({
   appType: 'mpa', // a missing file is a 404, as on the Hub, not index.html
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 4000 },
-  server: { host: '127.0.0.1', port: 5173 },
-  preview: { host: '127.0.0.1', port: 4173, strictPort: true },
+  // Cross-origin isolation, so that WASM runs threaded (SharedArrayBuffer): the page and its workers load nothing
+  // cross-origin but CORS fetches (the Hub, a mirror, a model URL), which isolation allows. A static host must send
+  // the same two headers for threads; without them WASM runs on one core (the page says so).
+  server: { host: '127.0.0.1', port: 5173, headers: ISOLATION },
+  preview: { host: '127.0.0.1', port: 4173, strictPort: true, headers: ISOLATION },
 });

@@ -82,6 +82,15 @@ test('a local model folder loads through the folder picker', async ({ page }, te
   expect((await reply())?.length).toBeGreaterThan(0);
 });
 
+test('WASM runs on every core: the page is cross-origin isolated and says how many threads', async ({ page }, testInfo) => {
+  test.skip(testInfo.project.metadata.backend !== 'wasm', 'WASM threads: the wasm project');
+  await page.goto('/?backend=wasm');
+  expect(await page.evaluate(() => crossOriginIsolated)).toBe(true); // COOP/COEP from the server
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
+  await expect(page.getByTestId('backend')).toContainText(cores > 1 ? `${cores} threads` : '1 thread');
+});
+
 test('auto explains its choice', async ({ page }) => {
   await page.goto('/?backend=auto');
   await page.getByRole('button', { name: 'Load the built-in demo model' }).click();

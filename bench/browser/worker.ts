@@ -1,7 +1,7 @@
 // The benchmark in a module worker, on the backend asked for: the backend's own limits (1024³ matmul,
 // weight read rate), then the tiny demo model and, with `full`, SmolLM2-135M-Instruct's exact shape, at
 // sequence length 256 — the same code `npm run bench` runs in Node.
-import { selectBackend } from '../../workers/engine/backend';
+import { selectBackend, setWasmThreads } from '../../workers/engine/backend';
 import { configureBrowserWasm } from '../../workers/browser/wasm-urls';
 import { benchModel, formatTable, measureLimits, type ModelBench } from '../../workers/bench/bench';
 import { DEMO_SPEC, SMOLLM2_135M_SHAPE } from '../../workers/tiny/tiny-model';
@@ -9,12 +9,14 @@ import { DEMO_SPEC, SMOLLM2_135M_SHAPE } from '../../workers/tiny/tiny-model';
 export interface BenchRequest {
   backend: 'webgpu' | 'wasm';
   full: boolean;
+  threads: number | null; // WASM threads (null: one per logical core)
 }
 
 export interface BrowserBenchResult {
   host: string;
   backend: string;
   adapter?: string;
+  threads?: number; // WASM: the threads its products ran on
   matmul1024Gflops: number;
   readGBps: number;
   rows: ModelBench[];
@@ -28,12 +30,13 @@ const post = (m: unknown) => (self as unknown as { postMessage(m: unknown): void
 self.onmessage = async (e: MessageEvent<BenchRequest>) => {
   const log = (s: string) => post({ log: s });
   try {
+    setWasmThreads(e.data.threads);
     const info = await selectBackend(e.data.backend);
     const limits = await measureLimits(1024, 1024, 1024);
-    log(`${info.name}${info.adapter ? ` (${info.adapter})` : ''}: 1024³ matmul ${limits.matmulGflops.toFixed(2)} GFLOP/s, weight read ${limits.readGBps.toFixed(2)} GB/s`);
+    log(`${info.name}${info.adapter ? ` (${info.adapter})` : ''}${info.threads ? `, ${info.threads} thread(s)` : ''}: 1024³ matmul ${limits.matmulGflops.toFixed(2)} GFLOP/s, weight read ${limits.readGBps.toFixed(2)} GB/s`);
     const rows = [await benchModel({ ...DEMO_SPEC, maxPositions: 512 }, { seqLen: 256, batch: 4, trainSteps: 3, decodeTokens: 32, log })];
     if (e.data.full) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 2, decodeTokens: 16, log }));
-    const result: BrowserBenchResult = { host: navigator.userAgent, backend: info.name, adapter: info.adapter, matmul1024Gflops: limits.matmulGflops, readGBps: limits.readGBps, rows, table: formatTable(rows) };
+    const result: BrowserBenchResult = { host: navigator.userAgent, backend: info.name, adapter: info.adapter, threads: info.threads, matmul1024Gflops: limits.matmulGflops, readGBps: limits.readGBps, rows, table: formatTable(rows) };
     post({ result });
   } catch (err) {
     post({ error: err instanceof Error ? err.message : String(err) });

@@ -1,7 +1,7 @@
 // Compute backend choice: WebGPU on a real adapter, else WASM, else the plain JS cpu backend.
 // The choice and its reason are reported to the user.
 import * as tf from './tf';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'; // registers the wasm backend too
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm'; // registers the wasm backend too
 import { BackendUnavailableError } from './errors';
 import { deviceLost, registerWebGpu } from './gpu-device';
 import { registerOps } from './ops';
@@ -21,6 +21,49 @@ export function configureWasm(paths: string | Record<string, string>): void {
 
 let webGpuRegistered = false;
 
+/**
+ * WASM threads, in a cross-origin isolated page (the dev and preview servers send COOP/COEP; see vite.config.ts):
+ * one XNNPACK thread per logical core. tfjs-backend-wasm 4.22 starts its threaded build there but caps XNNPACK's
+ * pool at half of navigator.hardwareConcurrency (for SMT cores), which is one thread, that is none, on two cores;
+ * so the count tfjs reads is doubled for the moment of its start. Elsewhere (Node, a page without isolation) the
+ * single-threaded build runs. Returns why it could not start, or null.
+ */
+let threadsWanted: number | null = null;
+
+/** The WASM threads to start with (before the WASM backend starts; default: one per logical core). */
+export function setWasmThreads(n: number | null): void {
+  threadsWanted = n;
+}
+
+async function startWasm(): Promise<string | null> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  const cores = nav?.hardwareConcurrency ?? 1;
+  const threads = Math.max(1, Math.min(threadsWanted ?? cores, cores));
+  if (!isolated || threads < 2 || !nav) {
+    if (isolated) setThreadsCount(1);
+    return (await tf.setBackend('wasm')) ? null : 'tfjs could not initialise the wasm backend';
+  }
+  setThreadsCount(threads);
+  Object.defineProperty(nav, 'hardwareConcurrency', { value: 2 * cores, configurable: true });
+  try {
+    return (await tf.setBackend('wasm')) ? null : 'tfjs could not initialise the wasm backend';
+  } finally {
+    delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency; // the prototype's getter again
+  }
+}
+
+/** The WASM backend's info with its thread count. */
+function withThreads(info: BackendInfo): BackendInfo {
+  const threads = wasmThreads();
+  return threads === null ? info : { ...info, threads };
+}
+
+/** XNNPACK's threads on WASM (1: single-threaded), or null on another backend. */
+export function wasmThreads(): number | null {
+  return tf.getBackend() === 'wasm' ? getThreadsCount() : null;
+}
+
 async function tryBackend(name: BackendName): Promise<string | null> {
   try {
     if (name === 'webgpu') {
@@ -30,7 +73,10 @@ async function tryBackend(name: BackendName): Promise<string | null> {
       if (!webGpuRegistered || deviceLost()) registerWebGpu();
       webGpuRegistered = true;
     }
-    if (!(await tf.setBackend(name))) return `tfjs could not initialise the ${name} backend`;
+    if (name === 'wasm') {
+      const err = await startWasm();
+      if (err) return err;
+    } else if (!(await tf.setBackend(name))) return `tfjs could not initialise the ${name} backend`;
     await tf.ready();
     return null;
   } catch (e) {
@@ -56,7 +102,7 @@ export async function selectBackend(pref: BackendPreference = 'auto'): Promise<B
     const err = await tryBackend(pref);
     if (err) throw new BackendUnavailableError(`The ${pref} backend is unavailable here: ${err}. Choose another backend (auto picks one that works).`);
     const adapter = pref === 'webgpu' ? (await probeWebGpu()).adapter : undefined;
-    return { name: pref, reason: 'chosen explicitly', adapter };
+    return withThreads({ name: pref, reason: 'chosen explicitly', adapter });
   }
   const notes: string[] = [];
   const gpu = await probeWebGpu();
@@ -66,7 +112,7 @@ export async function selectBackend(pref: BackendPreference = 'auto'): Promise<B
     notes.push(`WebGPU failed to start (${err})`);
   } else notes.push(gpu.why);
   const wasmErr = await tryBackend('wasm');
-  if (!wasmErr) return { name: 'wasm', reason: `${notes.join('; ')}, so WASM` };
+  if (!wasmErr) return withThreads({ name: 'wasm', reason: `${notes.join('; ')}, so WASM` });
   notes.push(`WASM failed to start (${wasmErr})`);
   const cpuErr = await tryBackend('cpu');
   if (!cpuErr) return { name: 'cpu', reason: `${notes.join('; ')}, so the plain JS backend (slow)` };

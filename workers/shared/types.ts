@@ -58,6 +58,7 @@ export interface BackendInfo {
   name: BackendName;
   reason: string;
   adapter?: string; // the GPU adapter's description, for WebGPU
+  threads?: number; // WASM: the threads its products run on (1 without cross-origin isolation)
 }
 
 // ── Where models come from ───────────────────────────────────────────────────────────────────────────
