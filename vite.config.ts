@@ -2,7 +2,7 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 
-const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'credentialless' };
 
 export default defineConfig({
   plugins: [
@@ -39,9 +39,11 @@ export default defineConfig({
   appType: 'mpa', // a missing file is a 404, as on the Hub, not index.html
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 4000 },
-  // Cross-origin isolation, so that WASM runs threaded (SharedArrayBuffer): the page and its workers load nothing
-  // cross-origin but CORS fetches (the Hub, a mirror, a model URL), which isolation allows. A static host must send
-  // the same two headers for threads; without them WASM runs on one core (the page says so).
+  // Cross-origin isolation, so that WASM runs threaded (SharedArrayBuffer). COEP `credentialless`, not
+  // `require-corp`: model files come by CORS fetches either way, but telling a server that refuses CORS from one
+  // that is down takes a no-cors probe (source.ts), which require-corp blocks. A static host must send the same
+  // two headers for threads; without them (or in a browser without credentialless) WASM runs on one core, and the
+  // page says so.
   server: { host: '127.0.0.1', port: 5173, headers: ISOLATION },
   preview: { host: '127.0.0.1', port: 4173, strictPort: true, headers: ISOLATION },
 });

@@ -13,8 +13,13 @@ export type { BackendInfo, BackendName, BackendPreference };
 type GpuAdapterLike = { isFallbackAdapter?: boolean; info?: { isFallbackAdapter?: boolean; vendor?: string; architecture?: string; description?: string } };
 type NavigatorGpu = { gpu?: { requestAdapter(opts?: unknown): Promise<GpuAdapterLike | null> } };
 
-/** Where the .wasm binaries are: the URLs the bundler gave them (browser) or a directory prefix (Node). */
-export function configureWasm(paths: string | Record<string, string>): void {
+/** The threaded build's Emscripten glue as the package ships it (browser hosts only; see startWasm). */
+let threadedGlue: string | null = null;
+
+/** Where the .wasm binaries are: the URLs the bundler gave them (browser) or a directory prefix (Node).
+ * `glue`: the threaded build's script text, for its worker threads (browser). */
+export function configureWasm(paths: string | Record<string, string>, glue?: string): void {
+  threadedGlue = glue ?? null;
   setWasmPaths(paths as Parameters<typeof setWasmPaths>[0]);
   tf.env().set('PROD', true); // no debug checks, no console advice about tfjs-node
 }
@@ -25,8 +30,10 @@ let webGpuRegistered = false;
  * WASM threads, in a cross-origin isolated page (the dev and preview servers send COOP/COEP; see vite.config.ts):
  * one XNNPACK thread per logical core. tfjs-backend-wasm 4.22 starts its threaded build there but caps XNNPACK's
  * pool at half of navigator.hardwareConcurrency (for SMT cores), which is one thread, that is none, on two cores;
- * so the count tfjs reads is doubled for the moment of its start. Elsewhere (Node, a page without isolation) the
- * single-threaded build runs. Returns why it could not start, or null.
+ * so the count tfjs reads is doubled for the moment of its start. Each worker thread loads the glue from a script
+ * tfjs makes of its factory's source text; once bundled, that text no longer runs on its own and the threads never
+ * start (the pool waits for them forever), so the package's own glue file is handed over instead. Elsewhere (Node,
+ * a page without isolation or without the glue) the single-threaded build runs. Returns why it could not start, or null.
  */
 let threadsWanted: number | null = null;
 
@@ -40,15 +47,24 @@ async function startWasm(): Promise<string | null> {
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const cores = nav?.hardwareConcurrency ?? 1;
   const threads = Math.max(1, Math.min(threadsWanted ?? cores, cores));
-  if (!isolated || threads < 2 || !nav) {
+  if (!isolated || threads < 2 || !nav || !threadedGlue) {
     if (isolated) setThreadsCount(1);
     return (await tf.setBackend('wasm')) ? null : 'tfjs could not initialise the wasm backend';
   }
   setThreadsCount(threads);
   Object.defineProperty(nav, 'hardwareConcurrency', { value: 2 * cores, configurable: true });
+  const OriginalBlob = globalThis.Blob;
+  const glue = threadedGlue;
+  globalThis.Blob = class extends OriginalBlob {
+    constructor(parts?: BlobPart[], options?: BlobPropertyBag) {
+      const factorySource = parts?.length === 1 && typeof parts[0] === 'string' && parts[0].startsWith('var WasmBackendModuleThreadedSimd = ');
+      super(factorySource ? [glue] : parts, options);
+    }
+  };
   try {
     return (await tf.setBackend('wasm')) ? null : 'tfjs could not initialise the wasm backend';
   } finally {
+    globalThis.Blob = OriginalBlob;
     delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency; // the prototype's getter again
   }
 }
