@@ -65,14 +65,22 @@ test('AdamW steps on this backend equal the cpu backend, over as many parameters
   expect(worst).toBeLessThan(1e-5);
 });
 
-test('packed frozen weights dequantize on this backend to the cpu backend’s float32 bits, every format, plain and transposed', async ({ page }, testInfo) => {
+test('packed frozen weights dequantize on this backend to the cpu backend’s float32 bits, every format, plain and transposed; their decode product equals the cpu’s', async ({ page }, testInfo) => {
   const backend = testInfo.project.metadata.backend as string;
   await page.goto(`${devURL}/e2e/pages/numerics.html`);
   await page.waitForFunction(() => 'dequantized' in globalThis, undefined, { timeout: 120_000 });
-  const run = (b: string) => page.evaluate((b) => (globalThis as unknown as { dequantized: (b: string) => Promise<Record<string, number[]>> }).dequantized(b), b);
-  const reference = await run('cpu');
-  const got = await run(backend);
+  type Out = { bits: Record<string, number[]>; products: Record<string, number[]> };
+  const run = (b: string) => page.evaluate((b) => (globalThis as unknown as { dequantized: (b: string) => Promise<Out> }).dequantized(b), b);
+  const { bits: reference, products: refProducts } = await run('cpu');
+  const { bits: got, products } = await run(backend);
   expect(Object.keys(got)).toEqual(Object.keys(reference));
+  // The decode-time product read straight from the packed words equals the cpu's up to summation order.
+  expect(Object.keys(products)).toEqual(Object.keys(refProducts));
+  for (const [name, ref] of Object.entries(refProducts)) {
+    const scale = Math.max(...ref.map(Math.abs));
+    const worst = Math.max(...ref.map((r, i) => Math.abs(r - products[name][i])));
+    expect(worst / scale, `${name} on ${backend}`).toBeLessThan(1e-5);
+  }
   const f32 = new Float32Array(1);
   const u32 = new Uint32Array(f32.buffer);
   const value = (bits: number) => ((u32[0] = bits), f32[0]);

@@ -37,6 +37,19 @@ async function logits(engine: Engine): Promise<Float32Array> {
   return v;
 }
 
+/** `epochs` full-batch steps on 4 chats: each step's loss, and the tensor count at every event. */
+async function train(engine: Engine, epochs: number, learningRate: number): Promise<{ losses: number[]; counts: number[] }> {
+  const t = makeTrainer(engine, chats().slice(0, 4), { epochs, batchSize: 4, valSplit: 0, learningRate }, { dropout: 0 });
+  const losses: number[] = [];
+  const counts: number[] = [];
+  await t.run((e) => {
+    if (e.type === 'steps') for (const p of e.points) losses.push(p.loss);
+    counts.push(tf.memory().numTensors);
+  });
+  t.dispose();
+  return { losses, counts };
+}
+
 function randn(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
   const u = () => ((s = (s * 1664525 + 1013904223) >>> 0) + 0.5) / 2 ** 32;
@@ -193,19 +206,8 @@ for (const backend of ['wasm', 'cpu'] as const) {
 
     // Training on the plain JS cpu backend takes ten times as long and proves nothing the logits do not.
     it.runIf(backend === 'wasm')('trains to the same losses, with the tensor count flat across steps', async () => {
-      const run = async (engine: Engine) => {
-        const t = makeTrainer(engine, chats().slice(0, 4), { epochs: 3, batchSize: 4, valSplit: 0, learningRate: 1e-2 }, { dropout: 0 });
-        const losses: number[] = [];
-        const counts: number[] = [];
-        await t.run((e) => {
-          if (e.type === 'steps') for (const p of e.points) losses.push(p.loss);
-          counts.push(tf.memory().numTensors);
-        });
-        t.dispose();
-        return { losses, counts };
-      };
-      const a = await run(full);
-      const b = await run(half);
+      const a = await train(full, 3, 1e-2);
+      const b = await train(half, 3, 1e-2);
       expect(b.losses).toHaveLength(3);
       expect(b.losses).toEqual(a.losses);
       expect(new Set(b.counts.slice(1)).size).toBeLessThanOrEqual(2); // no tensor left behind per step
@@ -242,14 +244,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     });
 
     it.runIf(backend === 'wasm' && format === 'int4')('learns on an int4 base: the loss falls by half, the tensor count flat', async () => {
-      const t = makeTrainer(packed, chats().slice(0, 4), { epochs: 12, batchSize: 4, valSplit: 0, learningRate: 2e-2 }, { dropout: 0 });
-      const losses: number[] = [];
-      const counts: number[] = [];
-      await t.run((e) => {
-        if (e.type === 'steps') for (const p of e.points) losses.push(p.loss);
-        counts.push(tf.memory().numTensors);
-      });
-      t.dispose();
+      const { losses, counts } = await train(packed, 12, 2e-2);
       expect(losses).toHaveLength(12);
       expect(losses[11]).toBeLessThan(losses[0] / 2);
       expect(new Set(counts.slice(1)).size).toBeLessThanOrEqual(2);
@@ -267,10 +262,7 @@ describe('a packed vocabulary in row blocks (as WASM and WebGPU keep a large one
     await split.loadFiles(new DirModelFiles(modelDir('qwen2-bias-bf16')), { backend: 'wasm', weights: '16bit', vocabBlockBytes: 4 * 64 * 150 }); // 150 of 400 rows a block
     expect(split.current.model.embed.blockCount).toBe(3);
     expect(Array.from(await logits(split))).toEqual(Array.from(want));
-    const t = makeTrainer(split, chats().slice(0, 4), { epochs: 2, batchSize: 4, valSplit: 0, learningRate: 1e-2 }, { dropout: 0 });
-    const losses: number[] = [];
-    await t.run((e) => e.type === 'steps' && e.points.forEach((p) => losses.push(p.loss)));
-    t.dispose();
+    const { losses } = await train(split, 2, 1e-2);
     expect(losses[1]).toBeLessThan(losses[0]);
     split.unload();
   });

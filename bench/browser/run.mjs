@@ -55,4 +55,4 @@ if (limit) {
   console.log(`\nparallel limit: a plain product ${limit.alone.toFixed(2)} GFLOP/s alone, ${limit.together.toFixed(2)} on ${limit.cores} cores at once: ${limit.ratio.toFixed(2)}×`);
   console.log(`1024³ matmul ${one.matmul1024Gflops.toFixed(1)} → ${all.matmul1024Gflops.toFixed(1)} GFLOP/s (${(all.matmul1024Gflops / one.matmul1024Gflops).toFixed(2)}×); training ${all.rows.map((r, k) => `${r.model} ${speedup(k).toFixed(2)}× (${((100 * (speedup(k) - 1)) / (limit.ratio - 1)).toFixed(0)}% of the limit's gain)`).join(', ')}`);
 }
-console.log('\n' + JSON.stringify({ machine, host: 'chromium', parallelLimit: limit, results: results.map(({ table, ...r }) => r) }));
+console.log('\n' + JSON.stringify({ machine, host: 'chromium', parallelLimit: limit, results: results.map(({ table, rows, ...r }) => ({ ...r, rows: rows.map(({ lastLogits, ...row }) => row) })) }));

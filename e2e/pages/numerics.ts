@@ -96,11 +96,12 @@ async function optimizerSteps(backend: BackendName, count: number): Promise<Opti
 
 /** Every format's dequantized matrix on a backend, plain, transposed and a few rows looked up, as float32 bit patterns: bf16 and f16 from
  * all 65,536 patterns, int8 and int4 from fixed values (their rounding happens on the CPU, at load). */
-async function dequantized(backend: BackendName): Promise<Record<string, number[]>> {
+async function dequantized(backend: BackendName): Promise<{ bits: Record<string, number[]>; products: Record<string, number[]> }> {
   await selectBackend(backend);
   const all = new Uint16Array(65536).map((_, i) => i);
   const values = seeded(64 * 96, 77, 1);
   const out: Record<string, number[]> = {};
+  const products: Record<string, number[]> = {};
   for (const format of ['bf16', 'f16', 'int8', 'int4'] as PackFormat[]) {
     const m = format === 'bf16' || format === 'f16' ? PackedMatrix.fromHalves(all, 256, 256, format) : PackedMatrix.fromValues(values, 64, 96, packingFor(format, 96)!);
     for (const transpose of [false, true]) {
@@ -113,8 +114,19 @@ async function dequantized(backend: BackendName): Promise<Record<string, number[
     out[`${format} rows`] = Array.from(new Uint32Array(((await rows.data()) as Float32Array).slice().buffer));
     tf.dispose([ids, rows]);
     m.dispose();
+    // The product a decoded token takes (PackedMatMul, straight from the packed words), for 1 and 3 rows, of a
+    // matrix of ordinary values (the all-patterns one holds infinities and NaNs).
+    if (format === 'f16') continue; // (made from a file's own halves only)
+    const p = PackedMatrix.fromValues(values, 64, 96, packingFor(format, 96)!);
+    for (const n of [1, 3]) {
+      const x = tf.tensor2d(seeded(n * p.cols, 5 + n, 1), [n, p.cols]);
+      const y = p.forward(x);
+      products[`${format} × ${n} rows`] = Array.from(await y.data());
+      tf.dispose([x, y]);
+    }
+    p.dispose();
   }
-  return out;
+  return { bits: out, products };
 }
 
 (globalThis as unknown as { dequantized: typeof dequantized }).dequantized = dequantized;

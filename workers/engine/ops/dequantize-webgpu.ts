@@ -6,23 +6,24 @@ import * as tf from '../tf';
 import { PER_WORD, type Packing } from '../quant/format';
 import { DEQUANTIZE } from './dequantize';
 
-interface WebGpuBackendLike {
+export interface WebGpuBackendLike {
   runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo;
 }
-interface ProgramHelpers {
+export interface ProgramHelpers {
   getMainHeaderString(index: string): string;
   computeDispatch(layout: { x: number[] }, shape: number[], workgroup: [number, number, number]): [number, number, number];
   flatDispatchLayout(shape: number[]): { x: number[] };
 }
 
-const DECODE: Record<Packing['format'], string> = {
+/** WGSL: the value `v` of element k (word `w`, position `sub` in it) of row r, per format. */
+export const DECODE: Record<Packing['format'], string> = {
   bf16: 'v = bitcast<f32>(((u32(w) >> (16u * sub)) & 0xffffu) << 16u);',
   f16: 'v = bitcast<f32>(f16Bits((u32(w) >> (16u * sub)) & 0xffffu));',
   int8: 'v = f32(extractBits(w, 8u * sub, 8u)) * scales[r * uniforms.groups + k / uniforms.group];',
   int4: 'v = f32(i32(extractBits(u32(w), 4u * sub, 4u)) - 8) * scales[r * uniforms.groups + k / uniforms.group];',
 };
 
-const F16_BITS = `
+export const F16_BITS = `
 fn f16Bits(h : u32) -> u32 {
   let sign = (h & 0x8000u) << 16u;
   let e = (h >> 10u) & 0x1fu;
@@ -69,12 +70,17 @@ function program(h: ProgramHelpers, packing: Packing, outputShape: number[], wit
   };
 }
 
+/** tfjs-backend-webgpu's helpers for writing a program (its shader header, dispatch layout and size). */
+export async function programHelpers(): Promise<ProgramHelpers> {
+  const util = (await import('@tensorflow/tfjs-backend-webgpu')).webgpu_util as unknown as ProgramHelpers;
+  const main = (await import('@tensorflow/tfjs-backend-webgpu/dist/webgpu_program')) as unknown as Pick<ProgramHelpers, 'getMainHeaderString'>;
+  return { ...util, getMainHeaderString: main.getMainHeaderString };
+}
+
 /** Register the WebGPU kernel once tfjs-backend-webgpu is loaded (backend.ts calls registerOps again then). */
 export async function registerDequantizeWebgpu(): Promise<void> {
   if (!tf.getKernel(tf.Slice, 'webgpu') || tf.getKernel(DEQUANTIZE, 'webgpu')) return;
-  const h = (await import('@tensorflow/tfjs-backend-webgpu')).webgpu_util as unknown as ProgramHelpers;
-  const main = (await import('@tensorflow/tfjs-backend-webgpu/dist/webgpu_program')) as unknown as Pick<ProgramHelpers, 'getMainHeaderString'>;
-  const helpers: ProgramHelpers = { ...h, getMainHeaderString: main.getMainHeaderString };
+  const helpers = await programHelpers();
   tf.registerKernel({
     kernelName: DEQUANTIZE,
     backendName: 'webgpu',

@@ -7,6 +7,7 @@ import { registerWasmSlice } from './wasm-slice';
 import { registerDequantize } from './dequantize';
 import { registerDequantizeWebgpu } from './dequantize-webgpu';
 import { registerPackedMatMul } from './packed-matmul';
+import { registerPackedMatMulWebgpu } from './packed-matmul-webgpu';
 
 export const OPS: readonly { name: string; register(): void | Promise<void>; backend?: 'webgpu' }[] = [
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
@@ -14,6 +15,7 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'Dequantize packed frozen weights (bf16, f16, int8, int4) to float32, on cpu and WASM', register: registerDequantize },
   { name: 'Dequantize packed frozen weights on WebGPU (a WGSL program)', register: registerDequantizeWebgpu, backend: 'webgpu' },
   { name: 'x·Wᵀ straight from packed frozen weights, for few rows (decoding), on cpu and WASM', register: registerPackedMatMul },
+  { name: 'x·Wᵀ straight from packed frozen weights on WebGPU (a WGSL program)', register: registerPackedMatMulWebgpu, backend: 'webgpu' },
 ];
 
 const done = new Set<string>();

@@ -7,8 +7,7 @@ import { dequantize } from '../ops/dequantize';
 import { packedMatMul, PACKED_MATMUL } from '../ops/packed-matmul';
 import { packedBytes, PER_WORD, quantize, type PackFormat, type Packing } from './format';
 
-/** At most this many rows of x go through the packed product itself (decoding, on cpu and WASM); more rows, and
- * WebGPU, unpack W and multiply. */
+/** At most this many rows of x go through the packed product itself (decoding); more rows unpack W and multiply. */
 export const PACKED_PRODUCT_MAX_ROWS = 8;
 
 export class PackedMatrix {

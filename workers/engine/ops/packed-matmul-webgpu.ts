@@ -1,0 +1,61 @@
+// PackedMatMul on WebGPU (the kernel of ops/packed-matmul.ts): x [N, K] · Wᵀ for a packed W [R, K], one WGSL thread
+// per output (n, r), reading W's packed words directly, so a decoded token reads 2 (16-bit), 1 (int8) or 0.5 (int4)
+// bytes a weight instead of an unpacked float32 copy's 4 written and read again. The halves and quantized values are
+// decoded as ops/dequantize-webgpu.ts decodes them (one shared snippet).
+import * as tf from '../tf';
+import { PER_WORD, type Packing } from '../quant/format';
+import { PACKED_MATMUL } from './packed-matmul';
+import { DECODE, F16_BITS, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './dequantize-webgpu';
+
+function program(h: ProgramHelpers, packing: Packing, outputShape: number[], withScales: boolean) {
+  const workgroupSize: [number, number, number] = [64, 1, 1];
+  const dispatchLayout = h.flatDispatchLayout(outputShape);
+  const per = PER_WORD[packing.format];
+  return {
+    outputShape,
+    shaderKey: `webtune_packed_matmul_${packing.format}`,
+    dispatchLayout,
+    dispatch: h.computeDispatch(dispatchLayout, outputShape, workgroupSize),
+    variableNames: ['x', 'words', ...(withScales ? ['scales'] : [])],
+    uniforms: 'rows : i32, K : i32, wordsPerRow : i32, groups : i32, group : i32,',
+    workgroupSize,
+    size: true,
+    getUserCode: () => `
+      ${packing.format === 'f16' ? F16_BITS : ''}
+      ${h.getMainHeaderString('index')} {
+        if (index < uniforms.size) {
+          let n = index / uniforms.rows;
+          let r = index - n * uniforms.rows;
+          var acc = 0.0;
+          for (var k = 0; k < uniforms.K; k++) {
+            let w = words[r * uniforms.wordsPerRow + k / ${per}];
+            let sub = u32(k % ${per});
+            var v = 0.0;
+            ${DECODE[packing.format]}
+            acc += x[n * uniforms.K + k] * v;
+          }
+          setOutputAtIndex(index, acc);
+        }
+      }`,
+  };
+}
+
+/** Register the WebGPU kernel once tfjs-backend-webgpu is loaded (ops/index.ts). */
+export async function registerPackedMatMulWebgpu(): Promise<void> {
+  if (!tf.getKernel(tf.Slice, 'webgpu') || tf.getKernel(PACKED_MATMUL, 'webgpu')) return;
+  const h = await programHelpers();
+  tf.registerKernel({
+    kernelName: PACKED_MATMUL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, attrs, backend }) => {
+      const a = attrs as unknown as Packing;
+      const x = inputs.x as tf.TensorInfo;
+      const words = inputs.words as tf.TensorInfo;
+      const scales = inputs.scales as tf.TensorInfo | undefined;
+      const [N, K] = x.shape;
+      const [R, W] = words.shape;
+      const uniforms = [R, K, W, K / a.group, a.group].map((v) => ({ type: 'int32', data: [v] }));
+      return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(program(h, a, [N, R], !!scales), scales ? [x, words, scales] : [x, words], 'float32', uniforms);
+    },
+  });
+}
