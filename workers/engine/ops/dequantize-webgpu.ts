@@ -38,22 +38,15 @@ fn f16Bits(h : u32) -> u32 {
 }`;
 
 function program(h: ProgramHelpers, packing: Packing, outputShape: number[], withScales: boolean, withRows: boolean) {
-  const workgroupSize: [number, number, number] = [128, 1, 1];
-  const dispatchLayout = h.flatDispatchLayout(outputShape);
   const per = PER_WORD[packing.format];
-  return {
+  return flatProgram(h, {
     outputShape,
     shaderKey: `webtune_dequantize_${packing.format}${withRows ? '_rows' : ''}`,
-    dispatchLayout,
-    dispatch: h.computeDispatch(dispatchLayout, outputShape, workgroupSize),
     variableNames: ['words', ...(withScales ? ['scales'] : []), ...(withRows ? ['rows'] : [])],
     uniforms: 'cols : i32, wordsPerRow : i32, groups : i32, group : i32, transposed : i32,',
-    workgroupSize,
-    size: true,
-    getUserCode: () => `
-      ${packing.format === 'f16' ? F16_BITS : ''}
-      ${h.getMainHeaderString('index')} {
-        if (index < uniforms.size) {
+    workgroupX: 128,
+    prelude: packing.format === 'f16' ? F16_BITS : '',
+    body: `
           let i = index / uniforms.cols;
           let j = index - i * uniforms.cols;
           var r = i;
@@ -64,7 +57,28 @@ function program(h: ProgramHelpers, packing: Packing, outputShape: number[], wit
           let sub = u32(k % ${per});
           var v = 0.0;
           ${DECODE[packing.format]}
-          setOutputAtIndex(index, v);
+          setOutputAtIndex(index, v);`,
+  });
+}
+
+/** The parts of a program with one thread per output element (flat dispatch, `uniforms.size` bound): `body` is the
+ * WGSL for output `index`, run only below the size. */
+export function flatProgram(h: ProgramHelpers, p: { outputShape: number[]; shaderKey: string; variableNames: string[]; uniforms: string; workgroupX: number; prelude: string; body: string }) {
+  const workgroupSize: [number, number, number] = [p.workgroupX, 1, 1];
+  const dispatchLayout = h.flatDispatchLayout(p.outputShape);
+  return {
+    outputShape: p.outputShape,
+    shaderKey: p.shaderKey,
+    dispatchLayout,
+    dispatch: h.computeDispatch(dispatchLayout, p.outputShape, workgroupSize),
+    variableNames: p.variableNames,
+    uniforms: p.uniforms,
+    workgroupSize,
+    size: true,
+    getUserCode: () => `${p.prelude}
+      ${h.getMainHeaderString('index')} {
+        if (index < uniforms.size) {
+          ${p.body}
         }
       }`,
   };

@@ -5,25 +5,18 @@
 import * as tf from '../tf';
 import { PER_WORD, type Packing } from '../quant/format';
 import { PACKED_MATMUL } from './packed-matmul';
-import { DECODE, F16_BITS, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './dequantize-webgpu';
+import { DECODE, F16_BITS, flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './dequantize-webgpu';
 
 function program(h: ProgramHelpers, packing: Packing, outputShape: number[], withScales: boolean) {
-  const workgroupSize: [number, number, number] = [64, 1, 1];
-  const dispatchLayout = h.flatDispatchLayout(outputShape);
   const per = PER_WORD[packing.format];
-  return {
+  return flatProgram(h, {
     outputShape,
     shaderKey: `webtune_packed_matmul_${packing.format}`,
-    dispatchLayout,
-    dispatch: h.computeDispatch(dispatchLayout, outputShape, workgroupSize),
     variableNames: ['x', 'words', ...(withScales ? ['scales'] : [])],
     uniforms: 'rows : i32, K : i32, wordsPerRow : i32, groups : i32, group : i32,',
-    workgroupSize,
-    size: true,
-    getUserCode: () => `
-      ${packing.format === 'f16' ? F16_BITS : ''}
-      ${h.getMainHeaderString('index')} {
-        if (index < uniforms.size) {
+    workgroupX: 64,
+    prelude: packing.format === 'f16' ? F16_BITS : '',
+    body: `
           let n = index / uniforms.rows;
           let r = index - n * uniforms.rows;
           var acc = 0.0;
@@ -34,10 +27,8 @@ function program(h: ProgramHelpers, packing: Packing, outputShape: number[], wit
             ${DECODE[packing.format]}
             acc += x[n * uniforms.K + k] * v;
           }
-          setOutputAtIndex(index, acc);
-        }
-      }`,
-  };
+          setOutputAtIndex(index, acc);`,
+  });
 }
 
 /** Register the WebGPU kernel once tfjs-backend-webgpu is loaded (ops/index.ts). */
