@@ -76,7 +76,7 @@ function withThreads(info: BackendInfo): BackendInfo {
 }
 
 /** XNNPACK's threads on WASM (1: single-threaded), or null on another backend. */
-export function wasmThreads(): number | null {
+function wasmThreads(): number | null {
   return tf.getBackend() === 'wasm' ? getThreadsCount() : null;
 }
 

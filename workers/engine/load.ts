@@ -158,7 +158,7 @@ export async function loadModel(files: ModelFiles, onProgress?: (p: LoadProgress
             onProgress?.({ stage: 'warning', message: `${file} stores float32 weights: 16-bit rounds them to bf16 (choose float32 to keep them exact).` });
           }
           if (isVocab) vocab.set(entry.name, VocabMatrix.packedFromRows(entry.name, values, rows, cols, packing, blockRows));
-          else packed.set(entry.name, values instanceof Uint16Array ? PackedMatrix.fromHalves(values, rows, cols, packing.format as 'bf16' | 'f16') : PackedMatrix.fromValues(values, rows, cols, packing));
+          else packed.set(entry.name, PackedMatrix.pack(values, rows, cols, packing));
           loaded();
           continue;
         }

@@ -51,8 +51,7 @@ export class VocabMatrix {
     const blocks: PackedMatrix[] = [];
     for (let v = 0; v < V; v += blockRows) {
       const n = Math.min(blockRows, V - v);
-      const part = values.subarray(v * C, (v + n) * C);
-      blocks.push(part instanceof Uint16Array ? PackedMatrix.fromHalves(part, n, C, packing.format as 'bf16' | 'f16') : PackedMatrix.fromValues(part, n, C, packing));
+      blocks.push(PackedMatrix.pack(values.subarray(v * C, (v + n) * C), n, C, packing));
     }
     return new VocabMatrix(name, [], false, blocks);
   }

@@ -16,7 +16,7 @@ export type Inputs = Record<string, tf.TensorInfo | undefined>;
 export type Views = Record<string, tf.TypedArray | undefined>;
 
 /** Whether the WASM backend is in this build (its kernels registered). */
-export const hasWasm = () => tf.getKernel(tf.Slice, 'wasm') !== undefined;
+const hasWasm = () => tf.getKernel(tf.Slice, 'wasm') !== undefined;
 
 /**
  * Register `kernelName` on cpu and, when present, WASM: `run` gets views of the inputs and of a fresh float32

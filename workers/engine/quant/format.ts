@@ -33,7 +33,7 @@ export function packingFor(format: PackFormat, K: number): Packing | null {
   return { format, group: K };
 }
 
-export const isQuantized = (f: PackFormat) => f === 'int8' || f === 'int4';
+const isQuantized = (f: PackFormat) => f === 'int8' || f === 'int4';
 
 /** Bytes a packed [R, K] matrix takes: its words and its scales. */
 export function packedBytes(p: Packing, R: number, K: number): number {

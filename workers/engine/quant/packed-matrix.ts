@@ -19,6 +19,13 @@ export class PackedMatrix {
     readonly cols: number,
   ) {}
 
+  /** A row-major [R, K] matrix packed: a file's own 16-bit patterns kept as they are (exact), float32 values
+   * quantized (or rounded to bf16). */
+  static pack(values: Float32Array | Uint16Array, R: number, K: number, packing: Packing): PackedMatrix {
+    if (values instanceof Uint16Array) return PackedMatrix.fromHalves(values, R, K, packing.format as 'bf16' | 'f16');
+    return PackedMatrix.fromValues(values, R, K, packing);
+  }
+
   /** Quantize (or round to bf16) a row-major [R, K] float32 matrix. */
   static fromValues(values: Float32Array, R: number, K: number, packing: Packing): PackedMatrix {
     const { words, scales } = quantize(values, R, K, packing);
