@@ -12,7 +12,7 @@ function lastJson(stdout: string): { prompt_ids: number[]; ids: number[]; text: 
 }
 
 describe('cli generate', () => {
-  it.each(['llama-tied-gqa-f32', 'qwen2-bias-bf16', 'llama-headdim-sharded', 'qwen2-untied-sharded-f16', 'qwen3-headdim-bf16', 'gemma3-window-bf16', 'gemma3-v5-softcap-f32', 'llama3-rope-f32'])('%s: chat prompt, greedy ids equal the reference', async (name) => {
+  it.each(['llama-tied-gqa-f32', 'qwen2-bias-bf16', 'llama-headdim-sharded', 'qwen2-untied-sharded-f16', 'qwen3-headdim-bf16', 'gemma3-window-bf16', 'gemma3-v5-softcap-f32', 'gemma3-spm-bf16', 'llama3-rope-f32'])('%s: chat prompt, greedy ids equal the reference', async (name) => {
     const r = await cli('generate', '--model', modelDir(name), '--prompt', 'What is the capital of France?', '--max-new-tokens', '6', '--json');
     expect(r.code, r.stderr).toBe(0);
     const out = lastJson(r.stdout);

@@ -10,7 +10,8 @@ import * as tf from '../workers/engine/tf';
 import { Engine } from '../workers/engine/engine';
 import { DirModelFiles } from '../workers/node/dir-files';
 import { GgufUnsupportedError } from '../workers/engine/errors';
-import { ggufPreTokenizer, writeModelGguf } from '../workers/engine/export/gguf-model';
+import { writeModelGguf } from '../workers/engine/export/gguf-model';
+import { ggufPreTokenizer, spmSpacePrefix } from '../workers/engine/export/gguf-vocab';
 import { writeMergedFolder } from '../workers/engine/export/merged';
 import { llamaFactoryRecipe, llamaFactoryTemplate } from '../workers/engine/export/llama-factory';
 import { DEFAULT_LORA, DEFAULT_TRAIN } from '../workers/shared/defaults';
@@ -24,6 +25,7 @@ import { PendingOutput } from '../workers/node/export-sink';
 import { CONFORMANCE, hasConformance, loadEngine, modelDir } from './helpers';
 import { loadRef, refGreedy, refLogits, withPeft, type RefModel } from './reference/llama-ref';
 import { ggufValues, readGguf } from './readers/gguf-reader';
+import { spmEncode } from './readers/spm-tokenizer';
 
 const tmp = mkdtempSync(join(tmpdir(), 'webtune-export-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -292,15 +294,87 @@ describe('export gguf', () => {
     expect(ggufValues(g, 'output_norm.weight').type).toBe(0);
   });
 
-  it('Gemma 3 is refused by name before a byte is written; a tokenizer llama.cpp cannot name is refused', async () => {
-    const engine = await loadEngine('gemma3-window-bf16');
-    const file = join(tmp, 'gemma.gguf');
+  it('gemma3-spm-bf16: gemma3 metadata and names, norms as 1 + w, a SentencePiece vocabulary that tokenizes as tokenizer.json does', async () => {
+    const name = 'gemma3-spm-bf16';
+    const { engine, peftDir } = await adapted(name);
+    const g = await exportGguf(engine, join(tmp, `${name}.gguf`), 'f32');
+    // Merges, spaces, a double space, newlines (bytes here) and characters the vocabulary lacks (bytes, up to 4 per
+    // character). " server," and "are" split differently when merges are taken left to right instead of by score.
+    const texts = ['The capital of France is Paris, no server, we are here.', 'Fine-tuning  keeps your data on your machine:\nno upload', 'héllo wörld ½ 🫩', ' leading and trailing '];
+    const want = texts.map((t) => engine.current.tokenizer.encode(t, false));
+    engine.unload();
+    const cfg = JSON.parse(readFileSync(join(modelDir(name), 'config.json'), 'utf8'));
+    const tok = JSON.parse(readFileSync(join(modelDir(name), 'tokenizer.json'), 'utf8'));
+    const md = g.metadata;
+    expect(md.get('general.architecture')).toBe('gemma3');
+    expect(md.get('gemma3.block_count')).toBe(6);
+    expect(md.get('gemma3.attention.sliding_window')).toBe(cfg.sliding_window);
+    expect(md.get('gemma3.attention.key_length')).toBe(cfg.head_dim);
+    expect(md.get('gemma3.attention.head_count_kv')).toBe(cfg.num_key_value_heads);
+    expect(md.get('gemma3.rope.freq_base')).toBeCloseTo(cfg.rope_theta, 0); // the full layers'; llama.cpp fixes the sliding ones' at 10000
+    expect(md.has('gemma3.final_logit_softcapping')).toBe(false);
+
+    expect(md.get('tokenizer.ggml.model')).toBe('llama');
+    expect(md.has('tokenizer.ggml.merges') || md.has('tokenizer.ggml.pre')).toBe(false);
+    expect(md.get('tokenizer.ggml.add_space_prefix')).toBe(false); // Gemma replaces spaces, prepends none
+    const tokens = md.get('tokenizer.ggml.tokens') as string[];
+    const types = md.get('tokenizer.ggml.token_type') as number[];
+    const scores = md.get('tokenizer.ggml.scores') as number[];
+    expect([tokens.length, types.length, scores.length]).toEqual([cfg.vocab_size, cfg.vocab_size, cfg.vocab_size]);
+    for (const [t, id] of Object.entries<number>(tok.model.vocab)) expect(tokens[id]).toBe(t);
+    expect(types.slice(0, 6)).toEqual([3, 3, 3, 2, 3, 3]); // <pad> <eos> <bos> control, <unk> unknown, turn markers control
+    expect(types[tok.model.vocab['<0x41>']]).toBe(6);
+    expect(types[tok.model.vocab['▁the']]).toBe(1);
+    const got = texts.map((t) => spmEncode(t, tokens, scores, false));
+    expect(got).toEqual(want);
+    expect(want[0].length).toBeLessThan(texts[0].length / 2); // merges were used
+    expect(want[2].filter((i) => types[i] === 6).length).toBeGreaterThanOrEqual(9); // é ö ½ 🫩 as bytes
+
+    const base = loadRef(modelDir(name));
+    const lora = withPeft(base, peftDir);
+    const perLayer: Record<string, string> = {
+      input_layernorm: 'attn_norm', post_attention_layernorm: 'post_attention_norm', pre_feedforward_layernorm: 'ffn_norm', post_feedforward_layernorm: 'post_ffw_norm',
+      'self_attn.q_proj': 'attn_q', 'self_attn.k_proj': 'attn_k', 'self_attn.v_proj': 'attn_v', 'self_attn.o_proj': 'attn_output', 'self_attn.q_norm': 'attn_q_norm', 'self_attn.k_norm': 'attn_k_norm',
+      'mlp.gate_proj': 'ffn_gate', 'mlp.up_proj': 'ffn_up', 'mlp.down_proj': 'ffn_down',
+    };
+    const names = new Map<string, string>([['model.embed_tokens.weight', 'token_embd.weight'], ['model.norm.weight', 'output_norm.weight']]);
+    for (const key of base.w.keys()) {
+      const m = /^model\.layers\.(\d+)\.(.+)\.weight$/.exec(key);
+      if (m) names.set(key, `blk.${m[1]}.${perLayer[m[2]]}.weight`);
+    }
+    expect([...g.tensors.keys()].sort()).toEqual([...names.values()].sort());
+    for (const [key, gname] of names) {
+      const t = ggufValues(g, gname);
+      expect(t.shape, gname).toEqual(base.w.get(key)!.shape);
+      const ref = mergedRef(base, lora, key).map((v) => (key.endsWith('norm.weight') ? v + 1 : v)); // Gemma's (1 + w) as llama.cpp's w
+      expect(maxRelErr(t.values, ref), gname).toBeLessThan(1e-6);
+    }
+  });
+
+  it.each([
+    ['gemma3-window-bf16', /every 6th layer full attention.*full layers are 0$/],
+    ['gemma3-v5-softcap-f32', /attention scores are soft-capped/],
+  ])('%s: a Gemma 3 that llama.cpp would run differently is refused, before a byte is written', async (name, reason) => {
+    const engine = await loadEngine(name);
+    const file = join(tmp, `${name}-refused.gguf`);
     const out = new PendingOutput(file);
-    await expect(writeModelGguf(engine.current, null, await out.file())).rejects.toThrow(GgufUnsupportedError);
+    const err = await writeModelGguf(engine.current, null, await out.file()).catch((e: Error) => e);
     await out.abandon();
     engine.unload();
-    expect(readdirSync(tmp).filter((f) => f.includes('gemma.gguf'))).toEqual([]);
+    expect(err).toBeInstanceOf(GgufUnsupportedError);
+    expect((err as Error).message.split(': ').slice(1).join(': ').split('. Export')[0]).toMatch(reason);
+    expect(readdirSync(tmp).filter((f) => f.includes(`${name}-refused`))).toEqual([]);
+  });
+
+  it("tokenizers llama.cpp cannot reproduce are refused; SentencePiece's space forms map to add_space_prefix", () => {
     expect(() => ggufPreTokenizer({ type: 'Metaspace', replacement: '▁' })).toThrow(/pre_tokenizer/);
+    const replace = { type: 'Replace', pattern: { String: ' ' }, content: '▁' };
+    expect(spmSpacePrefix(replace, { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false })).toBe(false); // Gemma
+    expect(spmSpacePrefix({ type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, replace] }, null)).toBe(true); // Llama 2, legacy
+    expect(spmSpacePrefix(null, { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false })).toBe(true); // Llama 2, current
+    expect(spmSpacePrefix(null, { type: 'Metaspace', replacement: '▁', prepend_scheme: 'never', split: false })).toBe(false);
+    expect(() => spmSpacePrefix({ type: 'NFKC' }, null)).toThrow(GgufUnsupportedError);
+    expect(() => spmSpacePrefix(null, { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true })).toThrow(/SentencePiece/);
   });
 
   it.skipIf(!hasConformance)("SmolLM2's real tokenizer is llama.cpp's smollm pre-tokenizer", () => {
@@ -339,7 +413,7 @@ describe('cli export', () => {
     expect(again.stderr).toMatch(/already exists.*--overwrite/);
     const bad = await cli('export', 'gguf', '--model', modelDir('gemma3-window-bf16'), '--out', join(tmp, 'cli-gemma.gguf'));
     expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toMatch(/GgufUnsupportedError.*Gemma3ForCausalLM.*convert_hf_to_gguf/);
+    expect(bad.stderr).toMatch(/GgufUnsupportedError.*every 6th layer.*convert_hf_to_gguf/);
     expect(readdirSync(tmp).filter((f) => f.includes('cli-gemma'))).toEqual([]);
     const noKind = await cli('export', '--model', 'x');
     expect(noKind.stderr).toMatch(/export merged.*export gguf/);

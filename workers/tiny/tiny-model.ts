@@ -26,6 +26,7 @@ export interface TinySpec {
   generationConfig: boolean;
   maxPositions?: number;
   chat?: ChatFamily; // special tokens and chat format; default ChatML
+  sentencepiece?: boolean; // a SentencePiece-style BPE vocabulary (▁ for spaces, byte fallback) as Gemma and Llama 2 ship, instead of byte-level
   noTemplate?: boolean; // a base model: no chat template at all
   extra?: Record<string, unknown>; // further config.json fields (rope scaling, sliding windows, …)
 }
@@ -87,6 +88,26 @@ export const TINY_VARIANTS: TinySpec[] = [
       attn_logit_softcapping: 5,
       final_logit_softcapping: 3,
     },
+  },
+  // Gemma 3 as llama.cpp's gemma3 runs it (every 6th layer full, local rope base 10000, query_pre_attn_scalar =
+  // head_dim), with a SentencePiece-style vocabulary as the real Gemma tokenizer.json has (▁, byte fallback).
+  {
+    ...base,
+    name: 'gemma3-spm-bf16',
+    architecture: 'Gemma3ForCausalLM',
+    hidden: 32,
+    heads: 2,
+    kvHeads: 1,
+    headDim: 16,
+    intermediate: 64,
+    layers: 6,
+    tied: true,
+    dtype: 'BF16',
+    ropeTheta: 1000000,
+    rmsNormEps: 1e-6,
+    chat: 'gemma',
+    sentencepiece: true,
+    extra: { sliding_window: 4, rope_local_base_freq: 10000 },
   },
   // A base model: no chat template (completion only).
   { ...base, name: 'llama-base-notemplate', architecture: 'LlamaForCausalLM', hidden: 32, heads: 2, kvHeads: 1, tied: true, dtype: 'F32', noTemplate: true },
@@ -232,10 +253,16 @@ export function bytesToUnicode(): string[] {
 
 /** Train `numMerges` byte-level BPE merges on the fixed corpus; ties break by the pair's text. */
 function trainMerges(numMerges: number, byteChar: string[]): [string, string][] {
-  const counts = new Map<string, number>();
   const text = CORPUS.split(/<\|im_start\|>|<\|im_end\|>/).join(' '); // the corpus is written in ChatML
-  for (const m of text.matchAll(PRETOKENIZE)) {
-    const word = [...new TextEncoder().encode(m[0])].map((b) => byteChar[b]).join('\u0000');
+  const words = [...text.matchAll(PRETOKENIZE)].map((m) => [...new TextEncoder().encode(m[0])].map((b) => byteChar[b]));
+  return trainMergesOn(words, numMerges);
+}
+
+/** BPE training: merge the most frequent adjacent pair of symbols, `numMerges` times (ties by the pair's text). */
+function trainMergesOn(symbolWords: string[][], numMerges: number): [string, string][] {
+  const counts = new Map<string, number>();
+  for (const w of symbolWords) {
+    const word = w.join('\u0000');
     counts.set(word, (counts.get(word) ?? 0) + 1);
   }
   let words = [...counts.entries()].map(([w, c]) => ({ syms: w.split('\u0000'), count: c }));
@@ -288,6 +315,38 @@ export const LLAMA3_STYLE_TEMPLATE =
 
 const TEMPLATES: Record<ChatFamily, string> = { chatml: CHATML_TEMPLATE, gemma: GEMMA_STYLE_TEMPLATE, llama3: LLAMA3_STYLE_TEMPLATE };
 
+/** The corpus's words as SentencePiece splits them: each starts at a ▁ (a space) and none crosses one. */
+const SPM_WORDS = /▁*[^▁\n]+|▁+/gu;
+
+/**
+ * A SentencePiece-style BPE tokenizer.json, in the form transformers' converter writes Gemma's: spaces become ▁
+ * (normalizer), merges within ▁-words trained here, every byte as a <0xXX> token for what the vocabulary lacks
+ * (byte_fallback), and a decoder that undoes both. The corpus is ASCII, so any other character falls back to bytes.
+ */
+export function makeSpmTokenizer(numMerges = 120, family: ChatFamily = 'gemma'): { tokenizer: object; vocabSize: number } {
+  const vocab: Record<string, number> = {};
+  const add = (t: string) => (vocab[t] ??= Object.keys(vocab).length);
+  const specials = SPECIALS[family];
+  specials.forEach(add);
+  for (let b = 0; b < 256; b++) add(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+  const text = CORPUS.split(/<\|im_start\|>|<\|im_end\|>/).join(' ').replaceAll(' ', '▁');
+  for (const ch of text) if (ch !== '\n') add(ch); // a newline stays a byte, as in Llama 2's vocabulary
+  const merges = trainMergesOn([...text.matchAll(SPM_WORDS)].map((m) => [...m[0]]), numMerges);
+  for (const [a, b] of merges) add(a + b);
+  const tokenizer = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    normalizer: { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+    pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false },
+    post_processor: null,
+    decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }] },
+    model: { type: 'BPE', dropout: null, unk_token: FAMILY[family].unk, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges },
+  };
+  return { tokenizer, vocabSize: Object.keys(vocab).length };
+}
+
 export function makeTokenizer(numMerges = 120, family: ChatFamily = 'chatml'): { tokenizer: object; vocabSize: number } {
   const byteChar = bytesToUnicode();
   const vocab: Record<string, number> = {};
@@ -332,7 +391,7 @@ export function makeModelFiles(spec: TinySpec, seed = 1234): Map<string, Uint8Ar
   const rng = new Rng(seed);
   const family = spec.chat ?? 'chatml';
   const fam = FAMILY[family];
-  const { tokenizer, vocabSize: tokVocab } = makeTokenizer(120, family);
+  const { tokenizer, vocabSize: tokVocab } = spec.sentencepiece ? makeSpmTokenizer(120, family) : makeTokenizer(120, family);
   const vocab = spec.vocab ?? tokVocab;
   if (vocab < tokVocab) throw new Error(`${spec.name}: vocab ${vocab} is smaller than the tokenizer's ${tokVocab}`);
   const C = spec.hidden;

@@ -1,7 +1,10 @@
 // A loaded model (with its adapter merged) as a GGUF file for llama.cpp and Ollama: the architecture's
-// metadata, llama.cpp's tensor names, the byte-level BPE vocabulary, and the chat template. Llama's q/k rows
+// metadata, llama.cpp's tensor names, the vocabulary (gguf-vocab.ts), and the chat template. Llama's q/k rows
 // are reordered from the Hugging Face rotary layout (each head's first half rotates with its second half)
-// into llama.cpp's (adjacent pairs), as llama.cpp's own converter does; Qwen2/Qwen3 keep the HF layout.
+// into llama.cpp's (adjacent pairs), as llama.cpp's own converter does; Qwen2/Qwen3/Gemma 3 keep the HF layout.
+// Gemma 3's norms scale by (1 + w) and llama.cpp's by w, so its norm weights are written plus one; what
+// llama.cpp's gemma3 fixes rather than reads (the layer pattern, the local rope base, the query scale) is
+// checked against the model, and a model that differs is refused (gemma3Refusal).
 import type { Architecture, ModelConfig } from '../config';
 import { GGUF_TYPES } from '../../shared/defaults';
 import type { GgufType } from '../../shared/types';
@@ -13,15 +16,19 @@ import { GgufMetadata, Q8_0_BLOCK, writeGguf, type GgmlType, type GgufTensor } f
 import { assertExactBase, mergedTensors } from './merged';
 import type { ByteSink, ExportProgress } from './sink';
 import { modelName } from '../../shared/names';
+import { ggufVocab } from './gguf-vocab';
 
 export { GGUF_TYPES };
 /** general.file_type: llama.cpp's LLAMA_FTYPE of the file's main weight type. */
 const FTYPE: Record<GgufType, number> = { f32: 0, f16: 1, q8_0: 7 };
 
-const ARCH: Partial<Record<Architecture, string>> = { LlamaForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3' };
+const ARCH: Partial<Record<Architecture, string>> = { LlamaForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', Gemma3ForCausalLM: 'gemma3' };
 
-/** llama.cpp's name of a checkpoint tensor. */
-export function ggufTensorName(hf: string): string {
+/** Gemma's names for its four norms, which llama.cpp's gemma3 calls by its own. */
+const GEMMA_NORMS: Record<string, string> = { post_attention_layernorm: 'post_attention_norm', pre_feedforward_layernorm: 'ffn_norm', post_feedforward_layernorm: 'post_ffw_norm' };
+
+/** llama.cpp's name of a checkpoint tensor in a file of architecture `arch`. */
+export function ggufTensorName(hf: string, arch = 'llama'): string {
   const top: Record<string, string> = { 'model.embed_tokens.weight': 'token_embd.weight', 'model.norm.weight': 'output_norm.weight', 'lm_head.weight': 'output.weight' };
   if (top[hf]) return top[hf];
   const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(hf);
@@ -38,8 +45,9 @@ export function ggufTensorName(hf: string): string {
     'mlp.up_proj': 'ffn_up',
     'mlp.down_proj': 'ffn_down',
   };
-  if (!m || !part[m[2]]) throw new Error(`no GGUF name for ${hf}`);
-  return `blk.${m[1]}.${part[m[2]]}.${m[3]}`;
+  const name = m && ((arch === 'gemma3' && GEMMA_NORMS[m[2]]) || part[m[2]]);
+  if (!m || !name) throw new Error(`no GGUF name for ${hf}`);
+  return `blk.${m[1]}.${name}.${m[3]}`;
 }
 
 /** Rows of a q/k weight [heads·D, in] (or bias [heads·D]) from HF's half-split rotary order to adjacent pairs:
@@ -67,55 +75,6 @@ function tensorType(shape: number[], fileType: GgufType): GgmlType {
 
 type Json = Record<string, unknown>;
 
-// The pre-tokenizers of the byte-level BPE families llama.cpp knows, by the split each one makes.
-const LLAMA3_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const QWEN2_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-/** tokenizer.ggml.pre: llama.cpp's name for how text is split before BPE, read from tokenizer.json's pre_tokenizer. */
-export function ggufPreTokenizer(pre: unknown): string {
-  const p = (pre ?? {}) as Json;
-  const byteLevel = (x: Json, regex: boolean) => x.type === 'ByteLevel' && (x.use_regex !== false) === regex;
-  if (byteLevel(p, true)) return 'gpt-2'; // llama.cpp's name for GPT-2's own split (the tokenizer model is "gpt2")
-  const seq = p.type === 'Sequence' && Array.isArray(p.pretokenizers) ? (p.pretokenizers as Json[]) : null;
-  if (seq?.length === 2 && seq[0].type === 'Digits' && seq[0].individual_digits === true && byteLevel(seq[1], true)) return 'smollm';
-  if (seq?.length === 2 && seq[0].type === 'Split' && byteLevel(seq[1], false)) {
-    const regex = ((seq[0].pattern ?? {}) as Json).Regex;
-    if (regex === LLAMA3_SPLIT) return 'llama-bpe';
-    if (regex === QWEN2_SPLIT) return 'qwen2';
-  }
-  throw new GgufUnsupportedError(`tokenizer.json's pre_tokenizer (${JSON.stringify(pre).slice(0, 200)}) is not one of the byte-level splits llama.cpp names (GPT-2, SmolLM, Llama 3, Qwen2)`);
-}
-
-// llama.cpp's token types.
-const NORMAL = 1;
-const CONTROL = 3;
-const USER_DEFINED = 4;
-const UNUSED = 5;
-
-/** The vocabulary as llama.cpp's "gpt2" tokenizer model reads it: one token per embedding row (rows no token
- * uses are [PAD<id>], unused), each with its type, and the merges in rank order. */
-export function ggufVocab(tokenizerJson: Json, vocabSize: number): { pre: string; tokens: string[]; types: number[]; merges: string[] } {
-  const model = (tokenizerJson.model ?? {}) as Json;
-  if (model.type !== 'BPE' || model.byte_fallback === true) throw new GgufUnsupportedError(`its tokenizer is ${String(model.type)}${model.byte_fallback ? ' with byte fallback (a SentencePiece vocabulary)' : ''}; only byte-level BPE vocabularies are written`);
-  const pre = ggufPreTokenizer(tokenizerJson.pre_tokenizer);
-  const tokens: (string | undefined)[] = new Array(vocabSize);
-  const types = new Array<number>(vocabSize).fill(NORMAL);
-  for (const [token, id] of Object.entries((model.vocab ?? {}) as Record<string, number>)) if (id < vocabSize) tokens[id] = token;
-  for (const a of (tokenizerJson.added_tokens ?? []) as { id: number; content: string; special?: boolean }[]) {
-    if (a.id >= vocabSize) continue; // past the embedding: no text can use it (the loader warned)
-    tokens[a.id] = a.content;
-    types[a.id] = a.special ? CONTROL : USER_DEFINED;
-  }
-  for (let i = 0; i < vocabSize; i++) {
-    if (tokens[i] === undefined) {
-      tokens[i] = `[PAD${i}]`;
-      types[i] = UNUSED;
-    }
-  }
-  const merges = ((model.merges ?? []) as (string | [string, string])[]).map((m) => (Array.isArray(m) ? m.join(' ') : m));
-  return { pre, tokens: tokens as string[], types, merges };
-}
-
 /** Llama 3's rope: llama.cpp divides each base frequency by a factor read from the rope_freqs tensor. */
 function llama3RopeFactors(c: ModelConfig): Float32Array | null {
   const spec = c.rope.full;
@@ -123,6 +82,25 @@ function llama3RopeFactors(c: ModelConfig): Float32Array | null {
   const scaled = ropeInverseFrequencies(spec, c.headDim);
   const base = ropeInverseFrequencies({ ...spec, scaling: { type: 'default' } }, c.headDim);
   return Float32Array.from(base, (f, j) => f / scaled[j]);
+}
+
+/** What llama.cpp's gemma3 assumes rather than reads (llama-model.cpp): every 6th layer full and the rest
+ * sliding, sliding layers rotating with base 10000 unscaled, queries scaled by 1/√head_dim (by 1/√(hidden/heads)
+ * for the 62-layer 27B), no soft-capping of scores, the tanh GELU. The first difference, in words, or null. */
+export function gemma3Refusal(c: ModelConfig): string | null {
+  if (c.attnSoftcap !== null) return `its attention scores are soft-capped (attn_logit_softcapping ${c.attnSoftcap}), which llama.cpp's gemma3 does not do`;
+  if (c.activation !== 'gelu_tanh') return `its MLP uses ${c.activation}, where llama.cpp's gemma3 uses the tanh GELU`;
+  const slides = c.layerTypes.includes('sliding');
+  const wrong = c.layerTypes.findIndex((t, i) => t !== (i % 6 < 5 ? 'sliding' : 'full'));
+  if (slides && wrong >= 0) {
+    const full = c.layerTypes.flatMap((t, i) => (t === 'full' ? [i] : []));
+    return `llama.cpp's gemma3 makes every 6th layer full attention (layers 5, 11, …) and the rest sliding; this model's full layers are ${full.join(', ') || 'none'}`;
+  }
+  const local = c.rope.sliding;
+  if (slides && (local.theta !== 10000 || local.scaling.type !== 'default')) return `its sliding layers rotate with base ${local.theta}${local.scaling.type === 'default' ? '' : `, ${local.scaling.type} scaling`}; llama.cpp's gemma3 uses 10000 unscaled`;
+  const scalar = c.numLayers === 62 ? c.hiddenSize / c.numHeads : c.headDim;
+  if (Math.abs(c.attnScale * Math.sqrt(scalar) - 1) > 1e-6) return `its queries are scaled by 1/√${+(1 / c.attnScale ** 2).toPrecision(6)} (query_pre_attn_scalar); llama.cpp's gemma3 scales them by 1/√${scalar}`;
+  return null;
 }
 
 function metadata(loaded: LoadedModel, arch: string, fileType: GgufType, tokenizerJson: Json): GgufMetadata {
@@ -146,9 +124,15 @@ function metadata(loaded: LoadedModel, arch: string, fileType: GgufType, tokeniz
     .f32(`${arch}.rope.freq_base`, c.rope.full.theta)
     .f32(`${arch}.attention.layer_norm_rms_epsilon`, c.rmsNormEps);
   if (c.rope.full.scaling.type === 'linear') md.string(`${arch}.rope.scaling.type`, 'linear').f32(`${arch}.rope.scaling.factor`, c.rope.full.scaling.factor);
+  if (arch === 'gemma3' && c.slidingWindow !== null) md.u32(`${arch}.attention.sliding_window`, c.slidingWindow);
+  if (arch === 'gemma3' && c.finalSoftcap !== null) md.f32(`${arch}.final_logit_softcapping`, c.finalSoftcap);
 
   const vocab = ggufVocab(tokenizerJson, c.vocabSize);
-  md.string('tokenizer.ggml.model', 'gpt2').string('tokenizer.ggml.pre', vocab.pre).strings('tokenizer.ggml.tokens', vocab.tokens).i32s('tokenizer.ggml.token_type', vocab.types).strings('tokenizer.ggml.merges', vocab.merges);
+  md.string('tokenizer.ggml.model', vocab.model);
+  if (vocab.model === 'gpt2') md.string('tokenizer.ggml.pre', vocab.pre);
+  md.strings('tokenizer.ggml.tokens', vocab.tokens).i32s('tokenizer.ggml.token_type', vocab.types);
+  if (vocab.model === 'gpt2') md.strings('tokenizer.ggml.merges', vocab.merges);
+  else md.f32s('tokenizer.ggml.scores', vocab.scores).bool('tokenizer.ggml.add_space_prefix', vocab.addSpacePrefix);
   const bos = tokenizer.specialId('bos_token');
   const eos = tokenizer.specialId('eos_token') ?? tokenizer.eosIds[0];
   const pad = tokenizer.specialId('pad_token');
@@ -177,8 +161,9 @@ export async function writeModelGguf(loaded: LoadedModel, adapter: LoraAdapter |
   if (!(GGUF_TYPES as readonly string[]).includes(fileType)) throw new InvalidRequestError(`The GGUF type must be one of ${GGUF_TYPES.join(', ')}, got "${fileType}".`);
   const c = loaded.config;
   const arch = ARCH[c.architecture];
-  if (!arch) throw new GgufUnsupportedError(`GGUF export of ${c.architecture} is not built yet (Llama, Qwen2 and Qwen3 are)`);
-  if (c.layerTypes.includes('sliding')) throw new GgufUnsupportedError('it has sliding-window layers');
+  if (!arch) throw new GgufUnsupportedError(`GGUF export of ${c.architecture} is not built yet (Llama, Qwen2, Qwen3 and Gemma 3 are)`);
+  const refusal = arch === 'gemma3' ? gemma3Refusal(c) : c.layerTypes.includes('sliding') ? 'it has sliding-window layers' : null;
+  if (refusal) throw new GgufUnsupportedError(refusal);
   const tokenizerJson = JSON.parse(new TextDecoder().decode(await loaded.files.read('tokenizer.json'))) as Json;
   const md = metadata(loaded, arch, fileType, tokenizerJson); // refuses an unwritable vocabulary before any byte is written
 
@@ -186,7 +171,7 @@ export async function writeModelGguf(loaded: LoadedModel, adapter: LoraAdapter |
   const hf = [...expectedTensors(c)];
   const tensors: GgufTensor[] = [
     ...(ropeFactors ? [{ name: 'rope_freqs.weight', shape: [ropeFactors.length], type: 'F32' as const }] : []),
-    ...hf.map(([name, shape]) => ({ name: ggufTensorName(name), shape, type: tensorType(shape, fileType) })),
+    ...hf.map(([name, shape]) => ({ name: ggufTensorName(name, arch), shape, type: tensorType(shape, fileType) })),
   ];
   const interleave = arch === 'llama';
   async function* values(): AsyncGenerator<Float32Array> {
@@ -195,6 +180,7 @@ export async function writeModelGguf(loaded: LoadedModel, adapter: LoraAdapter |
       const q = /\.self_attn\.q_proj\.(weight|bias)$/.test(t.name);
       const k = /\.self_attn\.k_proj\.(weight|bias)$/.test(t.name);
       if (interleave && (q || k)) yield interleaveRotaryRows(t.values, q ? c.numHeads : c.numKvHeads, t.shape.length === 2 ? t.shape[1] : 1);
+      else if (c.gemmaNorms && t.name.endsWith('norm.weight')) yield t.values.map((w) => w + 1); // (1 + w) as llama.cpp's plain w
       else yield t.values;
     }
   }
