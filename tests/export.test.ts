@@ -17,12 +17,10 @@ import { llamaFactoryRecipe, llamaFactoryTemplate } from '../workers/engine/expo
 import { DEFAULT_LORA, DEFAULT_TRAIN } from '../workers/shared/defaults';
 import type { GgufType, RunSettings } from '../workers/shared/types';
 import { parse as parseYaml } from 'yaml';
-import { LINEAR_MODULES } from '../workers/engine/config';
-import { LoraAdapter } from '../workers/engine/lora';
 import { Rng } from '../workers/engine/sampling';
 import type { DType } from '../workers/engine/safetensors';
 import { PendingOutput } from '../workers/node/export-sink';
-import { CONFORMANCE, hasConformance, loadEngine, modelDir } from './helpers';
+import { CONFORMANCE, hasConformance, loadEngine, modelDir, setRandomAdapter } from './helpers';
 import { loadRef, refGreedy, refLogits, withPeft, type RefModel } from './reference/llama-ref';
 import { ggufValues, readGguf } from './readers/gguf-reader';
 import { spmEncode } from './readers/spm-tokenizer';
@@ -33,10 +31,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 /** The engine with a LoRA adapter on every linear module whose B is random (a fresh one changes nothing). */
 async function adapted(name: string): Promise<{ engine: Engine; peftDir: string }> {
   const engine = await loadEngine(name);
-  const adapter = LoraAdapter.create(engine.current.config, { rank: 4, alpha: 8, dropout: 0, targets: [...LINEAR_MODULES], rslora: false }, 3);
-  const rng = new Rng(11);
-  for (const { B } of adapter.modules.values()) B.assign(tf.tensor(Float32Array.from({ length: B.size }, () => (rng.next() - 0.5) * 0.6), B.shape));
-  engine.setAdapter(adapter);
+  setRandomAdapter(engine);
   const peftDir = join(tmp, `${name}-peft`);
   mkdirSync(peftDir, { recursive: true });
   for (const [file, bytes] of Object.entries(await engine.exportAdapter())) writeFileSync(join(peftDir, file), bytes);

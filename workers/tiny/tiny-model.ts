@@ -26,7 +26,7 @@ export interface TinySpec {
   generationConfig: boolean;
   maxPositions?: number;
   chat?: ChatFamily; // special tokens and chat format; default ChatML
-  sentencepiece?: boolean; // a SentencePiece-style BPE vocabulary (▁ for spaces, byte fallback) as Gemma and Llama 2 ship, instead of byte-level
+  sentencepiece?: 'gemma' | 'llama2'; // a SentencePiece-style BPE vocabulary (▁ for spaces, byte fallback) in the form transformers writes Gemma's or Llama 2's, instead of byte-level
   noTemplate?: boolean; // a base model: no chat template at all
   extra?: Record<string, unknown>; // further config.json fields (rope scaling, sliding windows, …)
 }
@@ -106,9 +106,11 @@ export const TINY_VARIANTS: TinySpec[] = [
     ropeTheta: 1000000,
     rmsNormEps: 1e-6,
     chat: 'gemma',
-    sentencepiece: true,
+    sentencepiece: 'gemma',
     extra: { sliding_window: 4, rope_local_base_freq: 10000 },
   },
+  // Llama 2 / TinyLlama: a SentencePiece-style vocabulary that prepends ▁ to the text (llama.cpp's add_space_prefix).
+  { ...base, name: 'llama-spm-f32', architecture: 'LlamaForCausalLM', hidden: 32, heads: 2, kvHeads: 1, tied: false, dtype: 'F32', sentencepiece: 'llama2' },
   // A base model: no chat template (completion only).
   { ...base, name: 'llama-base-notemplate', architecture: 'LlamaForCausalLM', hidden: 32, heads: 2, kvHeads: 1, tied: true, dtype: 'F32', noTemplate: true },
   // Llama 3.x: rope_scaling "llama3" with a short original context, so all three frequency bands occur.
@@ -319,11 +321,12 @@ const TEMPLATES: Record<ChatFamily, string> = { chatml: CHATML_TEMPLATE, gemma: 
 const SPM_WORDS = /▁*[^▁\n]+|▁+/gu;
 
 /**
- * A SentencePiece-style BPE tokenizer.json, in the form transformers' converter writes Gemma's: spaces become ▁
- * (normalizer), merges within ▁-words trained here, every byte as a <0xXX> token for what the vocabulary lacks
- * (byte_fallback), and a decoder that undoes both. The corpus is ASCII, so any other character falls back to bytes.
+ * A SentencePiece-style BPE tokenizer.json, in the form transformers' converter writes Gemma's (spaces become ▁)
+ * or Llama 2's (also one ▁ prepended, which the decoder strips): merges within ▁-words trained here, every byte as
+ * a <0xXX> token for what the vocabulary lacks (byte_fallback). The corpus is ASCII, so any other character falls
+ * back to bytes.
  */
-export function makeSpmTokenizer(numMerges = 120, family: ChatFamily = 'gemma'): { tokenizer: object; vocabSize: number } {
+export function makeSpmTokenizer(numMerges = 120, family: ChatFamily = 'gemma', form: 'gemma' | 'llama2' = 'gemma'): { tokenizer: object; vocabSize: number } {
   const vocab: Record<string, number> = {};
   const add = (t: string) => (vocab[t] ??= Object.keys(vocab).length);
   const specials = SPECIALS[family];
@@ -333,15 +336,16 @@ export function makeSpmTokenizer(numMerges = 120, family: ChatFamily = 'gemma'):
   for (const ch of text) if (ch !== '\n') add(ch); // a newline stays a byte, as in Llama 2's vocabulary
   const merges = trainMergesOn([...text.matchAll(SPM_WORDS)].map((m) => [...m[0]]), numMerges);
   for (const [a, b] of merges) add(a + b);
+  const replace = { type: 'Replace', pattern: { String: ' ' }, content: '▁' };
   const tokenizer = {
     version: '1.0',
     truncation: null,
     padding: null,
     added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
-    pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false },
+    normalizer: form === 'gemma' ? replace : { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, replace] },
+    pre_tokenizer: form === 'gemma' ? { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false } : null,
     post_processor: null,
-    decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }] },
+    decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, ...(form === 'gemma' ? [] : [{ type: 'Strip', content: ' ', start: 1, stop: 0 }])] },
     model: { type: 'BPE', dropout: null, unk_token: FAMILY[family].unk, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges },
   };
   return { tokenizer, vocabSize: Object.keys(vocab).length };
@@ -391,7 +395,7 @@ export function makeModelFiles(spec: TinySpec, seed = 1234): Map<string, Uint8Ar
   const rng = new Rng(seed);
   const family = spec.chat ?? 'chatml';
   const fam = FAMILY[family];
-  const { tokenizer, vocabSize: tokVocab } = spec.sentencepiece ? makeSpmTokenizer(120, family) : makeTokenizer(120, family);
+  const { tokenizer, vocabSize: tokVocab } = spec.sentencepiece ? makeSpmTokenizer(120, family, spec.sentencepiece) : makeTokenizer(120, family);
   const vocab = spec.vocab ?? tokVocab;
   if (vocab < tokVocab) throw new Error(`${spec.name}: vocab ${vocab} is smaller than the tokenizer's ${tokVocab}`);
   const C = spec.hidden;
