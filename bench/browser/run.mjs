@@ -48,11 +48,11 @@ try {
 }
 const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${results[0]?.host ?? ''}`;
 console.log(`\n${machine}; ${new Date().toISOString().slice(0, 10)}`);
-for (const r of results) console.log(`\n${r.backend}${r.adapter ? ` (${r.adapter})` : ''}${r.threads ? `, ${r.threads} thread(s)` : ''}: 1024³ matmul ${r.matmul1024Gflops.toFixed(2)} GFLOP/s\n${r.table}`);
+for (const r of results) console.log(`\n${r.backend}${r.adapter ? ` (${r.adapter})` : ''}${r.threads ? `, ${r.threads} thread(s)` : ''}: 1024³ matmul ${r.matmul1024Gflops.toFixed(2)} GFLOP/s\n${r.table}${r.gpuTable ? `\n\nThe device's work (counted by wrapping it; the same on any GPU):\n${r.gpuTable}` : ''}`);
 if (limit) {
   const [one, all] = results;
   const speedup = (k) => (all.rows[k].trainTokensPerSecond ?? NaN) / (one.rows[k].trainTokensPerSecond ?? NaN);
   console.log(`\nparallel limit: a plain product ${limit.alone.toFixed(2)} GFLOP/s alone, ${limit.together.toFixed(2)} on ${limit.cores} cores at once: ${limit.ratio.toFixed(2)}×`);
   console.log(`1024³ matmul ${one.matmul1024Gflops.toFixed(1)} → ${all.matmul1024Gflops.toFixed(1)} GFLOP/s (${(all.matmul1024Gflops / one.matmul1024Gflops).toFixed(2)}×); training ${all.rows.map((r, k) => `${r.model} ${speedup(k).toFixed(2)}× (${((100 * (speedup(k) - 1)) / (limit.ratio - 1)).toFixed(0)}% of the limit's gain)`).join(', ')}`);
 }
-console.log('\n' + JSON.stringify({ machine, host: 'chromium', parallelLimit: limit, results: results.map(({ table, rows, ...r }) => ({ ...r, rows: rows.map(({ lastLogits, ...row }) => row) })) }));
+console.log('\n' + JSON.stringify({ machine, host: 'chromium', parallelLimit: limit, results: results.map(({ table, gpuTable, rows, ...r }) => ({ ...r, rows: rows.map(({ lastLogits, ...row }) => row) })) }));

@@ -3,7 +3,10 @@
 // sequence length 256 — the same code `npm run bench` runs in Node.
 import { selectBackend, setWasmThreads } from '../../workers/engine/backend';
 import { configureBrowserWasm } from '../../workers/browser/wasm-urls';
-import { benchModel, formatTable, measureLimits, type ModelBench } from '../../workers/bench/bench';
+import { benchModel, formatGpuTable, formatTable, measureLimits, type ModelBench } from '../../workers/bench/bench';
+import { countDevice, type GpuCounter } from '../../workers/bench/gpu-counts';
+import * as tf from '../../workers/engine/tf';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { DEMO_SPEC, SMOLLM2_135M_SHAPE } from '../../workers/tiny/tiny-model';
 
 export interface BenchRequest {
@@ -21,6 +24,7 @@ export interface BrowserBenchResult {
   readGBps: number;
   rows: ModelBench[];
   table: string;
+  gpuTable?: string; // WebGPU: dispatches, submits, new buffers and reads per training step and per decoded token
 }
 
 configureBrowserWasm();
@@ -32,11 +36,13 @@ self.onmessage = async (e: MessageEvent<BenchRequest>) => {
   try {
     setWasmThreads(e.data.threads);
     const info = await selectBackend(e.data.backend);
+    // Counting starts before any buffer is made, so every read buffer is seen.
+    const gpu: GpuCounter | undefined = info.name === 'webgpu' ? countDevice((tf.backend() as WebGPUBackend).device) : undefined;
     const limits = await measureLimits(1024, 1024, 1024);
     log(`${info.name}${info.adapter ? ` (${info.adapter})` : ''}${info.threads ? `, ${info.threads} thread(s)` : ''}: 1024³ matmul ${limits.matmulGflops.toFixed(2)} GFLOP/s, weight read ${limits.readGBps.toFixed(2)} GB/s`);
-    const rows = [await benchModel({ ...DEMO_SPEC, maxPositions: 512 }, { seqLen: 256, batch: 4, trainSteps: 3, decodeTokens: 32, log })];
-    if (e.data.full) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 2, decodeTokens: 16, log }));
-    const result: BrowserBenchResult = { host: navigator.userAgent, backend: info.name, adapter: info.adapter, threads: info.threads, matmul1024Gflops: limits.matmulGflops, readGBps: limits.readGBps, rows, table: formatTable(rows) };
+    const rows = [await benchModel({ ...DEMO_SPEC, maxPositions: 512 }, { seqLen: 256, batch: 4, trainSteps: 3, decodeTokens: 32, log, gpu })];
+    if (e.data.full) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 2, decodeTokens: 16, log, gpu }));
+    const result: BrowserBenchResult = { host: navigator.userAgent, backend: info.name, adapter: info.adapter, threads: info.threads, matmul1024Gflops: limits.matmulGflops, readGBps: limits.readGBps, rows, table: formatTable(rows), ...(gpu ? { gpuTable: formatGpuTable(rows) } : {}) };
     post({ result });
   } catch (err) {
     post({ error: err instanceof Error ? err.message : String(err) });

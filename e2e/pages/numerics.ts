@@ -12,6 +12,8 @@ import * as tf from '../../workers/engine/tf';
 import { PackedMatrix } from '../../workers/engine/quant/packed-matrix';
 import { packingFor, type PackFormat } from '../../workers/engine/quant/format';
 import type { WeightFormat } from '../../workers/shared/weights';
+import { hasFusedRmsNorm, rmsNorm, rmsNormOps } from '../../workers/engine/ops/rms-norm';
+import { hasFusedRotary, rotaryKernel } from '../../workers/engine/ops/rotary';
 
 configureBrowserWasm();
 
@@ -130,3 +132,54 @@ async function dequantized(backend: BackendName): Promise<{ bits: Record<string,
 }
 
 (globalThis as unknown as { dequantized: typeof dequantized }).dequantized = dequantized;
+
+export interface FusedCheck {
+  name: string;
+  fused: boolean; // the kernel ran (WebGPU), not tfjs's ops
+  forward: number; // worst |fused − ops| over the ops' largest |value|
+  gradient: number; // the same for the gradient of Σ(y · dy) with respect to x
+}
+
+/** Each fused kernel against the tfjs ops it replaces, on one backend: its output and its gradient, over shapes
+ * that leave workgroup lanes idle, rows past one dispatch dimension (70,000), Gemma's (1 + w) and decode offsets. */
+async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
+  await selectBackend(backend);
+  const out: FusedCheck[] = [];
+  const compare = async (name: string, fused: boolean, x: tf.Tensor, kernel: (t: tf.Tensor) => tf.Tensor, ops: (t: tf.Tensor) => tf.Tensor) => {
+    const dy = tf.tensor(seeded(x.size, 9, 1), x.shape);
+    const both = (fn: (t: tf.Tensor) => tf.Tensor) => tf.tidy(() => [fn(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fn(t), dy)))(x)]);
+    const [y1, g1] = both(kernel);
+    const [y0, g0] = both(ops);
+    const worst = async (a: tf.Tensor, b: tf.Tensor) => {
+      const [av, bv] = [(await a.data()) as Float32Array, (await b.data()) as Float32Array];
+      let err = 0;
+      let scale = 1e-12;
+      for (let i = 0; i < bv.length; i++) {
+        err = Math.max(err, Math.abs(av[i] - bv[i]));
+        scale = Math.max(scale, Math.abs(bv[i]));
+      }
+      return err / scale;
+    };
+    out.push({ name, fused, forward: await worst(y1, y0), gradient: await worst(g1, g0) });
+    tf.dispose([dy, y1, g1, y0, g0, x]);
+  };
+  for (const [rows, C, offset] of [[1, 576, 0], [7, 64, 1], [300, 100, 0], [3, 5, 1], [70000, 8, 0]]) {
+    const w = tf.tensor1d(seeded(C, 3 + C, 0.5));
+    const x = tf.tensor2d(seeded(rows * C, rows + C, 2), [rows, C]);
+    await compare(`RMSNorm ${rows}×${C}${offset ? ' (1 + w)' : ''}`, hasFusedRmsNorm(), x, (t) => rmsNorm(t, w, 1e-6, offset), (t) => rmsNormOps(t, w, 1e-6, offset));
+    w.dispose();
+  }
+  for (const [B, n, T, D, offset] of [[2, 3, 5, 8, 0], [1, 2, 1, 64, 37], [1, 9, 40, 64, 0]]) {
+    const L = offset + T + 3;
+    const angles = (f: (a: number) => number) => tf.tensor2d(Float32Array.from({ length: L * D }, (_, i) => f(Math.floor(i / D) * 0.1 * (1 + ((i % D) % (D / 2))))), [L, D]);
+    const [cos, sin] = [angles(Math.cos), angles(Math.sin)];
+    const rot = tf.tensor2d(Float32Array.from({ length: D * D }, (_, i) => { const [r, c] = [Math.floor(i / D), i % D]; return r === c + D / 2 ? -1 : c === r + D / 2 ? 1 : 0; }), [D, D]);
+    const ops = (t: tf.Tensor) => tf.add(tf.mul(t, cos.slice([offset, 0], [T, D])), tf.mul(tf.matMul(t.reshape([-1, D]), rot).reshape(t.shape), sin.slice([offset, 0], [T, D])));
+    const x = tf.tensor4d(seeded(B * n * T * D, B + T + D, 1), [B, n, T, D]);
+    await compare(`rotary ${B}×${n}×${T}×${D} at ${offset}`, hasFusedRotary(), x, (t) => (hasFusedRotary() ? rotaryKernel(t as tf.Tensor4D, cos, sin, offset) : ops(t)), ops);
+    tf.dispose([cos, sin, rot]);
+  }
+  return out;
+}
+
+(globalThis as unknown as { fusedKernels: typeof fusedKernels }).fusedKernels = fusedKernels;

@@ -13,6 +13,7 @@ import { DEFAULT_TRAIN } from '../engine/train/config';
 import { Trainer } from '../engine/train/trainer';
 import type { TokenizedExample } from '../engine/train/examples';
 import { makeModelFiles, type TinySpec } from '../tiny/tiny-model';
+import { countsBetween, type GpuCounter, type GpuCounts } from './gpu-counts';
 
 export interface BackendLimits {
   matmulGflops: number; // best of plain [M,K]×[K,N] at the model's training shape: the backend's fast path
@@ -39,6 +40,8 @@ export interface ModelBench {
   baseLoss: number;
   lastLogits: number[];
   limits: BackendLimits;
+  /** WebGPU, when a counter is given: the device's work per training step and per decoded token. */
+  gpu?: { layers: number; step: GpuCounts | null; token: GpuCounts };
 }
 
 /** Mean next-token loss of the base on `ids` [T], and the logits at the last position. */
@@ -95,7 +98,7 @@ function randomExamples(n: number, len: number, vocab: number, seed: number): To
 }
 
 /** `weights`: how the frozen weights are held; a packed format reads a BF16 checkpoint (as the real models ship). */
-export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: number; trainSteps: number; decodeTokens: number; log?: (s: string) => void; weights?: WeightFormat }): Promise<ModelBench> {
+export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: number; trainSteps: number; decodeTokens: number; log?: (s: string) => void; weights?: WeightFormat; gpu?: GpuCounter }): Promise<ModelBench> {
   const log = opts.log ?? (() => {});
   const weights = opts.weights && opts.weights !== 'f32' && canDequantize() ? opts.weights : 'f32';
   log(`${spec.name}: generating random weights${weights !== 'f32' ? ` (BF16, held as ${weights})` : ''}`);
@@ -111,8 +114,13 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
 
   // Decoding with the KV cache (no adapter), greedy, after a short prompt.
   const prompt = randomExamples(1, 16, config.vocabSize, 5)[0].ids;
-  await generateIds(model, prompt, [], { maxNewTokens: 4 }, () => {}, () => false);
+  // Per decoded token, the device's work is the difference between this run and the short one (the prefill cancels).
+  const c0 = opts.gpu?.snapshot();
+  const short = await generateIds(model, prompt, [], { maxNewTokens: 4 }, () => {}, () => false);
+  const c1 = opts.gpu?.snapshot();
   const r = await generateIds(model, prompt, [], { maxNewTokens: opts.decodeTokens }, () => {}, () => false);
+  const c2 = opts.gpu?.snapshot();
+  const perToken = c0 && c1 && c2 ? countsBetween(countsBetween(c0, c1), countsBetween(c1, c2), r.ids.length - short.ids.length) : null;
   const decodeTps = (r.ids.length - 1) / (r.decodeMs / 1000);
   const weightBytes = model.weightBytes; // as held: 4 bytes a value in float32, fewer packed
   log(`${spec.name}: decode ${decodeTps.toFixed(1)} tokens/s`);
@@ -124,6 +132,7 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
   let peak: number | null = null;
   let trainError: string | undefined;
   let heapGone = false;
+  let perStep: GpuCounts | null = null;
   const adapter = LoraAdapter.create(config, { ...DEFAULT_LORA, dropout: 0 }, 1);
   const cfg = { ...DEFAULT_TRAIN, batchSize: opts.batch, maxSeqLen: opts.seqLen + 1, valSplit: 0, epochs: 1000 };
   const trainer = new Trainer(model, adapter, randomExamples(opts.batch * 4, opts.seqLen, config.vocabSize, 3), [], cfg, { runId: 'bench', baseModel: spec.name });
@@ -136,6 +145,7 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
     });
     peak = Math.max(profile.peakBytes, before);
     const t0 = performance.now();
+    const s0 = opts.gpu?.snapshot();
     for (let s = 1; s <= opts.trainSteps; s++) {
       const { metrics } = trainer.trainStep(s);
       await metrics.data();
@@ -143,6 +153,8 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
       log(`${spec.name}: train step ${s}/${opts.trainSteps}`);
     }
     trainTps = (opts.trainSteps * opts.batch * opts.seqLen) / ((performance.now() - t0) / 1000);
+    const s1 = opts.gpu?.snapshot();
+    if (s0 && s1) perStep = countsBetween(s0, s1, opts.trainSteps);
   } catch (e) {
     trainError = (e as Error).message || String(e);
     log(`${spec.name}: training failed: ${trainError}`);
@@ -178,7 +190,19 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
     baseLoss: quality.loss,
     lastLogits: quality.last,
     limits,
+    ...(perToken ? { gpu: { layers: config.numLayers, step: perStep, token: perToken } } : {}),
   };
+}
+
+/** The device's work per training step and per decoded token, in total and per layer. */
+export function formatGpuTable(rows: ModelBench[]): string {
+  const cell = (c: GpuCounts | null, layers: number) =>
+    c === null ? 'did not run | | | |' : `${c.dispatches.toFixed(0)} (${(c.dispatches / layers).toFixed(1)}) | ${c.submits.toFixed(1)} | ${c.buffers.toFixed(1)} (${(c.bufferBytes / 2 ** 20).toFixed(1)} MiB) | ${c.reads.toFixed(1)}`;
+  return [
+    '| model | seq×batch | step: dispatches (per layer) | submits | new buffers | GPU→CPU reads | token: dispatches (per layer) | submits | new buffers | GPU→CPU reads |',
+    '|' + ' --- |'.repeat(10),
+    ...rows.filter((r) => r.gpu).map((r) => `| ${r.model} | ${r.seqLen}×${r.batch} | ${cell(r.gpu!.step, r.gpu!.layers)} | ${cell(r.gpu!.token, r.gpu!.layers)} |`),
+  ].join('\n');
 }
 
 /** A packed row's quality against the float32 row of the same model in the same run: the base loss's relative

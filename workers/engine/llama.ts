@@ -11,6 +11,8 @@ import { ropeInverseFrequencies, type LayerType, type ModelConfig, type RopeSpec
 import type { LoraAdapter } from './lora';
 import { matmul } from './ops/matmul';
 import { withOwnTape } from './ops/own-tape';
+import { rmsNorm } from './ops/rms-norm';
+import { hasFusedRotary, rotaryKernel } from './ops/rotary';
 import type { PackedMatrix } from './quant/packed-matrix';
 import type { PackFormat } from './quant/format';
 import { VocabMatrix } from './vocab-matrix';
@@ -279,11 +281,9 @@ export class LlamaModel {
     return [tf.add(g, grads[0]) as tf.Tensor3D, ...grads.slice(1)];
   }
 
-  // x * rsqrt(mean(x²) + eps) * weight over the last axis; Gemma scales by (1 + weight).
+  // x * rsqrt(mean(x²) + eps) * weight over the last axis; Gemma scales by (1 + weight). One kernel on WebGPU.
   private rmsNorm<T extends tf.Tensor>(x: T, weight: string): T {
-    const variance = tf.mean(tf.square(x), -1, true); // [..., 1]
-    const w = this.config.gemmaNorms ? tf.add(this.w(weight), 1) : this.w(weight);
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rmsNormEps))), w) as T;
+    return rmsNorm(x, this.w(weight), this.config.rmsNormEps, this.config.gemmaNorms ? 1 : 0);
   }
 
   // Grouped-query causal self-attention with rotary position embeddings, up to (not including) o_proj:
@@ -420,6 +420,7 @@ class RotaryTables {
     const T = x.shape[2];
     const D = this.dim;
     this.ensure(offset + T);
+    if (hasFusedRotary()) return rotaryKernel(x, this.cos!, this.sin!, offset); // one pass on WebGPU
     const cos = tf.slice(this.cos!, [offset, 0], [T, D]); // [T, D], broadcast over B and heads
     const sin = tf.slice(this.sin!, [offset, 0], [T, D]);
     // rotate_half as one product with a signed permutation: a fast path on every backend, where slicing

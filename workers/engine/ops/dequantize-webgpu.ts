@@ -10,7 +10,7 @@ export interface WebGpuBackendLike {
   runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo;
 }
 export interface ProgramHelpers {
-  getMainHeaderString(index: string): string;
+  getMainHeaderString(...index: string[]): string; // with an index: main(index : i32), one thread per element; without: main()
   computeDispatch(layout: { x: number[] }, shape: number[], workgroup: [number, number, number]): [number, number, number];
   flatDispatchLayout(shape: number[]): { x: number[] };
 }

@@ -8,6 +8,10 @@ import { registerDequantize } from './dequantize';
 import { registerDequantizeWebgpu } from './dequantize-webgpu';
 import { registerPackedMatMul } from './packed-matmul';
 import { registerPackedMatMulWebgpu } from './packed-matmul-webgpu';
+import { registerRmsNormGradient } from './rms-norm';
+import { registerRmsNormWebgpu } from './rms-norm-webgpu';
+import { registerRotaryGradient } from './rotary';
+import { registerRotaryWebgpu } from './rotary-webgpu';
 
 export const OPS: readonly { name: string; register(): void | Promise<void>; backend?: 'webgpu' }[] = [
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
@@ -16,6 +20,10 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'Dequantize packed frozen weights on WebGPU (a WGSL program)', register: registerDequantizeWebgpu, backend: 'webgpu' },
   { name: 'x·Wᵀ straight from packed frozen weights, for few rows (decoding), on cpu and WASM', register: registerPackedMatMul },
   { name: 'x·Wᵀ straight from packed frozen weights on WebGPU (a WGSL program)', register: registerPackedMatMulWebgpu, backend: 'webgpu' },
+  { name: 'RMSNorm gradient as one kernel (where the fused RMSNorm runs)', register: registerRmsNormGradient },
+  { name: 'RMSNorm and its gradient, one workgroup per row, on WebGPU (WGSL programs)', register: registerRmsNormWebgpu, backend: 'webgpu' },
+  { name: 'Rotary embedding gradient: the same kernel rotating back', register: registerRotaryGradient },
+  { name: 'Rotary embedding in one pass on WebGPU (a WGSL program)', register: registerRotaryWebgpu, backend: 'webgpu' },
 ];
 
 const done = new Set<string>();

@@ -1,0 +1,80 @@
+// RMSNorm and its gradient on WebGPU (the kernels of ops/rms-norm.ts): one workgroup of 64 threads per row. The
+// threads sum their strided share of the row, the workgroup adds the 64 partial sums in shared memory, and each
+// thread writes its share of the outputs: one dispatch where tfjs's ops take six forward and a dozen backward.
+import * as tf from '../tf';
+import { programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './dequantize-webgpu';
+import { RMS_NORM, RMS_NORM_GRAD, type RmsNormAttrs } from './rms-norm';
+
+const THREADS = 64;
+const MAX_X = 65535; // workgroups per dispatch dimension: more rows spill into y
+
+/** WGSL: the workgroup's sum of `term(c)` over its row's columns, into `name` (every thread gets it). */
+const rowSum = (name: string, term: string, slot: string) => `
+  var ${name}Part = 0.0;
+  for (var c = lane; c < C; c += ${THREADS}) { if (valid) { ${name}Part += ${term}; } }
+  ${slot}[lane] = ${name}Part;
+  workgroupBarrier();
+  for (var stride = ${THREADS / 2}; stride > 0; stride >>= 1) {
+    if (lane < stride) { ${slot}[lane] += ${slot}[lane + stride]; }
+    workgroupBarrier();
+  }
+  let ${name} = ${slot}[0];
+  workgroupBarrier();`;
+
+function program(h: ProgramHelpers, grad: boolean, shape: number[], rows: number) {
+  const dispatch: [number, number, number] = [Math.min(rows, MAX_X), Math.ceil(rows / MAX_X), 1];
+  return {
+    outputShape: shape,
+    shaderKey: `webtune_rms_norm${grad ? '_grad' : ''}`,
+    dispatchLayout: { x: [], y: shape.map((_, i) => i) }, // not flat: main() takes no index (rows come from workgroup ids)
+    dispatch,
+    variableNames: grad ? ['x', 'w', 'dy'] : ['x', 'w'],
+    uniforms: 'rows : i32, cols : i32, eps : f32, offset : f32,',
+    workgroupSize: [THREADS, 1, 1] as [number, number, number],
+    getUserCode: () => `
+      var<workgroup> sums : array<f32, ${THREADS}>;
+      ${h.getMainHeaderString()} {
+        let row = i32(workgroupId.x + workgroupId.y * numWorkgroups.x);
+        let valid = row < uniforms.rows; // no early return: every thread must reach the barriers
+        let lane = i32(localIndex);
+        let C = uniforms.cols;
+        let base = row * C;
+        ${rowSum('squares', 'x[base + c] * x[base + c]', 'sums')}
+        let r = inverseSqrt(squares / f32(C) + uniforms.eps);
+        ${grad ? `${rowSum('gx', 'dy[base + c] * (w[c] + uniforms.offset) * x[base + c]', 'sums')}
+        let k = r * r * r * gx / f32(C);
+        for (var c = lane; c < C; c += ${THREADS}) {
+          if (valid) { setOutputAtIndex(base + c, r * dy[base + c] * (w[c] + uniforms.offset) - k * x[base + c]); }
+        }` : `
+        for (var c = lane; c < C; c += ${THREADS}) {
+          if (valid) { setOutputAtIndex(base + c, x[base + c] * r * (w[c] + uniforms.offset)); }
+        }`}
+      }`,
+  };
+}
+
+/** Register both kernels once tfjs-backend-webgpu is loaded. */
+export async function registerRmsNormWebgpu(): Promise<void> {
+  if (!tf.getKernel(tf.Slice, 'webgpu') || tf.getKernel(RMS_NORM, 'webgpu')) return;
+  const helpers = await programHelpers();
+  for (const grad of [false, true]) {
+    tf.registerKernel({
+      kernelName: grad ? RMS_NORM_GRAD : RMS_NORM,
+      backendName: 'webgpu',
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        const { eps, offset } = attrs as unknown as RmsNormAttrs;
+        const x = inputs.x as tf.TensorInfo;
+        const cols = x.shape[x.shape.length - 1];
+        const rows = tf.util.sizeFromShape(x.shape) / cols;
+        const uniforms = [
+          { type: 'int32', data: [rows] },
+          { type: 'int32', data: [cols] },
+          { type: 'float32', data: [eps] },
+          { type: 'float32', data: [offset] },
+        ];
+        const ins = [x, inputs.w as tf.TensorInfo, ...(grad ? [inputs.dy as tf.TensorInfo] : [])];
+        return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(program(helpers, grad, x.shape, rows), ins, 'float32', uniforms);
+      },
+    });
+  }
+}

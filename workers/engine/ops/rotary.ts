@@ -1,0 +1,38 @@
+// Rotary position embedding of x [B, n, T, D] at positions offset…offset+T−1, in transformers' rotate-half form:
+// y = x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁], from cos/sin tables [L, D] (each angle twice). One
+// kernel where one is registered (WebGPU: ops/rotary-webgpu.ts). Its gradient is the rotation back, the same
+// kernel with sin negated (the tables hold each angle in both halves, so rotate_halfᵀ(dy·sin) = −rotate_half(dy)·sin).
+import * as tf from '../tf';
+
+export const ROTARY = 'WebtuneRotary';
+
+export interface RotaryAttrs {
+  offset: number;
+  sign: number; // +1 rotates forward, −1 back (the gradient)
+}
+
+export function hasFusedRotary(backend = tf.getBackend()): boolean {
+  return tf.getKernel(ROTARY, backend) !== undefined;
+}
+
+/** The rotation by one kernel; callers without it (hasFusedRotary) use tfjs's ops. */
+export function rotaryKernel(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D, offset: number): tf.Tensor4D {
+  return tf.engine().runKernel(ROTARY, { x, cos, sin }, { offset, sign: 1 } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+export function registerRotaryGradient(): void {
+  tf.registerGradient({
+    kernelName: ROTARY,
+    inputsToSave: ['cos', 'sin'],
+    gradFunc: (dy, saved, attrs) => {
+      const [cos, sin] = saved;
+      const { offset, sign } = attrs as unknown as RotaryAttrs;
+      return {
+        x: () => tf.engine().runKernel(ROTARY, { x: dy as tf.Tensor, cos, sin }, { offset, sign: -sign } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        // The tables are constants of the model: nothing upstream asks for their gradient.
+        cos: () => tf.zerosLike(cos),
+        sin: () => tf.zerosLike(sin),
+      };
+    },
+  });
+}
