@@ -14,6 +14,7 @@ import { packingFor, type PackFormat } from '../../workers/engine/quant/format';
 import type { WeightFormat } from '../../workers/shared/weights';
 import { hasFusedRmsNorm, rmsNorm, rmsNormOps } from '../../workers/engine/ops/rms-norm';
 import { hasFusedRotary, rotaryKernel } from '../../workers/engine/ops/rotary';
+import { gatedAct, gatedActOps, hasFusedGatedAct } from '../../workers/engine/ops/gated-act';
 
 configureBrowserWasm();
 
@@ -141,7 +142,8 @@ export interface FusedCheck {
 }
 
 /** Each fused kernel against the tfjs ops it replaces, on one backend: its output and its gradient, over shapes
- * that leave workgroup lanes idle, rows past one dispatch dimension (70,000), Gemma's (1 + w) and decode offsets. */
+ * that leave workgroup lanes idle, rows past one dispatch dimension (70,000), Gemma's (1 + w), decode offsets, and
+ * both activations of the gated MLP out to their tails. */
 async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
   await selectBackend(backend);
   const out: FusedCheck[] = [];
@@ -178,6 +180,17 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     const x = tf.tensor4d(seeded(B * n * T * D, B + T + D, 1), [B, n, T, D]);
     await compare(`rotary ${B}×${n}×${T}×${D} at ${offset}`, hasFusedRotary(), x, (t) => (hasFusedRotary() ? rotaryKernel(t as tf.Tensor4D, cos, sin, offset) : ops(t)), ops);
     tf.dispose([cos, sin, rot]);
+  }
+  for (const act of ['silu', 'gelu_tanh'] as const) {
+    for (const shape of [[1, 1, 1536], [4, 7, 100]]) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const up = tf.tensor(seeded(n, 31, 1), shape);
+      const gate = tf.tensor(seeded(n, 17 + n, 6), shape); // out to ±6: both tails of each activation
+      // The gradient for gate (x here) with up fixed, then for up with gate fixed.
+      await compare(`${act} gate ${shape.join('×')}`, hasFusedGatedAct(), gate.clone(), (t) => gatedAct(t, up, act), (t) => gatedActOps(t, up, act));
+      await compare(`${act} up ${shape.join('×')}`, hasFusedGatedAct(), up.clone(), (t) => gatedAct(gate, t, act), (t) => gatedActOps(gate, t, act));
+      tf.dispose([up, gate]);
+    }
   }
   return out;
 }

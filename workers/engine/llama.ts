@@ -11,6 +11,7 @@ import { ropeInverseFrequencies, type LayerType, type ModelConfig, type RopeSpec
 import type { LoraAdapter } from './lora';
 import { matmul } from './ops/matmul';
 import { withOwnTape } from './ops/own-tape';
+import { gatedAct } from './ops/gated-act';
 import { rmsNorm } from './ops/rms-norm';
 import { hasFusedRotary, rotaryKernel } from './ops/rotary';
 import type { PackedMatrix } from './quant/packed-matrix';
@@ -320,8 +321,7 @@ export class LlamaModel {
     const hn = this.rmsNorm(h, this.preMlpNorm(i));
     const gate = this.linear(hn, p + 'mlp.gate_proj', pass); // [B, T, I]
     const up = this.linear(hn, p + 'mlp.up_proj', pass); // [B, T, I]
-    const act = this.config.activation === 'silu' ? tf.mul(gate, tf.sigmoid(gate)) : geluTanh(gate);
-    return tf.mul(act, up) as tf.Tensor3D;
+    return gatedAct(gate, up, this.config.activation); // one kernel on WebGPU
   }
 
   // x · W (+ b) (+ scale · (dropout(x) · Aᵀ) · Bᵀ). W is kept as [in, out]; A [r, in] and B [out, r] as PEFT.
@@ -386,12 +386,6 @@ function attentionMask(G: number, T: number, S: number, offset: number, window: 
 /** cap · tanh(x / cap) (Gemma's soft-capping); x itself when cap is null. */
 function softcap(x: tf.Tensor, cap: number | null): tf.Tensor {
   return cap === null ? x : tf.mul(tf.tanh(tf.div(x, cap)), cap);
-}
-
-/** GELU, tanh approximation (PyTorch's gelu(approximate="tanh")): ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
-function geluTanh(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
 }
 
 /** cos/sin tables for rotary embeddings (the rotate-half form of transformers' Llama), grown on demand. */

@@ -12,6 +12,8 @@ import { registerRmsNormGradient } from './rms-norm';
 import { registerRmsNormWebgpu } from './rms-norm-webgpu';
 import { registerRotaryGradient } from './rotary';
 import { registerRotaryWebgpu } from './rotary-webgpu';
+import { registerGatedActGradient } from './gated-act';
+import { registerGatedActWebgpu } from './gated-act-webgpu';
 
 export const OPS: readonly { name: string; register(): void | Promise<void>; backend?: 'webgpu' }[] = [
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
@@ -24,6 +26,8 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'RMSNorm and its gradient, one workgroup per row, on WebGPU (WGSL programs)', register: registerRmsNormWebgpu, backend: 'webgpu' },
   { name: 'Rotary embedding gradient: the same kernel rotating back', register: registerRotaryGradient },
   { name: 'Rotary embedding in one pass on WebGPU (a WGSL program)', register: registerRotaryWebgpu, backend: 'webgpu' },
+  { name: 'Gated activation gradient (SwiGLU, GELU-gate), one kernel per input', register: registerGatedActGradient },
+  { name: 'Gated activation act(gate) · up and its gradients on WebGPU (WGSL programs)', register: registerGatedActWebgpu, backend: 'webgpu' },
 ];
 
 const done = new Set<string>();
