@@ -15,6 +15,7 @@ import type { WeightFormat } from '../../workers/shared/weights';
 import { hasFusedRmsNorm, rmsNorm, rmsNormOps } from '../../workers/engine/ops/rms-norm';
 import { hasFusedRotary, rotaryKernel } from '../../workers/engine/ops/rotary';
 import { gatedAct, gatedActOps, hasFusedGatedAct } from '../../workers/engine/ops/gated-act';
+import { adamwKernels, hasFusedAdamW } from '../../workers/engine/ops/adamw';
 
 configureBrowserWasm();
 
@@ -191,6 +192,32 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
       await compare(`${act} up ${shape.join('×')}`, hasFusedGatedAct(), up.clone(), (t) => gatedAct(gate, t, act), (t) => gatedActOps(gate, t, act));
       tf.dispose([up, gate]);
     }
+  }
+  // AdamW against the update computed here in float64, for a finite step and for one the device marked not finite.
+  for (const okFlag of [1, 0]) {
+    const n = 1000;
+    const [pv, mv, vv, gv] = [seeded(n, 1, 1), seeded(n, 2, 0.1), seeded(n, 3, 0.01).map(Math.abs), seeded(n, 4, 2)];
+    const a = { beta1: 0.9, beta2: 0.999, c1: 1 - 0.9 ** 3, c2: 1 - 0.999 ** 3, epsilon: 1e-8, lr: 1e-3, decay: 0.01 };
+    const clipValue = 0.7;
+    const ts = [pv, mv, vv, gv].map((x) => tf.tensor1d(x));
+    const [clip, ok] = [tf.scalar(clipValue), tf.scalar(okFlag === 1, 'bool')];
+    const got = hasFusedAdamW() ? await Promise.all(adamwKernels(ts[0], ts[1], ts[2], ts[3], clip, ok, a).map(async (t) => { const d = (await t.data()) as Float32Array; t.dispose(); return d; })) : [pv, mv, vv];
+    const err = [0, 0, 0];
+    const scale = [1e-12, 1e-12, 1e-12];
+    for (let i = 0; i < n; i++) {
+      const g = gv[i] * clipValue;
+      const m = a.beta1 * mv[i] + (1 - a.beta1) * g;
+      const v = a.beta2 * vv[i] + (1 - a.beta2) * g * g;
+      const p = pv[i] * (1 - a.lr * a.decay) - (a.lr * (m / a.c1)) / (Math.sqrt(v / a.c2) + a.epsilon);
+      const want = okFlag ? [p, m, v] : [pv[i], mv[i], vv[i]];
+      for (let k = 0; k < 3; k++) {
+        err[k] = Math.max(err[k], Math.abs(got[k][i] - want[k]));
+        scale[k] = Math.max(scale[k], Math.abs(want[k]));
+      }
+    }
+    const worst = Math.max(...err.map((e, k) => e / scale[k])); // of the parameter, m and v, each against its largest value
+    out.push({ name: `AdamW ${okFlag ? 'step' : 'step with a non-finite norm (nothing changes)'}`, fused: hasFusedAdamW(), forward: hasFusedAdamW() ? worst : 0, gradient: 0 });
+    tf.dispose([...ts, clip, ok]);
   }
   return out;
 }

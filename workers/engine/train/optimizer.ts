@@ -2,6 +2,7 @@
 // finite changes nothing: the check runs on the device, so no value is read back to decide it.
 import * as tf from '../tf';
 import { sumTensors } from '../ops/sum-tensors';
+import { adamwKernels, hasFusedAdamW } from '../ops/adamw';
 import type { TrainConfig } from './config';
 
 export class AdamW {
@@ -36,7 +37,17 @@ export class AdamW {
     return tf.tidy(() => {
       const norm = tf.sqrt(sumTensors(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
       const ok = tf.isFinite(norm);
-      const clip = tf.minimum(1, tf.div(maxGradNorm, tf.add(norm, 1e-6)));
+      const clip = tf.minimum(1, tf.div(maxGradNorm, tf.add(norm, 1e-6))) as tf.Scalar;
+      if (hasFusedAdamW()) {
+        // WebGPU: three kernels per parameter (ops/adamw.ts), the same update as the ops below.
+        this.params.forEach((p, i) => {
+          const [np, nm, nv] = adamwKernels(p, this.m[i], this.v[i], grads[i], clip, ok as tf.Scalar, { beta1, beta2, c1, c2, epsilon, lr, decay: weightDecay });
+          p.assign(np);
+          this.m[i].assign(nm);
+          this.v[i].assign(nv);
+        });
+        return tf.keep(norm);
+      }
       this.params.forEach((p, i) => {
         const g = tf.mul(grads[i], clip);
         const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
