@@ -1,7 +1,7 @@
 // The AdamW kernels on WebGPU (ops/adamw.ts): one thread per element; each of the three writes one new tensor
 // (a program has one output), recomputing the moments it needs, which costs nothing next to a dispatch.
 import * as tf from '../tf';
-import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './dequantize-webgpu';
+import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 import { ADAMW, type AdamWAttrs } from './adamw';
 
 const INPUTS: Record<AdamWAttrs['out'], string[]> = { p: ['p', 'm', 'v', 'grad', 'clip', 'ok'], m: ['m', 'grad', 'clip', 'ok'], v: ['v', 'grad', 'clip', 'ok'] };

@@ -4,6 +4,7 @@
 // v' = β₂v + (1 − β₂)g²; p' = p(1 − lr·decay) − lr · (m'/c₁) / (√(v'/c₂) + ε); each kept as it was when `ok` is 0
 // (a non-finite gradient norm, decided on the device).
 import * as tf from '../tf';
+import { hasKernel } from './webgpu-program';
 
 export const ADAMW = 'WebtuneAdamW';
 
@@ -19,7 +20,7 @@ export interface AdamWAttrs {
 }
 
 export function hasFusedAdamW(backend = tf.getBackend()): boolean {
-  return tf.getKernel(ADAMW, backend) !== undefined;
+  return hasKernel(ADAMW, backend);
 }
 
 /** The parameter's, first and second moments' new values; `clip` (float32) and `ok` (bool) are scalars on the device. */

@@ -5,15 +5,7 @@
 import * as tf from '../tf';
 import { PER_WORD, type Packing } from '../quant/format';
 import { DEQUANTIZE } from './dequantize';
-
-export interface WebGpuBackendLike {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo;
-}
-export interface ProgramHelpers {
-  getMainHeaderString(...index: string[]): string; // with an index: main(index : i32), one thread per element; without: main()
-  computeDispatch(layout: { x: number[] }, shape: number[], workgroup: [number, number, number]): [number, number, number];
-  flatDispatchLayout(shape: number[]): { x: number[] };
-}
+import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 
 /** WGSL: the value `v` of element k (word `w`, position `sub` in it) of row r, per format. */
 export const DECODE: Record<Packing['format'], string> = {
@@ -59,36 +51,6 @@ function program(h: ProgramHelpers, packing: Packing, outputShape: number[], wit
           ${DECODE[packing.format]}
           setOutputAtIndex(index, v);`,
   });
-}
-
-/** The parts of a program with one thread per output element (flat dispatch, `uniforms.size` bound): `body` is the
- * WGSL for output `index`, run only below the size. */
-export function flatProgram(h: ProgramHelpers, p: { outputShape: number[]; shaderKey: string; variableNames: string[]; uniforms: string; workgroupX: number; prelude: string; body: string }) {
-  const workgroupSize: [number, number, number] = [p.workgroupX, 1, 1];
-  const dispatchLayout = h.flatDispatchLayout(p.outputShape);
-  return {
-    outputShape: p.outputShape,
-    shaderKey: p.shaderKey,
-    dispatchLayout,
-    dispatch: h.computeDispatch(dispatchLayout, p.outputShape, workgroupSize),
-    variableNames: p.variableNames,
-    uniforms: p.uniforms,
-    workgroupSize,
-    size: true,
-    getUserCode: () => `${p.prelude}
-      ${h.getMainHeaderString('index')} {
-        if (index < uniforms.size) {
-          ${p.body}
-        }
-      }`,
-  };
-}
-
-/** tfjs-backend-webgpu's helpers for writing a program (its shader header, dispatch layout and size). */
-export async function programHelpers(): Promise<ProgramHelpers> {
-  const util = (await import('@tensorflow/tfjs-backend-webgpu')).webgpu_util as unknown as ProgramHelpers;
-  const main = (await import('@tensorflow/tfjs-backend-webgpu/dist/webgpu_program')) as unknown as Pick<ProgramHelpers, 'getMainHeaderString'>;
-  return { ...util, getMainHeaderString: main.getMainHeaderString };
 }
 
 /** Register the WebGPU kernel once tfjs-backend-webgpu is loaded (backend.ts calls registerOps again then). */

@@ -1,7 +1,7 @@
 // The gated activation and its gradients on WebGPU (ops/gated-act.ts): one thread per element. One dispatch
 // forward where tfjs's ops took three (SiLU) or nine (GELU), and one per input gradient.
 import * as tf from '../tf';
-import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './dequantize-webgpu';
+import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 import { GATED_ACT, GATED_ACT_GRAD, type Activation, type GatedActAttrs } from './gated-act';
 
 // WGSL: act(g) as `a` and act′(g) as `da`. tanh from exp(−2|u|), finite for every u (as tfjs's own kernel does).

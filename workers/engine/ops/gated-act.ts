@@ -2,6 +2,7 @@
 // kernel where one is registered (WebGPU: ops/gated-act-webgpu.ts) and as tfjs's ops elsewhere. Its gradient is
 // one kernel per input: d gate = dy · up · act′(gate), d up = dy · act(gate).
 import * as tf from '../tf';
+import { hasKernel } from './webgpu-program';
 import type { ModelConfig } from '../config';
 
 export const GATED_ACT = 'WebtuneGatedAct';
@@ -26,7 +27,7 @@ export function gatedActOps<T extends tf.Tensor>(gate: T, up: T, act: Activation
 }
 
 export function hasFusedGatedAct(backend = tf.getBackend()): boolean {
-  return tf.getKernel(GATED_ACT, backend) !== undefined;
+  return hasKernel(GATED_ACT, backend);
 }
 
 /** act(gate) · up [..., I]: the fused kernel on a backend that has one, else `gatedActOps`. */

@@ -5,7 +5,8 @@
 import * as tf from '../tf';
 import { PER_WORD, type Packing } from '../quant/format';
 import { PACKED_MATMUL } from './packed-matmul';
-import { DECODE, F16_BITS, flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './dequantize-webgpu';
+import { DECODE, F16_BITS } from './dequantize-webgpu';
+import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 
 function program(h: ProgramHelpers, packing: Packing, outputShape: number[], withScales: boolean) {
   const per = PER_WORD[packing.format];

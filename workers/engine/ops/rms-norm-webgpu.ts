@@ -2,7 +2,7 @@
 // threads sum their strided share of the row, the workgroup adds the 64 partial sums in shared memory, and each
 // thread writes its share of the outputs: one dispatch where tfjs's ops take six forward and a dozen backward.
 import * as tf from '../tf';
-import { programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './dequantize-webgpu';
+import { programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 import { RMS_NORM, RMS_NORM_GRAD, type RmsNormAttrs } from './rms-norm';
 
 const THREADS = 64;

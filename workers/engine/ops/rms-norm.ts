@@ -3,6 +3,7 @@
 // cpu, whose fast elementwise paths need no fusing). Its gradient is one kernel too: with r = rsqrt(mean(x²) + eps)
 // and g = dy · (w + offset), dx = r·g − r³·x·Σ(g·x)/C. The norm weights are frozen, so dw is formed only if asked.
 import * as tf from '../tf';
+import { hasKernel } from './webgpu-program';
 
 export const RMS_NORM = 'WebtuneRmsNorm';
 export const RMS_NORM_GRAD = 'WebtuneRmsNormGrad';
@@ -26,7 +27,7 @@ export function rmsNorm<T extends tf.Tensor>(x: T, w: tf.Tensor, eps: number, of
 }
 
 export function hasFusedRmsNorm(backend = tf.getBackend()): boolean {
-  return tf.getKernel(RMS_NORM, backend) !== undefined;
+  return hasKernel(RMS_NORM, backend);
 }
 
 export function registerRmsNormGradient(): void {

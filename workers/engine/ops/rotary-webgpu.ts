@@ -2,7 +2,7 @@
 // rotate-half partner and the two table entries of its position. One dispatch where tfjs's ops took six
 // (two table slices, the rotate-half product, two products and a sum).
 import * as tf from '../tf';
-import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './dequantize-webgpu';
+import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 import { ROTARY, type RotaryAttrs } from './rotary';
 
 function program(h: ProgramHelpers, shape: number[]) {

@@ -3,6 +3,7 @@
 // kernel where one is registered (WebGPU: ops/rotary-webgpu.ts). Its gradient is the rotation back, the same
 // kernel with sin negated (the tables hold each angle in both halves, so rotate_halfᵀ(dy·sin) = −rotate_half(dy)·sin).
 import * as tf from '../tf';
+import { hasKernel } from './webgpu-program';
 
 export const ROTARY = 'WebtuneRotary';
 
@@ -12,7 +13,7 @@ export interface RotaryAttrs {
 }
 
 export function hasFusedRotary(backend = tf.getBackend()): boolean {
-  return tf.getKernel(ROTARY, backend) !== undefined;
+  return hasKernel(ROTARY, backend);
 }
 
 /** The rotation by one kernel; callers without it (hasFusedRotary) use tfjs's ops. */
