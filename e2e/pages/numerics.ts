@@ -14,6 +14,7 @@ import { packingFor, type PackFormat } from '../../workers/engine/quant/format';
 import type { WeightFormat } from '../../workers/shared/weights';
 import { hasFusedRmsNorm, rmsNorm, rmsNormOps } from '../../workers/engine/ops/rms-norm';
 import { hasFusedRotary, rotaryKernel } from '../../workers/engine/ops/rotary';
+import { attention, attentionOps, hasFusedAttention } from '../../workers/engine/ops/attention';
 import { gatedAct, gatedActOps, hasFusedGatedAct } from '../../workers/engine/ops/gated-act';
 import { adamwKernels, hasFusedAdamW } from '../../workers/engine/ops/adamw';
 
@@ -149,7 +150,8 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
   await selectBackend(backend);
   const out: FusedCheck[] = [];
   const compare = async (name: string, fused: boolean, x: tf.Tensor, kernel: (t: tf.Tensor) => tf.Tensor, ops: (t: tf.Tensor) => tf.Tensor) => {
-    const dy = tf.tensor(seeded(x.size, 9, 1), x.shape);
+    const shape = tf.tidy(() => ops(x).shape); // the output's, which dy takes (attention merges the heads)
+    const dy = tf.tensor(seeded(tf.util.sizeFromShape(shape), 9, 1), shape);
     const both = (fn: (t: tf.Tensor) => tf.Tensor) => tf.tidy(() => [fn(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fn(t), dy)))(x)]);
     const [y1, g1] = both(kernel);
     const [y0, g0] = both(ops);
@@ -177,10 +179,26 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     const angles = (f: (a: number) => number) => tf.tensor2d(Float32Array.from({ length: L * D }, (_, i) => f(Math.floor(i / D) * 0.1 * (1 + ((i % D) % (D / 2))))), [L, D]);
     const [cos, sin] = [angles(Math.cos), angles(Math.sin)];
     const rot = tf.tensor2d(Float32Array.from({ length: D * D }, (_, i) => { const [r, c] = [Math.floor(i / D), i % D]; return r === c + D / 2 ? -1 : c === r + D / 2 ? 1 : 0; }), [D, D]);
-    const ops = (t: tf.Tensor) => tf.add(tf.mul(t, cos.slice([offset, 0], [T, D])), tf.mul(tf.matMul(t.reshape([-1, D]), rot).reshape(t.shape), sin.slice([offset, 0], [T, D])));
-    const x = tf.tensor4d(seeded(B * n * T * D, B + T + D, 1), [B, n, T, D]);
-    await compare(`rotary ${B}×${n}×${T}×${D} at ${offset}`, hasFusedRotary(), x, (t) => (hasFusedRotary() ? rotaryKernel(t as tf.Tensor4D, cos, sin, offset) : ops(t)), ops);
+    const at = (table: tf.Tensor2D) => table.slice([offset, 0], [T, D]).reshape([T, 1, D]); // x is [B, T, n, D]
+    const ops = (t: tf.Tensor) => tf.add(tf.mul(t, at(cos)), tf.mul(tf.matMul(t.reshape([-1, D]), rot).reshape(t.shape), at(sin)));
+    const x = tf.tensor4d(seeded(B * n * T * D, B + T + D, 1), [B, T, n, D]);
+    await compare(`rotary ${B}×${T}×${n}×${D} at ${offset}`, hasFusedRotary(), x, (t) => (hasFusedRotary() ? rotaryKernel(t as tf.Tensor4D, cos, sin, offset) : ops(t)), ops);
     tf.dispose([cos, sin, rot]);
+  }
+  // Attention: decoding one token (grouped heads) and a training block, a window with Gemma 2's cap over more keys
+  // than one chunk of 64, Gemma 3's head size 256, and a decoded token whose window starts mid-chunk; the output
+  // and the gradient for each of q, k and v.
+  for (const [B, T, S, H, KVH, D, window, softcap] of [[1, 1, 37, 9, 3, 64, 0, 0], [2, 40, 40, 4, 2, 32, 0, 0], [1, 70, 70, 2, 2, 16, 20, 50], [1, 2, 130, 2, 1, 256, 0, 0], [1, 1, 150, 4, 2, 64, 64, 0]]) {
+    const attrs = { scale: 1 / Math.sqrt(D), softcap, window };
+    const q = tf.tensor4d(seeded(B * T * H * D, 41 + T, 2), [B, T, H, D]);
+    const k = tf.tensor4d(seeded(B * S * KVH * D, 43 + S, 2), [B, S, KVH, D]);
+    const v = tf.tensor4d(seeded(B * S * KVH * D, 47 + S, 1), [B, S, KVH, D]);
+    const name = `attention ${B}×${T}×${H}×${D} over ${S} keys (${KVH} kv heads${window ? `, window ${window}` : ''}${softcap ? `, cap ${softcap}` : ''})`;
+    const as4 = (t: tf.Tensor) => t as tf.Tensor4D;
+    await compare(`${name}, d q`, hasFusedAttention(), q.clone(), (t) => attention(as4(t), k, v, attrs), (t) => attentionOps(as4(t), k, v, attrs));
+    await compare(`${name}, d k`, hasFusedAttention(), k.clone(), (t) => attention(q, as4(t), v, attrs), (t) => attentionOps(q, as4(t), v, attrs));
+    await compare(`${name}, d v`, hasFusedAttention(), v.clone(), (t) => attention(q, k, as4(t), attrs), (t) => attentionOps(q, k, as4(t), attrs));
+    tf.dispose([q, k, v]);
   }
   for (const act of ['silu', 'gelu_tanh'] as const) {
     for (const shape of [[1, 1, 1536], [4, 7, 100]]) {

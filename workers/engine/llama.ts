@@ -10,6 +10,7 @@ import * as tf from './tf';
 import { ropeInverseFrequencies, type LayerType, type ModelConfig, type RopeSpec } from './config';
 import type { LoraAdapter } from './lora';
 import { matmul } from './ops/matmul';
+import { attention } from './ops/attention';
 import { withOwnTape } from './ops/own-tape';
 import { gatedAct } from './ops/gated-act';
 import { rmsNorm } from './ops/rms-norm';
@@ -27,7 +28,7 @@ export function isTransposed(name: string, tied: boolean): boolean {
 
 /** Per-layer keys and values of every token seen so far. Owns its tensors. */
 export class KVCache {
-  readonly k: (tf.Tensor4D | null)[]; // [B, KVH, S, D] per layer
+  readonly k: (tf.Tensor4D | null)[]; // [B, S, KVH, D] per layer
   readonly v: (tf.Tensor4D | null)[];
   length = 0; // S: positions already in the cache
 
@@ -36,12 +37,12 @@ export class KVCache {
     this.v = new Array<tf.Tensor4D | null>(numLayers).fill(null);
   }
 
-  /** Append this step's k/v for one layer; returns the full [B, KVH, S, D] tensors. */
+  /** Append this step's k/v [B, T, KVH, D] for one layer; returns the full [B, S, KVH, D] tensors. */
   append(layer: number, k: tf.Tensor4D, v: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
     const pk = this.k[layer];
     const pv = this.v[layer];
-    const fk = tf.keep(pk ? tf.concat([pk, k], 2) : k);
-    const fv = tf.keep(pv ? tf.concat([pv, v], 2) : v);
+    const fk = tf.keep(pk ? tf.concat([pk, k], 1) : k);
+    const fv = tf.keep(pv ? tf.concat([pv, v], 1) : v);
     pk?.dispose();
     pv?.dispose();
     this.k[layer] = fk;
@@ -289,29 +290,23 @@ export class LlamaModel {
 
   // Grouped-query causal self-attention with rotary position embeddings, up to (not including) o_proj:
   // the heads' outputs, merged [B, T, H·D]. Qwen3 and Gemma normalize each head of q and k first; a sliding
-  // layer sees only the last `slidingWindow` positions and has its own rotation.
+  // layer sees only the last `slidingWindow` positions and has its own rotation. The heads stay in the
+  // projections' layout [B, T, n, D] (a reshape, no copy), which is also the KV cache's.
   private attentionMix(x: tf.Tensor3D, i: number, pass: Pass, offset: number, cache?: KVCache): tf.Tensor3D {
     const { numHeads: H, numKvHeads: KVH, headDim: D } = this.config;
     const [B, T] = x.shape;
-    const G = H / KVH;
     const p = `model.layers.${i}.self_attn.`;
     const type = this.config.layerTypes[i];
     const rope = this.rope[type];
     const xn = this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`);
-    const heads = (t: tf.Tensor, n: number) => t.reshape([B, T, n, D]).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, n, T, D]
+    const heads = (t: tf.Tensor, n: number) => t.reshape([B, T, n, D]) as tf.Tensor4D; // [B, T, n, D]
     const qkNorm = (t: tf.Tensor4D, name: string) => (this.config.qkNorm ? this.rmsNorm(t, p + name) : t);
-    const q = rope.apply(qkNorm(heads(this.linear(xn, p + 'q_proj', pass), H), 'q_norm.weight'), offset); // [B, H, T, D]
-    let k = rope.apply(qkNorm(heads(this.linear(xn, p + 'k_proj', pass), KVH), 'k_norm.weight'), offset); // [B, KVH, T, D]
-    let v = heads(this.linear(xn, p + 'v_proj', pass), KVH); // [B, KVH, T, D]
-    if (cache) [k, v] = cache.append(i, k, v); // [B, KVH, S, D]
-    const S = k.shape[2];
-    // Query head h uses key/value head floor(h / G), so [B, H, T, D] regroups as [B, KVH, G·T, D] by a reshape.
-    const qg = q.reshape([B, KVH, G * T, D]);
-    let scores = softcap(tf.mul(matmul(qg, k, false, true), this.config.attnScale), this.config.attnSoftcap); // [B, KVH, G·T, S]
-    const mask = attentionMask(G, T, S, offset, type === 'sliding' ? this.config.slidingWindow : null);
-    if (mask) scores = tf.add(scores, mask);
-    const att = matmul(tf.softmax(scores), v); // [B, KVH, G·T, D]
-    return att.reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B, T, H * D]) as tf.Tensor3D; // [B, T, H·D]
+    const q = rope.apply(qkNorm(heads(this.linear(xn, p + 'q_proj', pass), H), 'q_norm.weight'), offset); // [B, T, H, D]
+    let k = rope.apply(qkNorm(heads(this.linear(xn, p + 'k_proj', pass), KVH), 'k_norm.weight'), offset); // [B, T, KVH, D]
+    let v = heads(this.linear(xn, p + 'v_proj', pass), KVH); // [B, T, KVH, D]
+    if (cache) [k, v] = cache.append(i, k, v); // [B, S, KVH, D]
+    const window = type === 'sliding' && this.config.slidingWindow !== null ? this.config.slidingWindow : 0;
+    return attention(q, k, v, { scale: this.config.attnScale, softcap: this.config.attnSoftcap ?? 0, window }); // one kernel on WebGPU
   }
 
   // The gated MLP on the normed h, up to (not including) down_proj: act(gate(hn)) · up(hn), [B, T, I];
@@ -368,21 +363,6 @@ export class LlamaModel {
   }
 }
 
-/**
- * Additive mask [G·T, S], or null when every query may see every key: row r is query position
- * q = offset + (r mod T); it sees key s when s ≤ q and, in a sliding layer, q − s < window.
- */
-function attentionMask(G: number, T: number, S: number, offset: number, window: number | null): tf.Tensor2D | null {
-  const slides = window !== null && S > window;
-  if (T === 1 && !slides) return null; // a single new token sees every cached one
-  const m = new Float32Array(G * T * S);
-  for (let r = 0; r < G * T; r++) {
-    const pos = offset + (r % T);
-    for (let s = 0; s < S; s++) if (s > pos || (window !== null && pos - s >= window)) m[r * S + s] = -1e9;
-  }
-  return tf.tensor2d(m, [G * T, S]);
-}
-
 /** cap · tanh(x / cap) (Gemma's soft-capping); x itself when cap is null. */
 function softcap(x: tf.Tensor, cap: number | null): tf.Tensor {
   return cap === null ? x : tf.mul(tf.tanh(tf.div(x, cap)), cap);
@@ -409,14 +389,14 @@ class RotaryTables {
     return 2 * this.size * this.dim * 4 + (this.rot ? this.dim * this.dim * 4 : 0);
   }
 
-  /** x [B, n, T, D] at positions offset..offset+T-1 → rotated x. */
+  /** x [B, T, n, D] at positions offset..offset+T-1 → rotated x. */
   apply(x: tf.Tensor4D, offset: number): tf.Tensor4D {
-    const T = x.shape[2];
+    const T = x.shape[1];
     const D = this.dim;
     this.ensure(offset + T);
     if (hasFusedRotary()) return rotaryKernel(x, this.cos!, this.sin!, offset); // one pass on WebGPU
-    const cos = tf.slice(this.cos!, [offset, 0], [T, D]); // [T, D], broadcast over B and heads
-    const sin = tf.slice(this.sin!, [offset, 0], [T, D]);
+    const cos = tf.slice(this.cos!, [offset, 0], [T, D]).reshape([T, 1, D]); // broadcast over B and heads
+    const sin = tf.slice(this.sin!, [offset, 0], [T, D]).reshape([T, 1, D]);
     // rotate_half as one product with a signed permutation: a fast path on every backend, where slicing
     // the halves apart and joining them again took three copies each way.
     const rotated = matmul(x.reshape([-1, D]), this.rot!).reshape(x.shape); // [B, n, T, D]

@@ -15,6 +15,8 @@ import { registerRotaryWebgpu } from './rotary-webgpu';
 import { registerGatedActGradient } from './gated-act';
 import { registerGatedActWebgpu } from './gated-act-webgpu';
 import { registerAdamWWebgpu } from './adamw-webgpu';
+import { registerAttentionGradient } from './attention';
+import { registerAttentionWebgpu } from './attention-webgpu';
 
 export const OPS: readonly { name: string; register(): void | Promise<void>; backend?: 'webgpu' }[] = [
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
@@ -29,6 +31,8 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'Rotary embedding in one pass on WebGPU (a WGSL program)', register: registerRotaryWebgpu, backend: 'webgpu' },
   { name: 'Gated activation gradient (SwiGLU, GELU-gate), one kernel per input', register: registerGatedActGradient },
   { name: 'Gated activation act(gate) · up and its gradients on WebGPU (WGSL programs)', register: registerGatedActWebgpu, backend: 'webgpu' },
+  { name: 'Causal attention gradient (the softmax\'s, in tfjs ops, with P recomputed) where the fused attention runs', register: registerAttentionGradient },
+  { name: 'Causal attention (scores, mask, window, cap, softmax, values) in one pass on WebGPU (a WGSL program)', register: registerAttentionWebgpu, backend: 'webgpu' },
   { name: 'AdamW: a parameter and its two moments updated by three kernels on WebGPU (WGSL programs)', register: registerAdamWWebgpu, backend: 'webgpu' },
 ];
 

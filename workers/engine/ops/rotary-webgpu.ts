@@ -10,12 +10,12 @@ function program(h: ProgramHelpers, shape: number[]) {
     outputShape: shape,
     shaderKey: 'webtune_rotary',
     variableNames: ['x', 'cosT', 'sinT'],
-    uniforms: 'T : i32, D : i32, offset : i32, sign : f32,',
+    uniforms: 'T : i32, nD : i32, D : i32, offset : i32, sign : f32,',
     workgroupX: 128,
     prelude: '',
     body: `
           let d = index % uniforms.D;
-          let t = (index / uniforms.D) % uniforms.T;
+          let t = (index / uniforms.nD) % uniforms.T; // x [B, T, n, D]
           let half = uniforms.D / 2;
           let at = (uniforms.offset + t) * uniforms.D + d;
           var partner = index - half;
@@ -34,9 +34,10 @@ export async function registerRotaryWebgpu(): Promise<void> {
     kernelFunc: ({ inputs, attrs, backend }) => {
       const { offset, sign } = attrs as unknown as RotaryAttrs;
       const x = inputs.x as tf.TensorInfo;
-      const [, , T, D] = x.shape;
+      const [, T, n, D] = x.shape;
       const uniforms = [
         { type: 'int32', data: [T] },
+        { type: 'int32', data: [n * D] },
         { type: 'int32', data: [D] },
         { type: 'int32', data: [offset] },
         { type: 'float32', data: [sign] },

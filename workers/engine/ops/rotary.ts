@@ -1,4 +1,4 @@
-// Rotary position embedding of x [B, n, T, D] at positions offset…offset+T−1, in transformers' rotate-half form:
+// Rotary position embedding of x [B, T, n, D] at positions offset…offset+T−1, in transformers' rotate-half form:
 // y = x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁], from cos/sin tables [L, D] (each angle twice). One
 // kernel where one is registered (WebGPU: ops/rotary-webgpu.ts). Its gradient is the rotation back, the same
 // kernel with sin negated (the tables hold each angle in both halves, so rotate_halfᵀ(dy·sin) = −rotate_half(dy)·sin).

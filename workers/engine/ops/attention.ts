@@ -1,0 +1,102 @@
+// Grouped-query causal attention up to (not including) o_proj: softmax(cap(q·kᵀ·scale) + mask)·v with the heads
+// merged, from q [B, T, H, D] and k, v [B, S, KVH, D] (the layout the projections and the KV cache hold, so no
+// transpose is needed before or after). Query t sits at position S − T + t; it sees key s when s ≤ its position
+// and, with a window, when position − s < window. One kernel where one is registered (WebGPU:
+// ops/attention-webgpu.ts; scores, mask, softmax and values in one pass, nothing [S]-sized written out); tfjs's
+// ops elsewhere. The kernel's gradient is the softmax's, written out in tfjs's ops (attentionGrad).
+import * as tf from '../tf';
+import { matmul } from './matmul';
+import { hasKernel } from './webgpu-program';
+
+export const ATTENTION = 'WebtuneAttention';
+
+export interface AttentionAttrs {
+  scale: number; // on the scores q·k, before the cap
+  softcap: number; // cap·tanh(score / cap) (Gemma 2); 0 = none
+  window: number; // a sliding layer's reach in positions; 0 = every earlier position
+}
+
+export function hasFusedAttention(backend = tf.getBackend()): boolean {
+  return hasKernel(ATTENTION, backend);
+}
+
+/** [B, T, H·D]: the fused kernel on a backend that has one, else `attentionOps`. */
+export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, attrs: AttentionAttrs): tf.Tensor3D {
+  if (!hasFusedAttention()) return attentionOps(q, k, v, attrs);
+  return tf.engine().runKernel(ATTENTION, { q, k, v }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+}
+
+// The pieces both the ops and the gradient use: the heads regrouped so that query head h meets key/value head
+// floor(h / G) by a reshape ([B, H, T, D] is [B, KVH, G·T, D]), and the probabilities P [B, KVH, G·T, S].
+function probabilities(q: tf.Tensor4D, k: tf.Tensor4D, attrs: AttentionAttrs) {
+  const [B, T, H, D] = q.shape;
+  const [, S, KVH] = k.shape;
+  const G = H / KVH;
+  const qg = q.transpose([0, 2, 1, 3]).reshape([B, KVH, G * T, D]); // [B, KVH, G·T, D]
+  const kh = k.transpose([0, 2, 1, 3]); // [B, KVH, S, D]
+  let c = tf.mul(matmul(qg, kh, false, true), attrs.scale); // [B, KVH, G·T, S]
+  if (attrs.softcap) c = tf.mul(tf.tanh(tf.div(c, attrs.softcap)), attrs.softcap);
+  const mask = attentionMask(G, T, S, attrs.window);
+  const p = tf.softmax(mask ? tf.add(c, mask) : c);
+  return { qg, kh, c, p, G };
+}
+
+/** The attention in tfjs's ops: what backends without the kernel run, and what the kernel is checked against. */
+export function attentionOps(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, attrs: AttentionAttrs): tf.Tensor3D {
+  const [B, T, H, D] = q.shape;
+  const { p } = probabilities(q, k, attrs);
+  const att = matmul(p, v.transpose([0, 2, 1, 3])); // [B, KVH, G·T, D]
+  return att.reshape([B, H, T, D]).transpose([0, 2, 1, 3]).reshape([B, T, H * D]) as tf.Tensor3D; // [B, T, H·D]
+}
+
+/**
+ * Gradients of Σ(attention(q, k, v) · dy) for q, k and v, with P recomputed. With O = P·V and P = softmax(Z):
+ * dV = Pᵀ·dO, dP = dO·Vᵀ, dZ = P ⊙ (dP − rowsum(dP ⊙ P)), through the cap's derivative 1 − (c/cap)² and the
+ * scale; dQ = dZ·K, dK = dZᵀ·Q. Masked entries have P = 0, so they pass nothing back.
+ */
+export function attentionGrad(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, dy: tf.Tensor, attrs: AttentionAttrs): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+  return tf.tidy(() => {
+    const [B, T, H, D] = q.shape;
+    const [, S, KVH] = k.shape;
+    const { qg, kh, c, p, G } = probabilities(q, k, attrs);
+    const dO = dy.reshape([B, T, H, D]).transpose([0, 2, 1, 3]).reshape([B, KVH, G * T, D]); // [B, KVH, G·T, D]
+    const dV = matmul(p, dO, true, false); // [B, KVH, S, D]
+    const dP = matmul(dO, v.transpose([0, 2, 1, 3]), false, true); // [B, KVH, G·T, S]
+    let dZ = tf.mul(p, tf.sub(dP, tf.sum(tf.mul(dP, p), -1, true)));
+    if (attrs.softcap) dZ = tf.mul(dZ, tf.sub(1, tf.square(tf.div(c, attrs.softcap))));
+    dZ = tf.mul(dZ, attrs.scale);
+    const dQ = matmul(dZ, kh).reshape([B, H, T, D]).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, T, H, D]
+    const dK = matmul(dZ, qg, true, false).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, S, KVH, D]
+    return [dQ, dK, dV.transpose([0, 2, 1, 3]) as tf.Tensor4D];
+  });
+}
+
+/**
+ * Additive mask [G·T, S], or null when every query may see every key: row r is query position
+ * S − T + (r mod T); it sees key s when s ≤ that position and, with a window, position − s < window.
+ */
+export function attentionMask(G: number, T: number, S: number, window: number): tf.Tensor2D | null {
+  const offset = S - T;
+  const slides = window > 0 && S > window;
+  if (T === 1 && !slides) return null; // a single new token sees every cached one
+  const m = new Float32Array(G * T * S);
+  for (let r = 0; r < G * T; r++) {
+    const pos = offset + (r % T);
+    for (let s = 0; s < S; s++) if (s > pos || (window > 0 && pos - s >= window)) m[r * S + s] = -1e9;
+  }
+  return tf.tensor2d(m, [G * T, S]);
+}
+
+export function registerAttentionGradient(): void {
+  tf.registerGradient({
+    kernelName: ATTENTION,
+    inputsToSave: ['q', 'k', 'v'],
+    gradFunc: (dy, saved, attrs) => {
+      const [q, k, v] = saved as tf.Tensor4D[];
+      // One computation serves all three inputs (they share P and dZ). It runs here, not in the first closure
+      // asked: tfjs runs each closure in its own tidy, which would free the other two results.
+      const [dq, dk, dv] = attentionGrad(q, k, v, dy as tf.Tensor, attrs as unknown as AttentionAttrs);
+      return { q: () => dq, k: () => dk, v: () => dv };
+    },
+  });
+}
