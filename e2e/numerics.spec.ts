@@ -52,6 +52,25 @@ test('LoRA gradients on this backend equal the cpu backend: B = 0 and not, with 
   }
 });
 
+test('decoding with the KV cache on this backend gives the cpu backend’s logits at every step: Llama, Gemma 3 (window, q/k norms, 1 + w), Qwen2 (biases), with and without an adapter', async ({ page }, testInfo) => {
+  const backend = testInfo.project.metadata.backend as string;
+  await page.goto(`${devURL}/e2e/pages/numerics.html`);
+  await page.waitForFunction(() => 'decodeLogits' in globalThis, undefined, { timeout: 120_000 });
+  const run = (b: string, model: string | undefined, adapted: boolean) =>
+    page.evaluate(([b, model, adapted]) => (globalThis as unknown as { decodeLogits: (b: string, m?: string, a?: boolean) => Promise<number[][]> }).decodeLogits(b, model, adapted), [b, model, adapted] as const);
+  for (const model of [undefined, 'gemma3-window-bf16', 'qwen2-bias-bf16']) {
+    for (const adapted of [false, true]) {
+      const [want, got] = [await run('cpu', model, adapted), await run(backend, model, adapted)];
+      expect(got.length).toBe(8);
+      want.forEach((row, step) => {
+        const scale = Math.max(...row.map(Math.abs));
+        const worst = Math.max(...row.map((r, i) => Math.abs(r - got[step][i])));
+        expect(worst / scale, `${model ?? 'demo'}${adapted ? ' with an adapter' : ''}, step ${step}`).toBeLessThan(1e-4);
+      });
+    }
+  }
+});
+
 test('AdamW steps on this backend equal the cpu backend, over as many parameters as a 30-layer adapter has', async ({ page }, testInfo) => {
   const backend = testInfo.project.metadata.backend as string;
   await page.goto(`${devURL}/e2e/pages/numerics.html`);
@@ -103,7 +122,7 @@ test('each fused kernel equals the tfjs ops it replaces on this backend, output 
   await page.waitForFunction(() => 'fusedKernels' in globalThis, undefined, { timeout: 120_000 });
   type Check = { name: string; fused: boolean; forward: number; gradient: number };
   const checks = await page.evaluate((b) => (globalThis as unknown as { fusedKernels: (b: string) => Promise<Check[]> }).fusedKernels(b), backend);
-  expect(checks.length).toBe(33);
+  expect(checks.length).toBe(39);
   for (const c of checks) {
     expect(c.fused, `${c.name}: the kernel ran on ${backend}`).toBe(backend === 'webgpu');
     expect(c.forward, `${c.name} output`).toBeLessThan(1e-5);

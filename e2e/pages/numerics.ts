@@ -6,6 +6,7 @@ import { configureBrowserWasm } from '../../workers/browser/wasm-urls';
 import { AdamW } from '../../workers/engine/train/optimizer';
 import { DEFAULT_TRAIN, validateTrain } from '../../workers/engine/train/config';
 import { Engine } from '../../workers/engine/engine';
+import { KVCache } from '../../workers/engine/llama';
 import { LORA_TARGETS, LoraAdapter } from '../../workers/engine/lora';
 import { chunkedLmLoss } from '../../workers/engine/train/lm-loss';
 import * as tf from '../../workers/engine/tf';
@@ -15,6 +16,7 @@ import type { WeightFormat } from '../../workers/shared/weights';
 import { hasFusedRmsNorm, rmsNorm, rmsNormOps } from '../../workers/engine/ops/rms-norm';
 import { hasFusedRotary, rotaryKernel } from '../../workers/engine/ops/rotary';
 import { attention, attentionOps, hasFusedAttention } from '../../workers/engine/ops/attention';
+import { hasRowLinear, rowLinear, rowLinearOps, type RowLinearOptions } from '../../workers/engine/ops/row-linear';
 import { gatedAct, gatedActOps, hasFusedGatedAct } from '../../workers/engine/ops/gated-act';
 import { adamwKernels, hasFusedAdamW } from '../../workers/engine/ops/adamw';
 
@@ -72,6 +74,33 @@ async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean,
 }
 
 (globalThis as unknown as { numerics: typeof run }).numerics = run;
+
+/** Decoding with the KV cache on a backend: the logits after a 4-token prompt (one pass) and after each of 7 more
+ * tokens, one at a time; with `adapted`, a random adapter on q_proj and v_proj (those products stay unfused). */
+async function decodeLogits(backend: BackendName, variant?: string, adapted = false): Promise<number[][]> {
+  const engine = new Engine({ demoBaseUrl: new URL('/models/demo', location.origin).href });
+  await engine.load(variant ? { kind: 'url', url: new URL(`/.models/${variant}`, location.origin).href } : { kind: 'demo' }, { backend });
+  const { model } = engine.current;
+  const adapter = adapted ? LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj'], rslora: false }, 7) : null;
+  adapter?.variables().forEach((v, i) => v.name.includes('lora_B') && v.assign(tf.tensor(seeded(v.size, 200 + i, 0.05), v.shape)));
+  const ids = IDS[0].slice(0, 11);
+  const cache = new KVCache(model.config.numLayers);
+  const rows: number[][] = [];
+  for (const chunk of [ids.slice(0, 4), ...ids.slice(4).map((id) => [id])]) {
+    const logits = tf.tidy(() => {
+      const hidden = model.forward(tf.tensor2d(chunk, [1, chunk.length], 'int32'), { cache, adapter });
+      return model.logits(hidden.slice([0, chunk.length - 1, 0], [1, 1, -1]).reshape([1, -1]));
+    });
+    rows.push(Array.from(await logits.data()));
+    logits.dispose();
+  }
+  cache.dispose();
+  adapter?.dispose();
+  engine.unload();
+  return rows;
+}
+
+(globalThis as unknown as { decodeLogits: typeof decodeLogits }).decodeLogits = decodeLogits;
 
 export interface OptimizerResult {
   norms: number[];
@@ -199,6 +228,21 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     await compare(`${name}, d k`, hasFusedAttention(), k.clone(), (t) => attention(q, as4(t), v, attrs), (t) => attentionOps(q, as4(t), v, attrs));
     await compare(`${name}, d v`, hasFusedAttention(), v.clone(), (t) => attention(q, k, as4(t), attrs), (t) => attentionOps(q, k, as4(t), attrs));
     tf.dispose([q, k, v]);
+  }
+  // Row-linear (decoding's products): plain, with the pre-norm (w and 1 + w), bias and residual, and the gated MLP's
+  // pair of products with either activation; column counts that leave lanes idle, 1 to 8 rows.
+  for (const [N, C, O, norm, bias, residual, act] of [[1, 96, 96, 0, 0, 0, ''], [3, 100, 70, 1, 1, 0, ''], [1, 576, 576, 2, 0, 1, ''], [8, 64, 130, 0, 1, 1, ''], [2, 96, 192, 1, 0, 0, 'silu'], [1, 64, 100, 2, 0, 0, 'gelu_tanh']] as const) {
+    const w = tf.tensor2d(seeded(C * O, C + O, 0.2), [C, O]);
+    const o: RowLinearOptions = {
+      ...(norm ? { norm: { w: tf.tensor1d(seeded(C, 5 + C, 0.5)), eps: 1e-6, offset: norm - 1 } } : {}),
+      ...(bias ? { bias: tf.tensor1d(seeded(O, 7, 1)) } : {}),
+      ...(residual ? { residual: tf.tensor2d(seeded(N * O, 11, 1), [N, O]) } : {}),
+      ...(act ? { gated: { w2: tf.tensor2d(seeded(C * O, 13, 0.2), [C, O]), act } } : {}),
+    };
+    const name = `row-linear ${N}×${C}·${C}×${O}${norm ? (norm === 2 ? ', norm (1 + w)' : ', norm') : ''}${bias ? ', bias' : ''}${residual ? ', residual' : ''}${act ? `, gated ${act}` : ''}`;
+    const x = tf.tensor2d(seeded(N * C, N + C, 2), [N, C]);
+    await compare(name, hasRowLinear(), x, (t) => (hasRowLinear() ? rowLinear(t as tf.Tensor2D, w, o) : rowLinearOps(t as tf.Tensor2D, w, o)), (t) => rowLinearOps(t as tf.Tensor2D, w, o));
+    tf.dispose([w, o.norm?.w, o.bias, o.residual, o.gated?.w2].filter((t): t is tf.Tensor => !!t));
   }
   for (const act of ['silu', 'gelu_tanh'] as const) {
     for (const shape of [[1, 1, 1536], [4, 7, 100]]) {

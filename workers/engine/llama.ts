@@ -14,6 +14,7 @@ import { attention } from './ops/attention';
 import { withOwnTape } from './ops/own-tape';
 import { gatedAct } from './ops/gated-act';
 import { rmsNorm } from './ops/rms-norm';
+import { hasRowLinear, rowLinear, ROW_LINEAR_MAX_ROWS } from './ops/row-linear';
 import { hasFusedRotary, rotaryKernel } from './ops/rotary';
 import type { PackedMatrix } from './quant/packed-matrix';
 import type { PackFormat } from './quant/format';
@@ -55,6 +56,21 @@ export class KVCache {
     this.k.fill(null);
     this.v.fill(null);
     this.length = 0;
+  }
+}
+
+/** A layer's input and the RMSNorm it takes before its projections: normed once, when the first product without
+ * the norm folded in asks for it. */
+class Normed {
+  private normedValue: tf.Tensor3D | null = null;
+  constructor(
+    readonly x: tf.Tensor3D,
+    readonly weight: string,
+    private readonly norm: () => tf.Tensor3D,
+  ) {}
+
+  get value(): tf.Tensor3D {
+    return (this.normedValue ??= this.norm());
   }
 }
 
@@ -213,14 +229,16 @@ export class LlamaModel {
 
   // The layer's midpoint h = x + attention(x) [B, T, C] and its output h + mlp(h) [B, T, C].
   private halves(x: tf.Tensor3D, i: number, pass: Pass, offset: number, cache?: KVCache): [tf.Tensor3D, tf.Tensor3D] {
-    const h = tf.add(x, this.branch(this.attentionMix(x, i, pass, offset, cache), this.attnOut(i), this.postAttnNorm(i), pass)) as tf.Tensor3D;
-    return [h, tf.add(h, this.branch(this.gatedMlp(h, i, pass), this.mlpOut(i), this.postMlpNorm(i), pass)) as tf.Tensor3D];
+    const h = this.branch(this.attentionMix(x, i, pass, offset, cache), this.attnOut(i), this.postAttnNorm(i), pass, x);
+    return [h, this.branch(this.gatedMlp(h, i, pass), this.mlpOut(i), this.postMlpNorm(i), pass, h)];
   }
 
-  // A half's branch from the input of its output projection: linear(u), then (Gemma) its post-norm.
-  private branch(u: tf.Tensor3D, module: string, postNorm: string | null, pass: Pass): tf.Tensor3D {
-    const y = this.linear(u, module, pass);
-    return postNorm ? this.rmsNorm(y, postNorm) : y;
+  // A half's branch from the input of its output projection: linear(u), then (Gemma) its post-norm; with
+  // `residual`, added to it (inside the product where the row kernel runs).
+  private branch(u: tf.Tensor3D, module: string, postNorm: string | null, pass: Pass, residual?: tf.Tensor3D): tf.Tensor3D {
+    if (!postNorm) return this.linear(u, module, pass, residual);
+    const y = this.rmsNorm(this.linear(u, module, pass), postNorm);
+    return residual ? (tf.add(residual, y) as tf.Tensor3D) : y;
   }
 
   private attnOut = (i: number) => `model.layers.${i}.self_attn.o_proj`;
@@ -298,7 +316,7 @@ export class LlamaModel {
     const p = `model.layers.${i}.self_attn.`;
     const type = this.config.layerTypes[i];
     const rope = this.rope[type];
-    const xn = this.rmsNorm(x, `model.layers.${i}.input_layernorm.weight`);
+    const xn = this.normed(x, `model.layers.${i}.input_layernorm.weight`);
     const heads = (t: tf.Tensor, n: number) => t.reshape([B, T, n, D]) as tf.Tensor4D; // [B, T, n, D]
     const qkNorm = (t: tf.Tensor4D, name: string) => (this.config.qkNorm ? this.rmsNorm(t, p + name) : t);
     const q = rope.apply(qkNorm(heads(this.linear(xn, p + 'q_proj', pass), H), 'q_norm.weight'), offset); // [B, T, H, D]
@@ -313,22 +331,52 @@ export class LlamaModel {
   // act is SiLU (SwiGLU) or, for Gemma, GELU with the tanh approximation.
   private gatedMlp(h: tf.Tensor3D, i: number, pass: Pass): tf.Tensor3D {
     const p = `model.layers.${i}.`;
-    const hn = this.rmsNorm(h, this.preMlpNorm(i));
-    const gate = this.linear(hn, p + 'mlp.gate_proj', pass); // [B, T, I]
-    const up = this.linear(hn, p + 'mlp.up_proj', pass); // [B, T, I]
+    const hn = this.normed(h, this.preMlpNorm(i));
+    const [B, T, C] = h.shape;
+    const [gName, uName] = [p + 'mlp.gate_proj', p + 'mlp.up_proj'];
+    if (this.rowKernel(B * T, gName, pass) && this.rowKernel(B * T, uName, pass)) {
+      const w2 = this.w(uName + '.weight');
+      return rowLinear(h.reshape([B * T, C]) as tf.Tensor2D, this.w(gName + '.weight') as tf.Tensor2D, { norm: this.normOf(hn.weight), gated: { w2, act: this.config.activation } }).reshape([B, T, -1]) as tf.Tensor3D;
+    }
+    const gate = this.linear(hn, gName, pass); // [B, T, I]
+    const up = this.linear(hn, uName, pass); // [B, T, I]
     return gatedAct(gate, up, this.config.activation); // one kernel on WebGPU
   }
 
-  // x · W (+ b) (+ scale · (dropout(x) · Aᵀ) · Bᵀ). W is kept as [in, out]; A [r, in] and B [out, r] as PEFT.
-  private linear(x: tf.Tensor3D, module: string, pass: Pass): tf.Tensor3D {
-    const [B, T, inF] = x.shape;
+  // x · W (+ b) (+ scale · (dropout(x) · Aᵀ) · Bᵀ) (+ residual). W is kept as [in, out]; A [r, in] and B [out, r]
+  // as PEFT. A normed input is normed here, once for all its products, unless the row kernel folds the norm in.
+  private linear(input: tf.Tensor3D | Normed, module: string, pass: Pass, residual?: tf.Tensor3D): tf.Tensor3D {
+    const raw = input instanceof Normed ? input.x : input;
+    const [B, T, inF] = raw.shape;
+    const b = this.weights.get(module + '.bias');
+    if (this.rowKernel(B * T, module, pass)) {
+      const norm = input instanceof Normed ? this.normOf(input.weight) : undefined;
+      const r = residual?.reshape([B * T, -1]);
+      return rowLinear(raw.reshape([B * T, inF]) as tf.Tensor2D, this.w(module + '.weight') as tf.Tensor2D, { norm, bias: b, residual: r }).reshape([B, T, -1]) as tf.Tensor3D;
+    }
+    const x = input instanceof Normed ? input.value : input;
     const x2 = x.reshape([B * T, inF]) as tf.Tensor2D;
     let y = this.frozenProduct(x2, module + '.weight'); // [B·T, out]
-    const b = this.weights.get(module + '.bias');
     if (b) y = tf.add(y, b);
     const extra = this.adapterTerm(x2 as tf.Tensor2D, module, pass);
     if (extra) y = tf.add(y, extra);
-    return y.reshape([B, T, y.shape[1] as number]);
+    const out = y.reshape([B, T, y.shape[1] as number]) as tf.Tensor3D;
+    return residual ? (tf.add(residual, out) as tf.Tensor3D) : out;
+  }
+
+  // Whether a product of `rows` rows through `module` runs as one row kernel (WebGPU, decoding): its weight held
+  // in float32 and no adapter on it (an adapted module keeps the unfused path).
+  private rowKernel(rows: number, module: string, pass: Pass): boolean {
+    return rows <= ROW_LINEAR_MAX_ROWS && hasRowLinear() && this.weights.has(module + '.weight') && !pass.lora?.has(module);
+  }
+
+  // x and the RMSNorm by `weight` it goes through before its products; the norm is computed on first use.
+  private normed(x: tf.Tensor3D, weight: string): Normed {
+    return new Normed(x, weight, () => this.rmsNorm(x, weight));
+  }
+
+  private normOf(weight: string) {
+    return { w: this.w(weight), eps: this.config.rmsNormEps, offset: this.config.gemmaNorms ? 1 : 0 };
   }
 
   // x · W for a frozen weight [in, out]. A packed one is unpacked inside the product and freed at once, in the

@@ -5,7 +5,7 @@ import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLik
 import { GATED_ACT, GATED_ACT_GRAD, type Activation, type GatedActAttrs } from './gated-act';
 
 // WGSL: act(g) as `a` and act′(g) as `da`. tanh from exp(−2|u|), finite for every u (as tfjs's own kernel does).
-const ACT: Record<Activation, string> = {
+export const ACT: Record<Activation, string> = {
   silu: `
           let s = 1.0 / (1.0 + exp(-g));
           let a = g * s;

@@ -17,6 +17,7 @@ import { registerGatedActWebgpu } from './gated-act-webgpu';
 import { registerAdamWWebgpu } from './adamw-webgpu';
 import { registerAttentionGradient } from './attention';
 import { registerAttentionWebgpu } from './attention-webgpu';
+import { registerRowLinearWebgpu } from './row-linear-webgpu';
 
 export const OPS: readonly { name: string; register(): void | Promise<void>; backend?: 'webgpu' }[] = [
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
@@ -33,6 +34,7 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'Gated activation act(gate) · up and its gradients on WebGPU (WGSL programs)', register: registerGatedActWebgpu, backend: 'webgpu' },
   { name: 'Causal attention gradient (the softmax\'s, in tfjs ops, with P recomputed) where the fused attention runs', register: registerAttentionGradient },
   { name: 'Causal attention (scores, mask, window, cap, softmax, values) in one pass on WebGPU (a WGSL program)', register: registerAttentionWebgpu, backend: 'webgpu' },
+  { name: 'Linear layers for a few rows (decoding) with the pre-norm, bias, residual or gate folded in, on WebGPU (a WGSL program)', register: registerRowLinearWebgpu, backend: 'webgpu' },
   { name: 'AdamW: a parameter and its two moments updated by three kernels on WebGPU (WGSL programs)', register: registerAdamWWebgpu, backend: 'webgpu' },
 ];
 
