@@ -1,16 +1,21 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
+import { ISOLATION_HEADERS } from './src/lib/isolation-headers';
 
-const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'credentialless' };
+const ISOLATION = { ...ISOLATION_HEADERS };
 
 export default defineConfig({
   plugins: [
     svelte(),
     // Offline: the app shell, the WASM binaries, the engine worker and the built-in demo model are
-    // precached by a Workbox service worker. Models downloaded from the Hub live in Cache Storage (see
-    // workers/engine/source.ts); datasets, runs and checkpoints in IndexedDB.
+    // precached by the service worker in src/sw.ts, which also adds the isolation headers on hosts that send none.
+    // Models downloaded from the Hub live in Cache Storage (see workers/engine/source.ts); datasets, runs and
+    // checkpoints in IndexedDB.
     VitePWA({
+      strategies: 'injectManifest',
+      srcDir: 'src',
+      filename: 'sw.ts',
       registerType: 'autoUpdate',
       injectRegister: 'auto',
       manifest: {
@@ -22,10 +27,9 @@ export default defineConfig({
         display: 'standalone',
         icons: [{ src: 'favicon.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'any' }],
       },
-      workbox: {
+      injectManifest: {
         globPatterns: ['**/*.{js,css,html,wasm,svg,json,jsonl,safetensors}'],
         maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
-        navigateFallback: 'index.html',
       },
     }),
   ],
@@ -39,11 +43,9 @@ export default defineConfig({
   appType: 'mpa', // a missing file is a 404, as on the Hub, not index.html
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 4000 },
-  // Cross-origin isolation, so that WASM runs threaded (SharedArrayBuffer). COEP `credentialless`, not
-  // `require-corp`: model files come by CORS fetches either way, but telling a server that refuses CORS from one
-  // that is down takes a no-cors probe (source.ts), which require-corp blocks. A static host must send the same
-  // two headers for threads; without them (or in a browser without credentialless) WASM runs on one core, and the
-  // page says so.
+  // Cross-origin isolation, so that WASM runs threaded (SharedArrayBuffer); see src/lib/isolation-headers.ts. On a
+  // static host that sends no headers the service worker adds them after one reload of the first visit; in a
+  // browser without credentialless WASM runs on one core, and the page says so.
   server: { host: '127.0.0.1', port: 5173, headers: ISOLATION },
   preview: { host: '127.0.0.1', port: 4173, strictPort: true, headers: ISOLATION },
 });

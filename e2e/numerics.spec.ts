@@ -122,7 +122,7 @@ test('each fused kernel equals the tfjs ops it replaces on this backend, output 
   await page.waitForFunction(() => 'fusedKernels' in globalThis, undefined, { timeout: 120_000 });
   type Check = { name: string; fused: boolean; forward: number; gradient: number };
   const checks = await page.evaluate((b) => (globalThis as unknown as { fusedKernels: (b: string) => Promise<Check[]> }).fusedKernels(b), backend);
-  expect(checks.length).toBe(39);
+  expect(checks.length).toBe(45);
   for (const c of checks) {
     expect(c.fused, `${c.name}: the kernel ran on ${backend}`).toBe(backend === 'webgpu');
     expect(c.forward, `${c.name} output`).toBeLessThan(1e-5);

@@ -3,7 +3,8 @@
 import { expect, test } from '@playwright/test';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import { ask } from './helpers';
 
 
@@ -89,6 +90,41 @@ test('WASM runs on every core: the page is cross-origin isolated and says how ma
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
   await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
   await expect(page.getByTestId('backend')).toContainText(cores > 1 ? `${cores} threads` : '1 thread');
+});
+
+test('on a static host that sends no isolation headers, the service worker adds them: one reload, then WASM on every core', async ({ page }, testInfo) => {
+  test.skip(testInfo.project.metadata.backend !== 'wasm', 'WASM threads: the wasm project');
+  // The built app (dist/, as the preview server serves it) from a plain file server: no COOP, no COEP.
+  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json', '.svg': 'image/svg+xml', '.webmanifest': 'application/manifest+json' };
+  const documents: string[] = [];
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = join('dist', path.endsWith('/') ? path + 'index.html' : path);
+    if (file.endsWith('.html')) documents.push(path);
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'Content-Type': types[extname(file)] ?? 'application/octet-stream' }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    await page.goto(`${origin}/?backend=wasm`);
+    // The first page is not isolated; the worker installs, takes control and the page reloads itself into it.
+    await expect.poll(() => page.evaluate(() => crossOriginIsolated).catch(() => false), { timeout: 60_000 }).toBe(true);
+    expect(await page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    await page.getByRole('button', { name: 'Load the built-in demo model' }).click();
+    await expect(page.getByTestId('backend')).toContainText(cores > 1 ? `${cores} threads` : '1 thread');
+    // A later visit is isolated from its first byte, with no reload: the worker answers the navigation.
+    await page.goto(`${origin}/?backend=wasm`);
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    expect(documents.filter((d) => d === '/')).toHaveLength(1); // the first visit's page only (the precache fetches index.html by name)
+  } finally {
+    server.close();
+  }
 });
 
 test('auto explains its choice', async ({ page }) => {

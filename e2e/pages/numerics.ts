@@ -76,12 +76,13 @@ async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean,
 (globalThis as unknown as { numerics: typeof run }).numerics = run;
 
 /** Decoding with the KV cache on a backend: the logits after a 4-token prompt (one pass) and after each of 7 more
- * tokens, one at a time; with `adapted`, a random adapter on q_proj and v_proj (those products stay unfused). */
+ * tokens, one at a time; with `adapted`, a random adapter on q_proj, v_proj and up_proj (the row kernel takes q and v
+ * with their adapters, and the MLP's gate and up as two products). */
 async function decodeLogits(backend: BackendName, variant?: string, adapted = false): Promise<number[][]> {
   const engine = new Engine({ demoBaseUrl: new URL('/models/demo', location.origin).href });
   await engine.load(variant ? { kind: 'url', url: new URL(`/.models/${variant}`, location.origin).href } : { kind: 'demo' }, { backend });
   const { model } = engine.current;
-  const adapter = adapted ? LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj'], rslora: false }, 7) : null;
+  const adapter = adapted ? LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj', 'up_proj'], rslora: false }, 7) : null;
   adapter?.variables().forEach((v, i) => v.name.includes('lora_B') && v.assign(tf.tensor(seeded(v.size, 200 + i, 0.05), v.shape)));
   const ids = IDS[0].slice(0, 11);
   const cache = new KVCache(model.config.numLayers);
@@ -229,20 +230,30 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     await compare(`${name}, d v`, hasFusedAttention(), v.clone(), (t) => attention(q, k, as4(t), attrs), (t) => attentionOps(q, k, as4(t), attrs));
     tf.dispose([q, k, v]);
   }
-  // Row-linear (decoding's products): plain, with the pre-norm (w and 1 + w), bias and residual, and the gated MLP's
-  // pair of products with either activation; column counts that leave lanes idle, 1 to 8 rows.
-  for (const [N, C, O, norm, bias, residual, act] of [[1, 96, 96, 0, 0, 0, ''], [3, 100, 70, 1, 1, 0, ''], [1, 576, 576, 2, 0, 1, ''], [8, 64, 130, 0, 1, 1, ''], [2, 96, 192, 1, 0, 0, 'silu'], [1, 64, 100, 2, 0, 0, 'gelu_tanh']] as const) {
+  // Row-linear (decoding's products): plain, with the pre-norm (w and 1 + w), bias, residual and an adapter (rank 8
+  // and the largest folded in, 128), and the gated MLP's pair of products with either activation; column counts that
+  // leave lanes idle, 1 to 4 rows.
+  for (const [N, C, O, norm, bias, residual, act, rank] of [[1, 96, 96, 0, 0, 0, '', 0], [3, 100, 70, 1, 1, 0, '', 0], [1, 576, 576, 2, 0, 1, '', 0], [4, 64, 130, 0, 1, 1, '', 0], [2, 96, 192, 1, 0, 0, 'silu', 0], [1, 64, 100, 2, 0, 0, 'gelu_tanh', 0], [1, 96, 70, 1, 1, 1, '', 8], [4, 100, 64, 0, 0, 0, '', 128]] as const) {
     const w = tf.tensor2d(seeded(C * O, C + O, 0.2), [C, O]);
     const o: RowLinearOptions = {
       ...(norm ? { norm: { w: tf.tensor1d(seeded(C, 5 + C, 0.5)), eps: 1e-6, offset: norm - 1 } } : {}),
       ...(bias ? { bias: tf.tensor1d(seeded(O, 7, 1)) } : {}),
       ...(residual ? { residual: tf.tensor2d(seeded(N * O, 11, 1), [N, O]) } : {}),
       ...(act ? { gated: { w2: tf.tensor2d(seeded(C * O, 13, 0.2), [C, O]), act } } : {}),
+      ...(rank ? { lora: { A: tf.tensor2d(seeded(rank * C, 17, 0.3), [rank, C]), B: tf.tensor2d(seeded(O * rank, 19, 0.3), [O, rank]), scale: 1.5 } } : {}),
     };
-    const name = `row-linear ${N}×${C}·${C}×${O}${norm ? (norm === 2 ? ', norm (1 + w)' : ', norm') : ''}${bias ? ', bias' : ''}${residual ? ', residual' : ''}${act ? `, gated ${act}` : ''}`;
-    const x = tf.tensor2d(seeded(N * C, N + C, 2), [N, C]);
-    await compare(name, hasRowLinear(), x, (t) => (hasRowLinear() ? rowLinear(t as tf.Tensor2D, w, o) : rowLinearOps(t as tf.Tensor2D, w, o)), (t) => rowLinearOps(t as tf.Tensor2D, w, o));
-    tf.dispose([w, o.norm?.w, o.bias, o.residual, o.gated?.w2].filter((t): t is tf.Tensor => !!t));
+    const name = `row-linear ${N}×${C}·${C}×${O}${norm ? (norm === 2 ? ', norm (1 + w)' : ', norm') : ''}${bias ? ', bias' : ''}${residual ? ', residual' : ''}${act ? `, gated ${act}` : ''}${rank ? `, adapter of rank ${rank}` : ''}`;
+    const x = () => tf.tensor2d(seeded(N * C, N + C, 2), [N, C]);
+    const fused = (xs: tf.Tensor, opts: RowLinearOptions) => (hasRowLinear() ? rowLinear(xs as tf.Tensor2D, w, opts) : rowLinearOps(xs as tf.Tensor2D, w, opts));
+    await compare(name, hasRowLinear(), x(), (t) => fused(t, o), (t) => rowLinearOps(t as tf.Tensor2D, w, o));
+    if (o.lora) {
+      // The adapter's gradients too (training a few rows takes this kernel when there is no dropout).
+      const [xs, lora] = [x(), o.lora];
+      await compare(`${name}, d A`, hasRowLinear(), lora.A.clone(), (t) => fused(xs, { ...o, lora: { ...lora, A: t } }), (t) => rowLinearOps(xs, w, { ...o, lora: { ...lora, A: t } }));
+      await compare(`${name}, d B`, hasRowLinear(), lora.B.clone(), (t) => fused(xs, { ...o, lora: { ...lora, B: t } }), (t) => rowLinearOps(xs, w, { ...o, lora: { ...lora, B: t } }));
+      xs.dispose();
+    }
+    tf.dispose([w, o.norm?.w, o.bias, o.residual, o.gated?.w2, o.lora?.A, o.lora?.B].filter((t): t is tf.Tensor => !!t));
   }
   for (const act of ['silu', 'gelu_tanh'] as const) {
     for (const shape of [[1, 1, 1536], [4, 7, 100]]) {

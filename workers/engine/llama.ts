@@ -14,7 +14,7 @@ import { attention } from './ops/attention';
 import { withOwnTape } from './ops/own-tape';
 import { gatedAct } from './ops/gated-act';
 import { rmsNorm } from './ops/rms-norm';
-import { hasRowLinear, rowLinear, ROW_LINEAR_MAX_ROWS } from './ops/row-linear';
+import { hasRowLinear, rowLinear, ROW_LINEAR_MAX_RANK, ROW_LINEAR_MAX_ROWS } from './ops/row-linear';
 import { hasFusedRotary, rotaryKernel } from './ops/rotary';
 import type { PackedMatrix } from './quant/packed-matrix';
 import type { PackFormat } from './quant/format';
@@ -334,7 +334,7 @@ export class LlamaModel {
     const hn = this.normed(h, this.preMlpNorm(i));
     const [B, T, C] = h.shape;
     const [gName, uName] = [p + 'mlp.gate_proj', p + 'mlp.up_proj'];
-    if (this.rowKernel(B * T, gName, pass) && this.rowKernel(B * T, uName, pass)) {
+    if (this.rowKernel(B * T, gName, pass) && this.rowKernel(B * T, uName, pass) && !pass.lora?.has(gName) && !pass.lora?.has(uName)) {
       const w2 = this.w(uName + '.weight');
       return rowLinear(h.reshape([B * T, C]) as tf.Tensor2D, this.w(gName + '.weight') as tf.Tensor2D, { norm: this.normOf(hn.weight), gated: { w2, act: this.config.activation } }).reshape([B, T, -1]) as tf.Tensor3D;
     }
@@ -352,7 +352,9 @@ export class LlamaModel {
     if (this.rowKernel(B * T, module, pass)) {
       const norm = input instanceof Normed ? this.normOf(input.weight) : undefined;
       const r = residual?.reshape([B * T, -1]);
-      return rowLinear(raw.reshape([B * T, inF]) as tf.Tensor2D, this.w(module + '.weight') as tf.Tensor2D, { norm, bias: b, residual: r }).reshape([B, T, -1]) as tf.Tensor3D;
+      const adapter = pass.lora?.get(module);
+      const lora = adapter ? { A: adapter.A, B: adapter.B, scale: pass.scale } : undefined;
+      return rowLinear(raw.reshape([B * T, inF]) as tf.Tensor2D, this.w(module + '.weight') as tf.Tensor2D, { norm, bias: b, residual: r, lora }).reshape([B, T, -1]) as tf.Tensor3D;
     }
     const x = input instanceof Normed ? input.value : input;
     const x2 = x.reshape([B * T, inF]) as tf.Tensor2D;
@@ -365,9 +367,11 @@ export class LlamaModel {
   }
 
   // Whether a product of `rows` rows through `module` runs as one row kernel (WebGPU, decoding): its weight held
-  // in float32 and no adapter on it (an adapted module keeps the unfused path).
+  // in float32, and its adapter, if any, of rank ≤ 128 and without dropout (training keeps the unfused path).
   private rowKernel(rows: number, module: string, pass: Pass): boolean {
-    return rows <= ROW_LINEAR_MAX_ROWS && hasRowLinear() && this.weights.has(module + '.weight') && !pass.lora?.has(module);
+    if (rows > ROW_LINEAR_MAX_ROWS || !hasRowLinear() || !this.weights.has(module + '.weight')) return false;
+    const adapter = pass.lora?.get(module);
+    return !adapter || (adapter.A.shape[0] <= ROW_LINEAR_MAX_RANK && !(pass.dropout && pass.dropout.rate > 0));
   }
 
   // x and the RMSNorm by `weight` it goes through before its products; the norm is computed on first use.
