@@ -41,7 +41,7 @@ export interface ModelBench {
   lastLogits: number[];
   limits: BackendLimits;
   /** WebGPU, when a counter is given: the device's work per training step and per decoded token. */
-  gpu?: { layers: number; step: GpuCounts | null; token: GpuCounts };
+  gpu?: { layers: number; step: GpuCounts | null; token: GpuCounts; tokenAdapted: GpuCounts };
 }
 
 /** Mean next-token loss of the base on `ids` [T], and the logits at the last position. */
@@ -115,12 +115,15 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
   // Decoding with the KV cache (no adapter), greedy, after a short prompt.
   const prompt = randomExamples(1, 16, config.vocabSize, 5)[0].ids;
   // Per decoded token, the device's work is the difference between this run and the short one (the prefill cancels).
-  const c0 = opts.gpu?.snapshot();
-  const short = await generateIds(model, prompt, [], { maxNewTokens: 4 }, () => {}, () => false);
-  const c1 = opts.gpu?.snapshot();
-  const r = await generateIds(model, prompt, [], { maxNewTokens: opts.decodeTokens }, () => {}, () => false);
-  const c2 = opts.gpu?.snapshot();
-  const perToken = c0 && c1 && c2 ? countsBetween(countsBetween(c0, c1), countsBetween(c1, c2), r.ids.length - short.ids.length) : null;
+  const decodeRuns = async (adapter: LoraAdapter | null) => {
+    const c0 = opts.gpu?.snapshot();
+    const short = await generateIds(model, prompt, [], { maxNewTokens: 4 }, () => {}, () => false, adapter);
+    const c1 = opts.gpu?.snapshot();
+    const long = await generateIds(model, prompt, [], { maxNewTokens: opts.decodeTokens }, () => {}, () => false, adapter);
+    const c2 = opts.gpu?.snapshot();
+    return { long, perToken: c0 && c1 && c2 ? countsBetween(countsBetween(c0, c1), countsBetween(c1, c2), long.ids.length - short.ids.length) : null };
+  };
+  const { long: r, perToken } = await decodeRuns(null);
   const decodeTps = (r.ids.length - 1) / (r.decodeMs / 1000);
   const weightBytes = model.weightBytes; // as held: 4 bytes a value in float32, fewer packed
   log(`${spec.name}: decode ${decodeTps.toFixed(1)} tokens/s`);
@@ -134,6 +137,8 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
   let heapGone = false;
   let perStep: GpuCounts | null = null;
   const adapter = LoraAdapter.create(config, { ...DEFAULT_LORA, dropout: 0 }, 1);
+  // The device's work per token of the tuned model too (the chat's side-by-side decodes both).
+  const perTokenAdapted = opts.gpu ? (await decodeRuns(adapter)).perToken : null;
   const cfg = { ...DEFAULT_TRAIN, batchSize: opts.batch, maxSeqLen: opts.seqLen + 1, valSplit: 0, epochs: 1000 };
   const trainer = new Trainer(model, adapter, randomExamples(opts.batch * 4, opts.seqLen, config.vocabSize, 3), [], cfg, { runId: 'bench', baseModel: spec.name });
   try {
@@ -190,7 +195,7 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
     baseLoss: quality.loss,
     lastLogits: quality.last,
     limits,
-    ...(perToken ? { gpu: { layers: config.numLayers, step: perStep, token: perToken } } : {}),
+    ...(perToken && perTokenAdapted ? { gpu: { layers: config.numLayers, step: perStep, token: perToken, tokenAdapted: perTokenAdapted } } : {}),
   };
 }
 
@@ -199,9 +204,9 @@ export function formatGpuTable(rows: ModelBench[]): string {
   const cell = (c: GpuCounts | null, layers: number) =>
     c === null ? 'did not run | | | |' : `${c.dispatches.toFixed(0)} (${(c.dispatches / layers).toFixed(1)}) | ${c.submits.toFixed(1)} | ${c.buffers.toFixed(1)} (${(c.bufferBytes / 2 ** 20).toFixed(1)} MiB) | ${c.reads.toFixed(1)}`;
   return [
-    '| model | seq×batch | step: dispatches (per layer) | submits | new buffers | GPU→CPU reads | token: dispatches (per layer) | submits | new buffers | GPU→CPU reads |',
-    '|' + ' --- |'.repeat(10),
-    ...rows.filter((r) => r.gpu).map((r) => `| ${r.model} | ${r.seqLen}×${r.batch} | ${cell(r.gpu!.step, r.gpu!.layers)} | ${cell(r.gpu!.token, r.gpu!.layers)} |`),
+    '| model | seq×batch | step: dispatches (per layer) | submits | new buffers | GPU→CPU reads | token: dispatches (per layer) | submits | new buffers | GPU→CPU reads | token with the adapter: dispatches (per layer) | submits | new buffers | GPU→CPU reads |',
+    '|' + ' --- |'.repeat(14),
+    ...rows.filter((r) => r.gpu).map((r) => `| ${r.model} | ${r.seqLen}×${r.batch} | ${cell(r.gpu!.step, r.gpu!.layers)} | ${cell(r.gpu!.token, r.gpu!.layers)} | ${cell(r.gpu!.tokenAdapted, r.gpu!.layers)} |`),
   ].join('\n');
 }
 
