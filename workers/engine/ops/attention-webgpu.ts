@@ -4,20 +4,20 @@
 // output values. The mask, the window and the cap are computed, not read: one dispatch where tfjs's ops take
 // five or more (scores, scale, mask, softmax, values) plus the head transposes, and nothing [S]-sized is written.
 import * as tf from '../tf';
-import { programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
+import { programHelpers, workgroupPerRow, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 import { ATTENTION, type AttentionAttrs } from './attention';
 
 const THREADS = 64; // threads per row, and keys per chunk
-const MAX_X = 65535; // workgroups per dispatch dimension: more rows spill into y
 
 function program(h: ProgramHelpers, B: number, T: number, H: number, D: number) {
   const rows = B * T * H;
   const per = Math.ceil(D / THREADS); // output values per thread
+  const frame = workgroupPerRow(rows, 3);
   return {
     outputShape: [B, T, H * D],
     shaderKey: `webtune_attention_${D}`,
-    dispatchLayout: { x: [], y: [0, 1, 2] }, // not flat: main() takes no index (rows come from workgroup ids)
-    dispatch: [Math.min(rows, MAX_X), Math.ceil(rows / MAX_X), 1] as [number, number, number],
+    dispatchLayout: frame.dispatchLayout,
+    dispatch: frame.dispatch,
     variableNames: ['q', 'k', 'v'],
     uniforms: 'rows : i32, T : i32, H : i32, S : i32, KVH : i32, scale : f32, softcap : f32, window : i32,',
     workgroupSize: [THREADS, 1, 1] as [number, number, number],
@@ -26,9 +26,7 @@ function program(h: ProgramHelpers, B: number, T: number, H: number, D: number) 
       var<workgroup> qs : array<f32, ${D}>;
       var<workgroup> p : array<f32, ${THREADS}>;
       ${h.getMainHeaderString()} {
-        let row = i32(workgroupId.x + workgroupId.y * numWorkgroups.x);
-        let valid = row < uniforms.rows; // no early return: every thread must reach the barriers
-        let lane = i32(localIndex);
+        ${frame.rowHeader}
         let S = uniforms.S;
         let hd = row % uniforms.H;
         let t = (row / uniforms.H) % uniforms.T;

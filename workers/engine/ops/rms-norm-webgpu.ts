@@ -2,11 +2,10 @@
 // threads sum their strided share of the row, the workgroup adds the 64 partial sums in shared memory, and each
 // thread writes its share of the outputs: one dispatch where tfjs's ops take six forward and a dozen backward.
 import * as tf from '../tf';
-import { programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
+import { programHelpers, workgroupPerRow, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 import { RMS_NORM, RMS_NORM_GRAD, type RmsNormAttrs } from './rms-norm';
 
 const THREADS = 64;
-const MAX_X = 65535; // workgroups per dispatch dimension: more rows spill into y
 
 /** WGSL: the workgroup's sum of `term(c)` over its row's columns, into `name` (every thread gets it). */
 const rowSum = (name: string, term: string, slot: string) => `
@@ -22,21 +21,19 @@ const rowSum = (name: string, term: string, slot: string) => `
   workgroupBarrier();`;
 
 function program(h: ProgramHelpers, grad: boolean, shape: number[], rows: number) {
-  const dispatch: [number, number, number] = [Math.min(rows, MAX_X), Math.ceil(rows / MAX_X), 1];
+  const frame = workgroupPerRow(rows, shape.length);
   return {
     outputShape: shape,
     shaderKey: `webtune_rms_norm${grad ? '_grad' : ''}`,
-    dispatchLayout: { x: [], y: shape.map((_, i) => i) }, // not flat: main() takes no index (rows come from workgroup ids)
-    dispatch,
+    dispatchLayout: frame.dispatchLayout,
+    dispatch: frame.dispatch,
     variableNames: grad ? ['x', 'w', 'dy'] : ['x', 'w'],
     uniforms: 'rows : i32, cols : i32, eps : f32, offset : f32,',
     workgroupSize: [THREADS, 1, 1] as [number, number, number],
     getUserCode: () => `
       var<workgroup> sums : array<f32, ${THREADS}>;
       ${h.getMainHeaderString()} {
-        let row = i32(workgroupId.x + workgroupId.y * numWorkgroups.x);
-        let valid = row < uniforms.rows; // no early return: every thread must reach the barriers
-        let lane = i32(localIndex);
+        ${frame.rowHeader}
         let C = uniforms.cols;
         let base = row * C;
         ${rowSum('squares', 'x[base + c] * x[base + c]', 'sums')}

@@ -34,6 +34,21 @@ export function flatProgram(h: ProgramHelpers, p: { outputShape: number[]; shade
   };
 }
 
+const MAX_X = 65535; // workgroups per dispatch dimension (WebGPU's guaranteed limit): more rows spill into y
+
+/** The frame of a program with one workgroup per row (RMSNorm, attention): its dispatch, with rows past one dimension
+ * spilled into the second, and the WGSL that names the workgroup's `row`, whether it is `valid` (a spilled grid has
+ * spare workgroups; they must still reach every barrier, so no early return) and the thread's `lane`. */
+export function workgroupPerRow(rows: number, outputRank: number) {
+  return {
+    dispatchLayout: { x: [], y: Array.from({ length: outputRank }, (_, i) => i) }, // not flat: main() takes no index
+    dispatch: [Math.min(rows, MAX_X), Math.ceil(rows / MAX_X), 1] as [number, number, number],
+    rowHeader: `let row = i32(workgroupId.x + workgroupId.y * numWorkgroups.x);
+        let valid = row < uniforms.rows;
+        let lane = i32(localIndex);`,
+  };
+}
+
 /** tfjs-backend-webgpu's helpers for writing a program (its shader header, dispatch layout and size). */
 export async function programHelpers(): Promise<ProgramHelpers> {
   const util = (await import('@tensorflow/tfjs-backend-webgpu')).webgpu_util as unknown as ProgramHelpers;
