@@ -367,7 +367,7 @@ export class LlamaModel {
   }
 
   // Whether a product of `rows` rows through `module` runs as one row kernel (WebGPU, decoding): its weight held
-  // in float32, and its adapter, if any, of rank ≤ 128 and without dropout (training keeps the unfused path).
+  // in float32, and its adapter, if any, of rank ≤ 128 and without dropout (dropout keeps the unfused path).
   private rowKernel(rows: number, module: string, pass: Pass): boolean {
     if (rows > ROW_LINEAR_MAX_ROWS || !hasRowLinear() || !this.weights.has(module + '.weight')) return false;
     const adapter = pass.lora?.get(module);
