@@ -10,7 +10,7 @@ import * as tf from './tf';
 import { ropeInverseFrequencies, type LayerType, type ModelConfig, type RopeSpec } from './config';
 import type { LoraAdapter } from './lora';
 import { matmul } from './ops/matmul';
-import { attention } from './ops/attention';
+import { attention, softcap } from './ops/attention';
 import { withOwnTape } from './ops/own-tape';
 import { gatedAct } from './ops/gated-act';
 import { rmsNorm } from './ops/rms-norm';
@@ -413,11 +413,6 @@ export class LlamaModel {
     if (!t) throw new Error(`weight ${name} is not loaded`);
     return t;
   }
-}
-
-/** cap · tanh(x / cap) (Gemma's soft-capping); x itself when cap is null. */
-function softcap(x: tf.Tensor, cap: number | null): tf.Tensor {
-  return cap === null ? x : tf.mul(tf.tanh(tf.div(x, cap)), cap);
 }
 
 /** cos/sin tables for rotary embeddings (the rotate-half form of transformers' Llama), grown on demand. */

@@ -35,7 +35,7 @@ function probabilities(q: tf.Tensor4D, k: tf.Tensor4D, attrs: AttentionAttrs) {
   const qg = q.transpose([0, 2, 1, 3]).reshape([B, KVH, G * T, D]); // [B, KVH, G·T, D]
   const kh = k.transpose([0, 2, 1, 3]); // [B, KVH, S, D]
   let c = tf.mul(matmul(qg, kh, false, true), attrs.scale); // [B, KVH, G·T, S]
-  if (attrs.softcap) c = tf.mul(tf.tanh(tf.div(c, attrs.softcap)), attrs.softcap);
+  c = softcap(c, attrs.softcap);
   const mask = attentionMask(G, T, S, attrs.window);
   const p = tf.softmax(mask ? tf.add(c, mask) : c);
   return { qg, kh, c, p, G };
@@ -75,7 +75,7 @@ export function attentionGrad(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, dy
  * Additive mask [G·T, S], or null when every query may see every key: row r is query position
  * S − T + (r mod T); it sees key s when s ≤ that position and, with a window, position − s < window.
  */
-export function attentionMask(G: number, T: number, S: number, window: number): tf.Tensor2D | null {
+function attentionMask(G: number, T: number, S: number, window: number): tf.Tensor2D | null {
   const offset = S - T;
   const slides = window > 0 && S > window;
   if (T === 1 && !slides) return null; // a single new token sees every cached one
@@ -85,6 +85,12 @@ export function attentionMask(G: number, T: number, S: number, window: number): 
     for (let s = 0; s < S; s++) if (s > pos || (window > 0 && pos - s >= window)) m[r * S + s] = -1e9;
   }
   return tf.tensor2d(m, [G * T, S]);
+}
+
+/** cap · tanh(x / cap) (Gemma's soft-capping, of attention scores here and of the final logits in llama.ts); x
+ * itself when there is no cap (0 or null). */
+export function softcap<T extends tf.Tensor>(x: T, cap: number | null): T {
+  return cap ? (tf.mul(tf.tanh(tf.div(x, cap)), cap) as T) : x;
 }
 
 export function registerAttentionGradient(): void {
