@@ -2,7 +2,9 @@
 // dequantize-then-matmul, on cpu and WASM; quantization's error bounds; a 16-bit checkpoint's exact logits and
 // greedy ids; int8/int4 models close to float32, in their bytes per parameter; training on an int4 base learns,
 // with the tensor count flat across steps.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generated, OUT } from '../scripts/wasm-kernels';
 import * as tf from '../workers/engine/tf';
 import { Engine } from '../workers/engine/engine';
 import { selectBackend } from '../workers/engine/backend';
@@ -10,8 +12,9 @@ import { fullLogits, generateIds } from '../workers/engine/generate';
 import { f16ToF32Bits } from '../workers/engine/safetensors';
 import { dequantize } from '../workers/engine/ops/dequantize';
 import { packedMatMul } from '../workers/engine/ops/packed-matmul';
+import { hasSimdModule, packedMatMulOnHeap, simdFits } from '../workers/engine/ops/packed-matmul-simd';
 import { PackedMatrix, PACKED_PRODUCT_MAX_ROWS } from '../workers/engine/quant/packed-matrix';
-import { bf16FromF32, packingFor, quantize, type PackFormat } from '../workers/engine/quant/format';
+import { bf16FromF32, decodeRow, packingFor, quantize, type PackFormat, type Packing } from '../workers/engine/quant/format';
 import { parameterCount } from '../workers/engine/config';
 import { DirModelFiles } from '../workers/node/dir-files';
 import { setupNodeHost } from '../workers/node/host';
@@ -69,6 +72,39 @@ function plainProduct(x: Float32Array, N: number, w: Float32Array, R: number, K:
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+describe('the WASM kernels’ module', () => {
+  it('is what its WAT source assembles to (npm run build:wasm)', async () => {
+    expect(readFileSync(OUT, 'utf8')).toBe(await generated());
+  });
+});
+
+describe('the SIMD product on a shared memory (tfjs-backend-wasm’s threaded build, as in a cross-origin isolated page)', () => {
+  it('links to it and equals a plain loop over the dequantized rows', () => {
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 65536, shared: true });
+    expect(memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    for (const format of ['int8', 'int4', 'bf16'] as const) {
+      const [N, R, K] = [2, 5, 64];
+      const packing = packingFor(format, K)!;
+      const wv = randn(R * K, 3);
+      const { words, scales } = quantize(wv, R, K, packing);
+      const w = new Float32Array(R * K);
+      for (let r = 0; r < R; r++) decodeRow(words, scales, r, K, packing, w, r * K, 1);
+      const xv = randn(N * K, 4);
+      // x, words, scales and out laid out one after another in the shared heap
+      const [xAt, wAt] = [64, 64 + xv.byteLength];
+      const sAt = wAt + words.byteLength;
+      const outAt = sAt + (scales?.byteLength ?? 0);
+      new Float32Array(memory.buffer, xAt, xv.length).set(xv);
+      new Int32Array(memory.buffer, wAt, words.length).set(words);
+      if (scales) new Float32Array(memory.buffer, sAt, scales.length).set(scales);
+      const shapes = { x: { shape: [N, K] }, words: { shape: [R, words.length / R] } } as unknown as Parameters<typeof packedMatMulOnHeap>[3];
+      expect(packedMatMulOnHeap({ x: xAt, words: wAt, scales: scales ? sAt : undefined }, outAt, packing, shapes, memory), format).toBe(true);
+      const plain = plainProduct(xv, N, w, R, K);
+      expect(maxDiff(new Float32Array(memory.buffer, outAt, N * R), plain), format).toBeLessThan(1e-5 * maxAbs(plain));
+    }
+  });
+});
 
 describe('quantization (plain loops)', () => {
   beforeAll(async () => {
@@ -166,6 +202,44 @@ for (const backend of ['wasm', 'cpu'] as const) {
         expect(grad[i]).toBeCloseTo((loss(up) - loss(down)) / (2 * h), 2);
       }
       m.dispose();
+    });
+
+    // The WASM SIMD module (ops/packed-matmul-simd.wat) called directly on the backend's heap, so a silent fall back
+    // to the plain loop cannot pass: int4 in groups of 32 and 64, int8 per row and per group of 16, bf16; 1–5 x rows.
+    it.runIf(backend === 'wasm')('the SIMD product runs on the WASM heap and equals a plain loop over the dequantized rows', async () => {
+      expect(hasSimdModule()).toBe(true);
+      const b = tf.backend() as unknown as { makeOutput(s: number[], d: 'float32'): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array; disposeData(id: object): void; dataIdMap: { get(id: object): { memoryOffset: number } }; wasm: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } } };
+      const memory = (b.wasm.wasmMemory ?? b.wasm.asm?.memory)!;
+      const at = (t: tf.TensorInfo) => b.dataIdMap.get(t.dataId).memoryOffset;
+      const cases: [Packing, number, number][] = [
+        [{ format: 'int4', group: 32 }, 7, 96],
+        [{ format: 'int4', group: 64 }, 33, 128],
+        [{ format: 'int8', group: 160 }, 5, 160],
+        [{ format: 'int8', group: 16 }, 3, 48],
+        [{ format: 'bf16', group: 8 }, 9, 8],
+        [{ format: 'bf16', group: 200 }, 2, 200],
+      ];
+      for (const [packing, R, K] of cases) {
+        const m = PackedMatrix.fromValues(randn(R * K, R + K), R, K, packing);
+        const w = (await m.dense().data()) as Float32Array;
+        for (const N of [1, 2, 5]) {
+          const xv = randn(N * K, N);
+          const x = tf.tensor2d(xv, [N, K]);
+          const out = b.makeOutput([N, R], 'float32');
+          const shapes = { x, words: m.words, scales: m.scales ?? undefined };
+          const ran = packedMatMulOnHeap({ x: at(x), words: at(m.words), scales: m.scales ? at(m.scales) : undefined }, at(out), packing, shapes, memory);
+          expect(ran, `${packing.format}/${packing.group} ${N}×${K}·${R}`).toBe(true);
+          const plain = plainProduct(xv, N, w, R, K);
+          expect(maxDiff(b.typedArrayFromHeap(out), plain), `${packing.format}/${packing.group} ${N}×${K}·${R}`).toBeLessThan(1e-5 * maxAbs(plain));
+          b.disposeData(out.dataId);
+          x.dispose();
+        }
+        m.dispose();
+      }
+      // What it does not serve, it declines (the plain loop then runs): f16, and K that does not fill whole vectors.
+      expect(simdFits({ format: 'f16', group: 64 }, 64)).toBe(false);
+      expect(simdFits({ format: 'int8', group: 72 }, 72)).toBe(false);
+      expect(simdFits({ format: 'int4', group: 32 }, 96)).toBe(true);
     });
 
     it('gathers rows of a packed matrix as the dense rows', async () => {

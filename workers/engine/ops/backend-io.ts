@@ -10,7 +10,15 @@ interface CpuBackendLike {
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  wasm: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } };
 }
+
+/**
+ * A kernel of WASM's own for the same op: it gets the byte addresses of the inputs and of the output in the
+ * backend's heap, and that heap's memory, and returns whether it ran (false leaves the op to the plain loop).
+ */
+export type HeapKernel<A> = (at: Record<string, number | undefined>, out: number, attrs: A, shapes: Inputs, memory: WebAssembly.Memory) => boolean;
 
 export type Inputs = Record<string, tf.TensorInfo | undefined>;
 export type Views = Record<string, tf.TypedArray | undefined>;
@@ -23,7 +31,12 @@ const hasWasm = () => tf.getKernel(tf.Slice, 'wasm') !== undefined;
  * output of `shape(inputs, attrs)`, and the inputs' shapes (on WASM, the views are taken after the output is made: making it may grow,
  * and so move, the heap).
  */
-export function registerLoopKernel<A>(kernelName: string, shape: (inputs: Inputs, attrs: A) => number[], run: (inputs: Views, out: Float32Array, attrs: A, shapes: Inputs) => void): void {
+export function registerLoopKernel<A>(
+  kernelName: string,
+  shape: (inputs: Inputs, attrs: A) => number[],
+  run: (inputs: Views, out: Float32Array, attrs: A, shapes: Inputs) => void,
+  onHeap?: HeapKernel<A>,
+): void {
   const views = (inputs: Inputs, read: (t: tf.TensorInfo) => tf.TypedArray): Views => Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t && read(t)]));
   if (!tf.getKernel(kernelName, 'cpu')) {
     tf.registerKernel({
@@ -47,6 +60,12 @@ export function registerLoopKernel<A>(kernelName: string, shape: (inputs: Inputs
       const b = backend as unknown as WasmBackendLike;
       const a = attrs as unknown as A;
       const out = b.makeOutput(shape(inputs as Inputs, a), 'float32');
+      const memory = b.wasm.wasmMemory ?? b.wasm.asm?.memory;
+      if (onHeap && memory) {
+        const at = (t: tf.TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
+        const addresses = Object.fromEntries(Object.entries(inputs as Inputs).map(([k, t]) => [k, t && at(t)]));
+        if (onHeap(addresses, at(out), a, inputs as Inputs, memory)) return out;
+      }
       run(views(inputs as Inputs, (t) => b.typedArrayFromHeap(t)), b.typedArrayFromHeap(out) as Float32Array, a, inputs as Inputs);
       return out;
     },

@@ -1,11 +1,12 @@
 // PackedMatMul: x [N, K] · Wᵀ for a packed frozen W [R, K] (quant/format.ts) → [N, R], read straight from the
-// packed words on cpu and WASM. For few rows (decoding's one token) this beats unpacking W and multiplying: the
+// packed words on cpu and WASM (there with SIMD where it can: ops/packed-matmul-simd.ts). For few rows (decoding's one token) this beats unpacking W and multiplying: the
 // unpacked matrix would be written, then re-packed by XNNPACK, for a single use. Many rows (training) go through
 // ops/dequantize.ts and the backend's matmul instead (PackedMatrix.times chooses). Its gradient (dy · W, for x) is
 // given by PackedMatrix.times; W, frozen, has none.
 import * as tf from '../tf';
 import { packedProduct, PER_WORD, type Packing } from '../quant/format';
 import { registerLoopKernel } from './backend-io';
+import { packedMatMulOnHeap } from './packed-matmul-simd';
 
 export const PACKED_MATMUL = 'WebtunePackedMatMul';
 
@@ -24,5 +25,6 @@ export function registerPackedMatMul(): void {
       const [R, W] = shapes.words!.shape;
       packedProduct(x as Float32Array, N, words as Int32Array, (scales as Float32Array | undefined) ?? null, R, W * PER_WORD[a.format], a, out);
     },
+    packedMatMulOnHeap,
   );
 }
