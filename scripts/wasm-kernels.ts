@@ -1,6 +1,6 @@
 // Assembles the WASM kernels' text (workers/engine/ops/*.wat) into the module the engine loads
 // (ops/packed-matmul-simd.wasm.ts), twice: importing a shared memory (tfjs-backend-wasm's threaded build) and a plain
-// one. `npm run build:wasm` (scripts/build-wasm.ts) writes it; tests/packed-simd.test.ts checks that the committed file is this output.
+// one. `npm run build:wasm` (scripts/build-wasm.ts) writes it; tests/weights.test.ts checks that the committed file is this output.
 import { readFileSync } from 'node:fs';
 import wabt from 'wabt';
 

@@ -13,6 +13,7 @@ import { f16ToF32Bits } from '../workers/engine/safetensors';
 import { dequantize } from '../workers/engine/ops/dequantize';
 import { packedMatMul } from '../workers/engine/ops/packed-matmul';
 import { hasSimdModule, packedMatMulOnHeap, simdFits } from '../workers/engine/ops/packed-matmul-simd';
+import { wasmHeap } from '../workers/engine/ops/backend-io';
 import { PackedMatrix, PACKED_PRODUCT_MAX_ROWS } from '../workers/engine/quant/packed-matrix';
 import { bf16FromF32, decodeRow, packingFor, quantize, type PackFormat, type Packing } from '../workers/engine/quant/format';
 import { parameterCount } from '../workers/engine/config';
@@ -208,9 +209,8 @@ for (const backend of ['wasm', 'cpu'] as const) {
     // to the plain loop cannot pass: int4 in groups of 32 and 64, int8 per row and per group of 16, bf16; 1–5 x rows.
     it.runIf(backend === 'wasm')('the SIMD product runs on the WASM heap and equals a plain loop over the dequantized rows', async () => {
       expect(hasSimdModule()).toBe(true);
-      const b = tf.backend() as unknown as { makeOutput(s: number[], d: 'float32'): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array; disposeData(id: object): void; dataIdMap: { get(id: object): { memoryOffset: number } }; wasm: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } } };
-      const memory = (b.wasm.wasmMemory ?? b.wasm.asm?.memory)!;
-      const at = (t: tf.TensorInfo) => b.dataIdMap.get(t.dataId).memoryOffset;
+      const b = tf.backend() as unknown as { makeOutput(s: number[], d: 'float32'): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array; disposeData(id: object): void };
+      const { memory, at } = wasmHeap(tf.backend())!;
       const cases: [Packing, number, number][] = [
         [{ format: 'int4', group: 32 }, 7, 96],
         [{ format: 'int4', group: 64 }, 33, 128],

@@ -20,6 +20,13 @@ interface WasmBackendLike {
  */
 export type HeapKernel<A> = (at: Record<string, number | undefined>, out: number, attrs: A, shapes: Inputs, memory: WebAssembly.Memory) => boolean;
 
+/** The WASM backend's heap: its memory and a tensor's byte address in it (null where the memory is not reachable). */
+export function wasmHeap(backend: unknown): { memory: WebAssembly.Memory; at: (t: tf.TensorInfo) => number } | null {
+  const b = backend as WasmBackendLike;
+  const memory = b.wasm.wasmMemory ?? b.wasm.asm?.memory;
+  return memory ? { memory, at: (t) => b.dataIdMap.get(t.dataId)!.memoryOffset } : null;
+}
+
 export type Inputs = Record<string, tf.TensorInfo | undefined>;
 export type Views = Record<string, tf.TypedArray | undefined>;
 
@@ -60,11 +67,10 @@ export function registerLoopKernel<A>(
       const b = backend as unknown as WasmBackendLike;
       const a = attrs as unknown as A;
       const out = b.makeOutput(shape(inputs as Inputs, a), 'float32');
-      const memory = b.wasm.wasmMemory ?? b.wasm.asm?.memory;
-      if (onHeap && memory) {
-        const at = (t: tf.TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
-        const addresses = Object.fromEntries(Object.entries(inputs as Inputs).map(([k, t]) => [k, t && at(t)]));
-        if (onHeap(addresses, at(out), a, inputs as Inputs, memory)) return out;
+      const heap = onHeap && wasmHeap(backend);
+      if (heap) {
+        const addresses = Object.fromEntries(Object.entries(inputs as Inputs).map(([k, t]) => [k, t && heap.at(t)]));
+        if (onHeap!(addresses, heap.at(out), a, inputs as Inputs, heap.memory)) return out;
       }
       run(views(inputs as Inputs, (t) => b.typedArrayFromHeap(t)), b.typedArrayFromHeap(out) as Float32Array, a, inputs as Inputs);
       return out;

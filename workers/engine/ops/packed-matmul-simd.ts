@@ -13,6 +13,8 @@ const VECTOR: Partial<Record<Packing['format'], number>> = { int8: 16, int4: 32,
 
 const instances = new WeakMap<WebAssembly.Memory, Products | null>();
 
+const moduleBytes = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+
 function isShared(memory: WebAssembly.Memory): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
 }
@@ -21,7 +23,7 @@ function isShared(memory: WebAssembly.Memory): boolean {
 function productsOn(memory: WebAssembly.Memory): Products | null {
   if (instances.has(memory)) return instances.get(memory)!;
   let products: Products | null = null;
-  const bytes = Uint8Array.from(atob(isShared(memory) ? SHARED : PLAIN), (c) => c.charCodeAt(0));
+  const bytes = moduleBytes(isShared(memory) ? SHARED : PLAIN);
   if (WebAssembly.validate(bytes)) {
     try {
       const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
@@ -51,7 +53,7 @@ export const packedMatMulOnHeap: HeapKernel<Packing> = (at, out, packing, shapes
   return true;
 };
 
-/** Whether this JS engine can run the SIMD module at all (for the benchmark's and tests' records). */
+/** Whether this JS engine can run the SIMD module at all. */
 export function hasSimdModule(): boolean {
-  return WebAssembly.validate(Uint8Array.from(atob(PLAIN), (c) => c.charCodeAt(0)));
+  return WebAssembly.validate(moduleBytes(PLAIN));
 }
