@@ -88,16 +88,18 @@ test('packed frozen weights dequantize on this backend to the cpu backend’s fl
   const backend = testInfo.project.metadata.backend as string;
   await page.goto(`${devURL}/e2e/pages/numerics.html`);
   await page.waitForFunction(() => 'dequantized' in globalThis, undefined, { timeout: 120_000 });
-  type Out = { bits: Record<string, number[]>; products: Record<string, number[]> };
+  type Out = { bits: Record<string, number[]>; products: Record<string, number[]>; allowed: Record<string, number[]> };
   const run = (b: string) => page.evaluate((b) => (globalThis as unknown as { dequantized: (b: string) => Promise<Out> }).dequantized(b), b);
   const { bits: reference, products: refProducts } = await run('cpu');
-  const { bits: got, products } = await run(backend);
+  const { bits: got, products, allowed } = await run(backend);
   expect(Object.keys(got)).toEqual(Object.keys(reference));
-  // The decode-time product read straight from the packed words equals the cpu's up to summation order.
+  // The decode-time product read straight from the packed words equals the cpu's up to summation order, and, for
+  // int8 and int4 on WASM, up to x's rounding to int16 (`allowed`, the most it can move each result).
   expect(Object.keys(products)).toEqual(Object.keys(refProducts));
   for (const [name, ref] of Object.entries(refProducts)) {
     const scale = Math.max(...ref.map(Math.abs));
-    const worst = Math.max(...ref.map((r, i) => Math.abs(r - products[name][i])));
+    const slack = backend === 'wasm' ? allowed[name] : ref.map(() => 0);
+    const worst = Math.max(...ref.map((r, i) => Math.abs(r - products[name][i]) - slack[i]));
     expect(worst / scale, `${name} on ${backend}`).toBeLessThan(1e-5);
   }
   const f32 = new Float32Array(1);

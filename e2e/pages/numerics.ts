@@ -11,6 +11,7 @@ import { LORA_TARGETS, LoraAdapter } from '../../workers/engine/lora';
 import { chunkedLmLoss } from '../../workers/engine/train/lm-loss';
 import * as tf from '../../workers/engine/tf';
 import { PackedMatrix } from '../../workers/engine/quant/packed-matrix';
+import { xRoundingBound } from '../../workers/engine/ops/packed-matmul-simd';
 import { packingFor, type PackFormat } from '../../workers/engine/quant/format';
 import type { WeightFormat } from '../../workers/shared/weights';
 import { hasFusedRmsNorm, rmsNorm, rmsNormOps } from '../../workers/engine/ops/rms-norm';
@@ -131,12 +132,13 @@ async function optimizerSteps(backend: BackendName, count: number): Promise<Opti
 
 /** Every format's dequantized matrix on a backend, plain, transposed and a few rows looked up, as float32 bit patterns: bf16 and f16 from
  * all 65,536 patterns, int8 and int4 from fixed values (their rounding happens on the CPU, at load). */
-async function dequantized(backend: BackendName): Promise<{ bits: Record<string, number[]>; products: Record<string, number[]> }> {
+async function dequantized(backend: BackendName): Promise<{ bits: Record<string, number[]>; products: Record<string, number[]>; allowed: Record<string, number[]> }> {
   await selectBackend(backend);
   const all = new Uint16Array(65536).map((_, i) => i);
   const values = seeded(64 * 96, 77, 1);
   const out: Record<string, number[]> = {};
   const products: Record<string, number[]> = {};
+  const allowed: Record<string, number[]> = {};
   for (const format of ['bf16', 'f16', 'int8', 'int4'] as PackFormat[]) {
     const m = format === 'bf16' || format === 'f16' ? PackedMatrix.fromHalves(all, 256, 256, format) : PackedMatrix.fromValues(values, 64, 96, packingFor(format, 96)!);
     for (const transpose of [false, true]) {
@@ -153,15 +155,20 @@ async function dequantized(backend: BackendName): Promise<{ bits: Record<string,
     // matrix of ordinary values (the all-patterns one holds infinities and NaNs).
     if (format === 'f16') continue; // (made from a file's own halves only)
     const p = PackedMatrix.fromValues(values, 64, 96, packingFor(format, 96)!);
+    const dense = p.dense();
+    const w = (await dense.data()) as Float32Array;
+    dense.dispose();
     for (const n of [1, 3]) {
-      const x = tf.tensor2d(seeded(n * p.cols, 5 + n, 1), [n, p.cols]);
+      const xv = seeded(n * p.cols, 5 + n, 1);
+      const x = tf.tensor2d(xv, [n, p.cols]);
       const y = p.forward(x);
       products[`${format} × ${n} rows`] = Array.from(await y.data());
+      allowed[`${format} × ${n} rows`] = Array.from(xRoundingBound(format, xv, n, w, p.rows, p.cols)); // WASM's int16 x
       tf.dispose([x, y]);
     }
     p.dispose();
   }
-  return { bits: out, products };
+  return { bits: out, products, allowed };
 }
 
 (globalThis as unknown as { dequantized: typeof dequantized }).dequantized = dequantized;

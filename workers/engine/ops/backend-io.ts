@@ -11,20 +11,48 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  disposeData(dataId: object): void;
   wasm: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } };
+}
+
+/** The WASM backend's heap, as a kernel of WASM's own sees it. */
+export interface WasmHeap {
+  memory: WebAssembly.Memory;
+  /** A tensor's byte address in the heap. */
+  at(t: tf.TensorInfo): number;
+  /**
+   * `bytes` of work space in the heap (16-byte aligned) for `use`, given its address, and freed after it. Allocating
+   * may grow the heap, so views of `memory.buffer` are taken inside `use`.
+   */
+  withScratch<T>(bytes: number, use: (at: number) => T): T;
 }
 
 /**
  * A kernel of WASM's own for the same op: it gets the byte addresses of the inputs and of the output in the
- * backend's heap, and that heap's memory, and returns whether it ran (false leaves the op to the plain loop).
+ * backend's heap, and that heap, and returns whether it ran (false leaves the op to the plain loop).
  */
-export type HeapKernel<A> = (at: Record<string, number | undefined>, out: number, attrs: A, shapes: Inputs, memory: WebAssembly.Memory) => boolean;
+export type HeapKernel<A> = (at: Record<string, number | undefined>, out: number, attrs: A, shapes: Inputs, heap: WasmHeap) => boolean;
 
-/** The WASM backend's heap: its memory and a tensor's byte address in it (null where the memory is not reachable). */
-export function wasmHeap(backend: unknown): { memory: WebAssembly.Memory; at: (t: tf.TensorInfo) => number } | null {
+/** The WASM backend's heap (null where its memory is not reachable). */
+export function wasmHeap(backend: unknown): WasmHeap | null {
   const b = backend as WasmBackendLike;
   const memory = b.wasm.wasmMemory ?? b.wasm.asm?.memory;
-  return memory ? { memory, at: (t) => b.dataIdMap.get(t.dataId)!.memoryOffset } : null;
+  const at = (t: tf.TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
+  return memory
+    ? {
+        memory,
+        at,
+        withScratch(bytes, use) {
+          // a tensor of the backend's own that no one else sees: malloc'd (16-byte aligned) and freed by tfjs
+          const t = b.makeOutput([Math.ceil(bytes / 4) + 4], 'int32');
+          try {
+            return use((at(t) + 15) & ~15);
+          } finally {
+            b.disposeData(t.dataId);
+          }
+        },
+      }
+    : null;
 }
 
 export type Inputs = Record<string, tf.TensorInfo | undefined>;
@@ -70,7 +98,7 @@ export function registerLoopKernel<A>(
       const heap = onHeap && wasmHeap(backend);
       if (heap) {
         const addresses = Object.fromEntries(Object.entries(inputs as Inputs).map(([k, t]) => [k, t && heap.at(t)]));
-        if (onHeap!(addresses, heap.at(out), a, inputs as Inputs, heap.memory)) return out;
+        if (onHeap!(addresses, heap.at(out), a, inputs as Inputs, heap)) return out;
       }
       run(views(inputs as Inputs, (t) => b.typedArrayFromHeap(t)), b.typedArrayFromHeap(out) as Float32Array, a, inputs as Inputs);
       return out;

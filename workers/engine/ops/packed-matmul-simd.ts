@@ -1,15 +1,45 @@
 // PackedMatMul's WASM kernel (packed-matmul-simd.wat, 128-bit SIMD) for int8, int4 and bf16: it reads the packed
 // words where tfjs-backend-wasm holds them, by importing that backend's memory, so nothing is copied. f16, and shapes
 // whose K does not fill whole vectors, stay with the plain loop (ops/packed-matmul.ts).
+//
+// For int8 and int4, each x row is first rounded to int16 against its own absmax (x ≈ xq · xs, a step of
+// absmax / 32767), so the module multiplies integers exactly: each product then differs from float32's by at most
+// Σₖ |W[r, k]| · absmax(x[n]) / 65534 (INT16_X_STEP), far below the weights' own rounding (int8's step is a group's
+// absmax / 127). bf16 multiplies x in float32.
 import type { Packing } from '../quant/format';
 import type { HeapKernel } from './backend-io';
 import { PLAIN, SHARED } from './packed-matmul-simd.wasm';
 
-type Product = (x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number) => void;
+type Product = (x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, xScales: number) => void;
 type Products = Partial<Record<Packing['format'], Product>>;
 
 /** Elements of one 16-byte vector of packed words, per format the module has. */
 const VECTOR: Partial<Record<Packing['format'], number>> = { int8: 16, int4: 32, bf16: 8 };
+
+/** int4's largest group in the module: a group's integer sum must fit an i32 lane (8 · 8 · 32767 per vector). */
+const INT4_MAX_GROUP = 4096;
+
+/** x's rounding for int8 and int4: |x − xq · xs| ≤ absmax(x row) · INT16_X_STEP. */
+const INT16_X_STEP = 1 / 65534;
+
+/**
+ * The most x's rounding moves each result of x [N, K] · Wᵀ (W [R, K] as float32) in this module: Σₖ |W[r, k]| ·
+ * absmax(x[n]) · INT16_X_STEP for int8 and int4, 0 for bf16. For the tests, which compare against float32.
+ */
+export function xRoundingBound(format: Packing['format'], x: Float32Array, N: number, w: Float32Array, R: number, K: number): Float64Array {
+  const out = new Float64Array(N * R);
+  if (format !== 'int8' && format !== 'int4') return out;
+  for (let n = 0; n < N; n++) {
+    let amax = 0;
+    for (let k = 0; k < K; k++) amax = Math.max(amax, Math.abs(x[n * K + k]));
+    for (let r = 0; r < R; r++) {
+      let l1 = 0;
+      for (let k = 0; k < K; k++) l1 += Math.abs(w[r * K + k]);
+      out[n * R + r] = l1 * amax * INT16_X_STEP;
+    }
+  }
+  return out;
+}
 
 const instances = new WeakMap<WebAssembly.Memory, Products | null>();
 
@@ -39,18 +69,56 @@ function productsOn(memory: WebAssembly.Memory): Products | null {
 /** Whether `packing` with rows of K elements runs in the SIMD module. */
 export function simdFits(packing: Packing, K: number): boolean {
   const v = VECTOR[packing.format];
-  return v !== undefined && K > 0 && K % v === 0 && packing.group % v === 0;
+  return v !== undefined && K > 0 && K % v === 0 && packing.group % v === 0 && !(packing.format === 'int4' && packing.group > INT4_MAX_GROUP);
+}
+
+/**
+ * x [N, K] rounded to int16 per row (q = round(x · 32767 / absmax)) with its scales xs = absmax / 32767, into `q` and
+ * `xs`. For int4 each 32 elements go even ones first, then odd: the order the module widens a vector's nibbles in.
+ * False when a row holds NaN or ±Infinity (the plain loop then gives what float32 would).
+ */
+function roundRows(x: Float32Array, N: number, K: number, nibbleOrder: boolean, q: Int16Array, xs: Float32Array): boolean {
+  for (let n = 0; n < N; n++) {
+    const row = n * K;
+    let amax = 0;
+    for (let k = 0; k < K; k++) amax = Math.max(amax, Math.abs(x[row + k]));
+    if (!Number.isFinite(amax)) return false;
+    const inv = amax > 0 ? 32767 / amax : 0;
+    xs[n] = amax / 32767;
+    if (!nibbleOrder) {
+      for (let k = 0; k < K; k++) q[row + k] = Math.round(x[row + k] * inv);
+      continue;
+    }
+    for (let b = row; b < row + K; b += 32) {
+      for (let i = 0; i < 16; i++) {
+        q[b + i] = Math.round(x[b + 2 * i] * inv);
+        q[b + 16 + i] = Math.round(x[b + 2 * i + 1] * inv);
+      }
+    }
+  }
+  return true;
 }
 
 /** x [N, K] · Wᵀ for packed W [R, K] in the WASM heap; false when the module or the shape does not serve. */
-export const packedMatMulOnHeap: HeapKernel<Packing> = (at, out, packing, shapes, memory) => {
+export const packedMatMulOnHeap: HeapKernel<Packing> = (at, out, packing, shapes, heap) => {
   const [N, K] = shapes.x!.shape;
   const R = shapes.words!.shape[0];
   if (N === 0 || R === 0 || !simdFits(packing, K)) return false;
-  const product = productsOn(memory)?.[packing.format];
+  const product = productsOn(heap.memory)?.[packing.format];
   if (!product) return false;
-  product(at.x!, N, at.words!, at.scales ?? 0, R, K, packing.group, out);
-  return true;
+  if (packing.format === 'bf16') {
+    product(at.x!, N, at.words!, 0, R, K, packing.group, out, 0);
+    return true;
+  }
+  // xs [N] float32, then xq [N, K] int16
+  return heap.withScratch(4 * N + 2 * N * K + 16, (scratch) => {
+    const xq = scratch + ((4 * N + 15) & ~15);
+    const buffer = heap.memory.buffer;
+    const x = new Float32Array(buffer, at.x!, N * K);
+    if (!roundRows(x, N, K, packing.format === 'int4', new Int16Array(buffer, xq, N * K), new Float32Array(buffer, scratch, N))) return false;
+    product(xq, N, at.words!, at.scales!, R, K, packing.group, out, scratch);
+    return true;
+  });
 };
 
 /** Whether this JS engine can run the SIMD module at all. */

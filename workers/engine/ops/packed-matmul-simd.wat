@@ -1,8 +1,13 @@
 ;; PackedMatMul on WASM with 128-bit SIMD: out[n, r] = Σₖ x[n, k] · W[r, k] for a packed W [R, K] (quant/format.ts),
 ;; read straight from tfjs-backend-wasm's heap (this module imports that memory; every argument is a byte address in
-;; it). Each W row is streamed once per x row, a 16-byte vector at a time, unpacked in registers to four f32x4 and
-;; multiplied with x. Callers check that K is a multiple of the vector's elements (int8 16, int4 32, bf16 8) and that a
-;; group is a whole number of vectors. Built into ops/packed-matmul-simd.wasm.ts by `npm run build:wasm`.
+;; it). Each W row is streamed once per x row, a 16-byte vector at a time, unpacked in registers.
+;; - int8 and int4 take x already rounded to int16 per row (x[n, k] ≈ xq[n, k] · xs[n], ops/packed-matmul-simd.ts), so
+;;   a vector of weights is widened once to i16 and multiplied-and-added in pairs (i32x4.dot_i16x8_s), exactly, in
+;;   integers; each group's integer sum is then scaled once in float32.
+;; - bf16 takes x in float32: each half widened and shifted is its float32 value exactly.
+;; Callers check that K is a multiple of the vector's elements (int8 16, int4 32, bf16 8), that a group is a whole number
+;; of vectors, and that no i32 lane can overflow (int4: a group of at most 4096). Built into ops/packed-matmul-simd.wasm.ts
+;; by `npm run build:wasm`.
 (module
   (import "env" "memory" (memory MEMORY_LIMITS))
 
@@ -12,25 +17,13 @@
       (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
       (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
 
-  ;; 16 signed bytes at $q times 16 floats at $x: Σ as an f32x4 (four lanes still to add).
-  (func $dot16 (param $q v128) (param $x i32) (result v128)
-    (local $h v128) (local $l v128)
-    (local.set $l (i16x8.extend_low_i8x16_s (local.get $q)))
-    (local.set $h (i16x8.extend_high_i8x16_s (local.get $q)))
-    (f32x4.add
-      (f32x4.add
-        (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $l))) (v128.load offset=0 (local.get $x)))
-        (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $l))) (v128.load offset=16 (local.get $x))))
-      (f32x4.add
-        (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (v128.load offset=32 (local.get $x)))
-        (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (v128.load offset=48 (local.get $x))))))
-
-  ;; int8: byte b of a word is element 4j + b, so 16 bytes are 16 elements in order. Scales [R, K / G].
-  (func (export "int8") (param $x i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32)
-    (local $n i32) (local $r i32) (local $xr i32) (local $xp i32) (local $wp i32) (local $gEnd i32) (local $rEnd i32)
-    (local $acc v128) (local $part v128)
+  ;; int8: byte b of a word is element 4j + b, so 16 bytes are 16 elements in order; x is int16 [N, K]. Scales [R, K / G].
+  ;; A lane gains at most 4 · 128 · 32767 a vector, so the integer sum goes to float32 every 1024 elements (64 vectors).
+  (func (export "int8") (param $x i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32) (param $xs i32)
+    (local $n i32) (local $r i32) (local $xr i32) (local $xp i32) (local $wp i32) (local $gEnd i32) (local $cEnd i32) (local $rEnd i32)
+    (local $acc v128) (local $part v128) (local $dot v128) (local $q v128)
     (loop $rows_n
-      (local.set $xr (i32.add (local.get $x) (i32.shl (i32.mul (local.get $n) (local.get $K)) (i32.const 2))))
+      (local.set $xr (i32.add (local.get $x) (i32.shl (i32.mul (local.get $n) (local.get $K)) (i32.const 1))))
       (local.set $r (i32.const 0))
       (local.set $wp (local.get $w))
       (loop $rows_w
@@ -40,17 +33,28 @@
         (loop $groups
           (local.set $part (v128.const i32x4 0 0 0 0))
           (local.set $gEnd (i32.add (local.get $wp) (local.get $G)))
-          (loop $vectors
-            (local.set $part (f32x4.add (local.get $part) (call $dot16 (v128.load (local.get $wp)) (local.get $xp))))
-            (local.set $wp (i32.add (local.get $wp) (i32.const 16)))
-            (local.set $xp (i32.add (local.get $xp) (i32.const 64)))
-            (br_if $vectors (i32.lt_u (local.get $wp) (local.get $gEnd))))
+          (loop $chunks
+            (local.set $cEnd (i32.add (local.get $wp) (i32.const 1024)))
+            (if (i32.gt_u (local.get $cEnd) (local.get $gEnd)) (then (local.set $cEnd (local.get $gEnd))))
+            (local.set $dot (v128.const i32x4 0 0 0 0))
+            (loop $vectors
+              (local.set $q (v128.load (local.get $wp)))
+              (local.set $dot
+                (i32x4.add (local.get $dot)
+                  (i32x4.add
+                    (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $q)) (v128.load offset=0 (local.get $xp)))
+                    (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $q)) (v128.load offset=16 (local.get $xp))))))
+              (local.set $wp (i32.add (local.get $wp) (i32.const 16)))
+              (local.set $xp (i32.add (local.get $xp) (i32.const 32)))
+              (br_if $vectors (i32.lt_u (local.get $wp) (local.get $cEnd))))
+            (local.set $part (f32x4.add (local.get $part) (f32x4.convert_i32x4_s (local.get $dot))))
+            (br_if $chunks (i32.lt_u (local.get $wp) (local.get $gEnd))))
           (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $part) (v128.load32_splat (local.get $s)))))
           (local.set $s (i32.add (local.get $s) (i32.const 4)))
           (br_if $groups (i32.lt_u (local.get $wp) (local.get $rEnd))))
         (f32.store
           (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $R)) (local.get $r)) (i32.const 2)))
-          (call $sum (local.get $acc)))
+          (f32.mul (call $sum (local.get $acc)) (f32.load (i32.add (local.get $xs) (i32.shl (local.get $n) (i32.const 2))))))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br_if $rows_w (i32.lt_u (local.get $r) (local.get $R))))
       ;; the next x row reads W from its start again (and its scales)
@@ -59,12 +63,13 @@
       (br_if $rows_n (i32.lt_u (local.get $n) (local.get $N)))))
 
   ;; int4: nibble b of a word is element 8j + b, stored as q + 8; byte m of a 16-byte vector holds elements 2m (low
-  ;; nibble) and 2m + 1 (high). Interleaving the two nibble vectors gives the 32 elements in order.
-  (func (export "int4") (param $x i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32)
+  ;; nibble) and 2m + 1 (high). So each 32 elements of x come in the order the nibbles widen to: the even elements
+  ;; (0, 2, …, 30), then the odd (1, 3, …, 31). A lane gains at most 8 · 8 · 32767 a vector: a group of 4096 fits.
+  (func (export "int4") (param $x i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32) (param $xs i32)
     (local $n i32) (local $r i32) (local $xr i32) (local $xp i32) (local $wp i32) (local $gEnd i32) (local $rEnd i32)
-    (local $acc v128) (local $part v128) (local $v v128) (local $lo v128) (local $hi v128)
+    (local $acc v128) (local $dot v128) (local $v v128) (local $lo v128) (local $hi v128)
     (loop $rows_n
-      (local.set $xr (i32.add (local.get $x) (i32.shl (i32.mul (local.get $n) (local.get $K)) (i32.const 2))))
+      (local.set $xr (i32.add (local.get $x) (i32.shl (i32.mul (local.get $n) (local.get $K)) (i32.const 1))))
       (local.set $r (i32.const 0))
       (local.set $wp (local.get $w))
       (loop $rows_w
@@ -72,26 +77,30 @@
         (local.set $xp (local.get $xr))
         (local.set $rEnd (i32.add (local.get $wp) (i32.shr_u (local.get $K) (i32.const 1))))
         (loop $groups
-          (local.set $part (v128.const i32x4 0 0 0 0))
+          (local.set $dot (v128.const i32x4 0 0 0 0))
           (local.set $gEnd (i32.add (local.get $wp) (i32.shr_u (local.get $G) (i32.const 1))))
           (loop $vectors
             (local.set $v (v128.load (local.get $wp)))
             (local.set $lo (i8x16.sub (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8)))
             (local.set $hi (i8x16.sub (i8x16.shr_u (local.get $v) (i32.const 4)) (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8)))
-            (local.set $part
-              (f32x4.add (local.get $part)
-                (f32x4.add
-                  (call $dot16 (i8x16.shuffle 0 16 1 17 2 18 3 19 4 20 5 21 6 22 7 23 (local.get $lo) (local.get $hi)) (local.get $xp))
-                  (call $dot16 (i8x16.shuffle 8 24 9 25 10 26 11 27 12 28 13 29 14 30 15 31 (local.get $lo) (local.get $hi)) (i32.add (local.get $xp) (i32.const 64))))))
+            (local.set $dot
+              (i32x4.add (local.get $dot)
+                (i32x4.add
+                  (i32x4.add
+                    (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $lo)) (v128.load offset=0 (local.get $xp)))
+                    (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $lo)) (v128.load offset=16 (local.get $xp))))
+                  (i32x4.add
+                    (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $hi)) (v128.load offset=32 (local.get $xp)))
+                    (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $hi)) (v128.load offset=48 (local.get $xp)))))))
             (local.set $wp (i32.add (local.get $wp) (i32.const 16)))
-            (local.set $xp (i32.add (local.get $xp) (i32.const 128)))
+            (local.set $xp (i32.add (local.get $xp) (i32.const 64)))
             (br_if $vectors (i32.lt_u (local.get $wp) (local.get $gEnd))))
-          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $part) (v128.load32_splat (local.get $s)))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (f32x4.convert_i32x4_s (local.get $dot)) (v128.load32_splat (local.get $s)))))
           (local.set $s (i32.add (local.get $s) (i32.const 4)))
           (br_if $groups (i32.lt_u (local.get $wp) (local.get $rEnd))))
         (f32.store
           (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $R)) (local.get $r)) (i32.const 2)))
-          (call $sum (local.get $acc)))
+          (f32.mul (call $sum (local.get $acc)) (f32.load (i32.add (local.get $xs) (i32.shl (local.get $n) (i32.const 2))))))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br_if $rows_w (i32.lt_u (local.get $r) (local.get $R))))
       (local.set $s (i32.sub (local.get $s) (i32.shl (i32.mul (local.get $R) (i32.div_u (local.get $K) (local.get $G))) (i32.const 2))))
