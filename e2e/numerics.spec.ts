@@ -41,7 +41,10 @@ test('LoRA gradients on this backend equal the cpu backend: B = 0 and not, with 
     for (const g of Object.values(reference.grads)) for (const v of g) gradNorm += v * v;
     expect(Math.sqrt(gradNorm)).toBeGreaterThan(1e-3); // a real gradient, not zeros
     const got = await run(backend, checkpointing, zeroB, model, blockBytes, weights);
-    expect(got.loss).toBeCloseTo(reference.loss, 3);
+    // int8/int4 on WASM: a few rows' products take x rounded to 16 bits (ops/packed-matmul-simd.ts), so the loss
+    // is held to 1e-5 of itself there; everywhere else to float32's summation order (3 decimals).
+    const lossSlack = backend === 'wasm' && (weights === 'int8' || weights === 'int4') ? 1e-5 * Math.abs(reference.loss) : 5e-4;
+    expect(Math.abs(got.loss - reference.loss), `loss, weights ${weights}`).toBeLessThan(lossSlack);
     expect(Object.keys(got.grads).sort()).toEqual(Object.keys(reference.grads).sort());
     for (const [name, ref] of Object.entries(reference.grads)) {
       const g = got.grads[name];
@@ -124,7 +127,7 @@ test('each fused kernel equals the tfjs ops it replaces on this backend, output 
   await page.waitForFunction(() => 'fusedKernels' in globalThis, undefined, { timeout: 120_000 });
   type Check = { name: string; fused: boolean; forward: number; gradient: number };
   const checks = await page.evaluate((b) => (globalThis as unknown as { fusedKernels: (b: string) => Promise<Check[]> }).fusedKernels(b), backend);
-  expect(checks.length).toBe(45);
+  expect(checks.length).toBe(53);
   for (const c of checks) {
     expect(c.fused, `${c.name}: the kernel ran on ${backend}`).toBe(backend === 'webgpu');
     expect(c.forward, `${c.name} output`).toBeLessThan(1e-5);

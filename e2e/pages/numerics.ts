@@ -238,18 +238,18 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     tf.dispose([q, k, v]);
   }
   // Row-linear (decoding's products): plain, with the pre-norm (w and 1 + w), bias, residual and an adapter (rank 8
-  // and the largest folded in, 128), and the gated MLP's pair of products with either activation; column counts that
-  // leave lanes idle, 1 to 4 rows.
-  for (const [N, C, O, norm, bias, residual, act, rank] of [[1, 96, 96, 0, 0, 0, '', 0], [3, 100, 70, 1, 1, 0, '', 0], [1, 576, 576, 2, 0, 1, '', 0], [4, 64, 130, 0, 1, 1, '', 0], [2, 96, 192, 1, 0, 0, 'silu', 0], [1, 64, 100, 2, 0, 0, 'gelu_tanh', 0], [1, 96, 70, 1, 1, 1, '', 8], [4, 100, 64, 0, 0, 0, '', 128]] as const) {
+  // and the largest folded in, 128), and the gated MLP's pair of products with either activation, with adapters on
+  // both products or on the second only (rank2); column counts that leave lanes idle, 1 to 4 rows.
+  for (const [N, C, O, norm, bias, residual, act, rank, rank2] of [[1, 96, 96, 0, 0, 0, '', 0, 0], [3, 100, 70, 1, 1, 0, '', 0, 0], [1, 576, 576, 2, 0, 1, '', 0, 0], [4, 64, 130, 0, 1, 1, '', 0, 0], [2, 96, 192, 1, 0, 0, 'silu', 0, 0], [1, 64, 100, 2, 0, 0, 'gelu_tanh', 0, 0], [1, 96, 70, 1, 1, 1, '', 8, 0], [4, 100, 64, 0, 0, 0, '', 128, 0], [2, 96, 150, 1, 0, 0, 'silu', 8, 16], [4, 64, 100, 2, 0, 0, 'gelu_tanh', 0, 128]] as const) {
     const w = tf.tensor2d(seeded(C * O, C + O, 0.2), [C, O]);
     const o: RowLinearOptions = {
       ...(norm ? { norm: { w: tf.tensor1d(seeded(C, 5 + C, 0.5)), eps: 1e-6, offset: norm - 1 } } : {}),
       ...(bias ? { bias: tf.tensor1d(seeded(O, 7, 1)) } : {}),
       ...(residual ? { residual: tf.tensor2d(seeded(N * O, 11, 1), [N, O]) } : {}),
-      ...(act ? { gated: { w2: tf.tensor2d(seeded(C * O, 13, 0.2), [C, O]), act } } : {}),
+      ...(act ? { gated: { w2: tf.tensor2d(seeded(C * O, 13, 0.2), [C, O]), act, ...(rank2 ? { lora: { A: tf.tensor2d(seeded(rank2 * C, 23, 0.3), [rank2, C]), B: tf.tensor2d(seeded(O * rank2, 29, 0.3), [O, rank2]), scale: 0.75 } } : {}) } } : {}),
       ...(rank ? { lora: { A: tf.tensor2d(seeded(rank * C, 17, 0.3), [rank, C]), B: tf.tensor2d(seeded(O * rank, 19, 0.3), [O, rank]), scale: 1.5 } } : {}),
     };
-    const name = `row-linear ${N}×${C}·${C}×${O}${norm ? (norm === 2 ? ', norm (1 + w)' : ', norm') : ''}${bias ? ', bias' : ''}${residual ? ', residual' : ''}${act ? `, gated ${act}` : ''}${rank ? `, adapter of rank ${rank}` : ''}`;
+    const name = `row-linear ${N}×${C}·${C}×${O}${norm ? (norm === 2 ? ', norm (1 + w)' : ', norm') : ''}${bias ? ', bias' : ''}${residual ? ', residual' : ''}${act ? `, gated ${act}` : ''}${rank ? `, adapter of rank ${rank}` : ''}${rank2 ? `, an adapter of rank ${rank2} on the second product` : ''}`;
     const x = () => tf.tensor2d(seeded(N * C, N + C, 2), [N, C]);
     const fused = (xs: tf.Tensor, opts: RowLinearOptions) => (hasRowLinear() ? rowLinear(xs as tf.Tensor2D, w, opts) : rowLinearOps(xs as tf.Tensor2D, w, opts));
     await compare(name, hasRowLinear(), x(), (t) => fused(t, o), (t) => rowLinearOps(t as tf.Tensor2D, w, o));
@@ -260,7 +260,15 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
       await compare(`${name}, d B`, hasRowLinear(), lora.B.clone(), (t) => fused(xs, { ...o, lora: { ...lora, B: t } }), (t) => rowLinearOps(xs, w, { ...o, lora: { ...lora, B: t } }));
       xs.dispose();
     }
-    tf.dispose([w, o.norm?.w, o.bias, o.residual, o.gated?.w2, o.lora?.A, o.lora?.B].filter((t): t is tf.Tensor => !!t));
+    if (o.gated?.lora) {
+      const [xs, gated, lora2] = [x(), o.gated, o.gated.lora];
+      const withA = (t: tf.Tensor): RowLinearOptions => ({ ...o, gated: { ...gated, lora: { ...lora2, A: t } } });
+      const withB = (t: tf.Tensor): RowLinearOptions => ({ ...o, gated: { ...gated, lora: { ...lora2, B: t } } });
+      await compare(`${name}, d A₂`, hasRowLinear(), lora2.A.clone(), (t) => fused(xs, withA(t)), (t) => rowLinearOps(xs, w, withA(t)));
+      await compare(`${name}, d B₂`, hasRowLinear(), lora2.B.clone(), (t) => fused(xs, withB(t)), (t) => rowLinearOps(xs, w, withB(t)));
+      xs.dispose();
+    }
+    tf.dispose([w, o.norm?.w, o.bias, o.residual, o.gated?.w2, o.gated?.lora?.A, o.gated?.lora?.B, o.lora?.A, o.lora?.B].filter((t): t is tf.Tensor => !!t));
   }
   for (const act of ['silu', 'gelu_tanh'] as const) {
     for (const shape of [[1, 1, 1536], [4, 7, 100]]) {

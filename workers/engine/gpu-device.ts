@@ -55,10 +55,12 @@ export function deviceLossListenerCount(): number {
   return listeners.size;
 }
 
-/** The limits worth asking for: the adapter's own, so large weight buffers fit. */
+/** The limits worth asking for: the adapter's own, so large weight buffers fit (and a fused kernel may bind more
+ * than WebGPU's guaranteed 8 storage buffers where the GPU allows it). */
 function limitsOf(adapter: GPUAdapter): Record<string, number> {
   const l = adapter.limits;
   return {
+    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
     maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,

@@ -14,7 +14,7 @@ import { attention, softcap } from './ops/attention';
 import { withOwnTape } from './ops/own-tape';
 import { gatedAct } from './ops/gated-act';
 import { rmsNorm } from './ops/rms-norm';
-import { hasRowLinear, rowLinear, ROW_LINEAR_MAX_RANK, ROW_LINEAR_MAX_ROWS } from './ops/row-linear';
+import { hasRowLinear, rowLinear, ROW_LINEAR_MAX_RANK, ROW_LINEAR_MAX_ROWS, type RowAdapter } from './ops/row-linear';
 import { hasFusedRotary, rotaryKernel } from './ops/rotary';
 import type { PackedMatrix } from './quant/packed-matrix';
 import type { PackFormat } from './quant/format';
@@ -334,9 +334,10 @@ export class LlamaModel {
     const hn = this.normed(h, this.preMlpNorm(i));
     const [B, T, C] = h.shape;
     const [gName, uName] = [p + 'mlp.gate_proj', p + 'mlp.up_proj'];
-    if (this.rowKernel(B * T, gName, pass) && this.rowKernel(B * T, uName, pass) && !pass.lora?.has(gName) && !pass.lora?.has(uName)) {
+    if (this.rowKernel(B * T, gName, pass) && this.rowKernel(B * T, uName, pass)) {
       const w2 = this.w(uName + '.weight');
-      return rowLinear(h.reshape([B * T, C]) as tf.Tensor2D, this.w(gName + '.weight') as tf.Tensor2D, { norm: this.normOf(hn.weight), gated: { w2, act: this.config.activation } }).reshape([B, T, -1]) as tf.Tensor3D;
+      const [lora, lora2] = [this.rowAdapter(gName, pass), this.rowAdapter(uName, pass)];
+      return rowLinear(h.reshape([B * T, C]) as tf.Tensor2D, this.w(gName + '.weight') as tf.Tensor2D, { norm: this.normOf(hn.weight), lora, gated: { w2, act: this.config.activation, lora: lora2 } }).reshape([B, T, -1]) as tf.Tensor3D;
     }
     const gate = this.linear(hn, gName, pass); // [B, T, I]
     const up = this.linear(hn, uName, pass); // [B, T, I]
@@ -352,9 +353,7 @@ export class LlamaModel {
     if (this.rowKernel(B * T, module, pass)) {
       const norm = input instanceof Normed ? this.normOf(input.weight) : undefined;
       const r = residual?.reshape([B * T, -1]);
-      const adapter = pass.lora?.get(module);
-      const lora = adapter ? { A: adapter.A, B: adapter.B, scale: pass.scale } : undefined;
-      return rowLinear(raw.reshape([B * T, inF]) as tf.Tensor2D, this.w(module + '.weight') as tf.Tensor2D, { norm, bias: b, residual: r, lora }).reshape([B, T, -1]) as tf.Tensor3D;
+      return rowLinear(raw.reshape([B * T, inF]) as tf.Tensor2D, this.w(module + '.weight') as tf.Tensor2D, { norm, bias: b, residual: r, lora: this.rowAdapter(module, pass) }).reshape([B, T, -1]) as tf.Tensor3D;
     }
     const x = input instanceof Normed ? input.value : input;
     const x2 = x.reshape([B * T, inF]) as tf.Tensor2D;
@@ -364,6 +363,12 @@ export class LlamaModel {
     if (extra) y = tf.add(y, extra);
     const out = y.reshape([B, T, y.shape[1] as number]) as tf.Tensor3D;
     return residual ? (tf.add(residual, out) as tf.Tensor3D) : out;
+  }
+
+  // The adapter on `module` in this pass, as the row kernel takes it.
+  private rowAdapter(module: string, pass: Pass): RowAdapter | undefined {
+    const adapter = pass.lora?.get(module);
+    return adapter ? { A: adapter.A, B: adapter.B, scale: pass.scale } : undefined;
   }
 
   // Whether a product of `rows` rows through `module` runs as one row kernel (WebGPU, decoding): its weight held

@@ -50,6 +50,19 @@ function program(h: ProgramHelpers, grad: boolean, shape: number[], rows: number
   };
 }
 
+/** RMSNorm of x by w (with dy: its gradient for x) as one program on `backend`; row-linear runs it too. */
+export function runRmsNorm(backend: WebGpuBackendLike, helpers: ProgramHelpers, x: tf.TensorInfo, w: tf.TensorInfo, { eps, offset }: RmsNormAttrs, dy?: tf.TensorInfo): tf.TensorInfo {
+  const cols = x.shape[x.shape.length - 1];
+  const rows = tf.util.sizeFromShape(x.shape) / cols;
+  const uniforms = [
+    { type: 'int32', data: [rows] },
+    { type: 'int32', data: [cols] },
+    { type: 'float32', data: [eps] },
+    { type: 'float32', data: [offset] },
+  ];
+  return backend.runWebGPUProgram(program(helpers, !!dy, x.shape, rows), [x, w, ...(dy ? [dy] : [])], 'float32', uniforms);
+}
+
 /** Register both kernels once tfjs-backend-webgpu is loaded. */
 export async function registerRmsNormWebgpu(): Promise<void> {
   if (!tf.getKernel(tf.Slice, 'webgpu') || tf.getKernel(RMS_NORM, 'webgpu')) return;
@@ -58,20 +71,8 @@ export async function registerRmsNormWebgpu(): Promise<void> {
     tf.registerKernel({
       kernelName: grad ? RMS_NORM_GRAD : RMS_NORM,
       backendName: 'webgpu',
-      kernelFunc: ({ inputs, attrs, backend }) => {
-        const { eps, offset } = attrs as unknown as RmsNormAttrs;
-        const x = inputs.x as tf.TensorInfo;
-        const cols = x.shape[x.shape.length - 1];
-        const rows = tf.util.sizeFromShape(x.shape) / cols;
-        const uniforms = [
-          { type: 'int32', data: [rows] },
-          { type: 'int32', data: [cols] },
-          { type: 'float32', data: [eps] },
-          { type: 'float32', data: [offset] },
-        ];
-        const ins = [x, inputs.w as tf.TensorInfo, ...(grad ? [inputs.dy as tf.TensorInfo] : [])];
-        return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(program(helpers, grad, x.shape, rows), ins, 'float32', uniforms);
-      },
+      kernelFunc: ({ inputs, attrs, backend }) =>
+        runRmsNorm(backend as unknown as WebGpuBackendLike, helpers, inputs.x as tf.TensorInfo, inputs.w as tf.TensorInfo, attrs as unknown as RmsNormAttrs, grad ? (inputs.dy as tf.TensorInfo) : undefined),
     });
   }
 }

@@ -4,9 +4,11 @@
 // once for all N rows. The pre-norm's scale r = rsqrt(mean(x²) + eps) is found by the same threads first (applied
 // at the end, as Σ x·(w+o)·W · r), and the bias, the residual or the gate's activation are added as it writes. An
 // adapter's x·Aᵀ (rank r ≤ 128) is computed by every workgroup into shared memory first, r·C multiply-adds, and its
-// (x·Aᵀ)·Bᵀ added per column. Shared memory stays within 10 KiB, under WebGPU's guaranteed 16 KiB.
+// (x·Aᵀ)·Bᵀ added per column; the gated pair takes one adapter on each of its products. Shared memory stays within
+// 12.1 KiB (4 rows, gated, two adapters of rank 128), under WebGPU's guaranteed 16 KiB.
 import * as tf from '../tf';
 import { programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
+import { runRmsNorm } from './rms-norm-webgpu';
 import { ROW_LINEAR, ROW_LINEAR_MAX_ROWS, type RowLinearAttrs } from './row-linear';
 import { ACT } from './gated-act-webgpu';
 import type { Activation } from './gated-act';
@@ -17,7 +19,8 @@ const THREADS = COLS * PARTS;
 
 interface Variant {
   N: number;
-  rank: number; // the adapter's, 0 without one
+  rank: number; // W's adapter's, 0 without one
+  rank2: number; // W₂'s adapter's (gated), 0 without one
   norm: boolean;
   bias: boolean;
   residual: boolean;
@@ -25,23 +28,38 @@ interface Variant {
 }
 
 function program(h: ProgramHelpers, v: Variant, O: number) {
-  const { N, norm, act, rank: R } = v;
+  const { N, norm, act, rank: R, rank2: R2 } = v;
   const gated = act !== '';
-  const names = ['x', 'w', ...(norm ? ['normW'] : []), ...(v.bias ? ['bias'] : []), ...(v.residual ? ['residual'] : []), ...(gated ? ['w2'] : []), ...(R ? ['loraA', 'loraB'] : [])];
+  const names = ['x', 'w', ...(norm ? ['normW'] : []), ...(v.bias ? ['bias'] : []), ...(v.residual ? ['residual'] : []), ...(gated ? ['w2'] : []), ...(R ? ['loraA', 'loraB'] : []), ...(R2 ? ['lora2A', 'lora2B'] : [])];
   const xn = (n: string, c: string) => `x[${n} * C + ${c}]${norm ? ` * (normW[${c}] + uniforms.offset)` : ''}`; // before the norm's r
   const rows = (body: string) => `for (var n = 0; n < ${N}; n++) { ${body} }`;
+  // An adapter's x·Aᵀ [N, rank] into shared memory `xa`, and its term added to `y` per column.
+  const lowRank = (rank: number, A: string, xa: string) => `
+        for (var nr = lane; nr < ${N * rank}; nr += ${THREADS}) {
+          let n = nr / ${rank};
+          let r = nr % ${rank};
+          var t = 0.0;
+          for (var c = 0; c < C; c++) { t += ${xn('n', 'c')} * ${A}[r * C + c]; }
+          ${xa}[nr] = t${norm ? ' * rs[n]' : ''};
+        }`;
+  const addLowRank = (rank: number, B: string, xa: string, y: string, scale: string) => `{
+            var low = 0.0;
+            for (var r = 0; r < ${rank}; r++) { low += ${xa}[n * ${rank} + r] * ${B}[j * ${rank} + r]; }
+            ${y} += ${scale} * low;
+            }`;
   return {
     outputShape: [N, O],
-    shaderKey: `webtune_row_linear_${N}_${names.join('_')}_${act}_${R}`,
+    shaderKey: `webtune_row_linear_${N}_${names.join('_')}_${act}_${R}_${R2}`,
     dispatchLayout: { x: [], y: [0, 1] }, // not flat: main() takes no index (columns come from workgroup ids)
     dispatch: [Math.ceil(O / COLS), 1, 1] as [number, number, number],
     variableNames: names,
-    uniforms: 'C : i32, O : i32, eps : f32, offset : f32, scale : f32,',
+    uniforms: 'C : i32, O : i32, eps : f32, offset : f32, scale : f32, scale2 : f32,',
     workgroupSize: [THREADS, 1, 1] as [number, number, number],
     getUserCode: () => `
       var<workgroup> part : array<f32, ${(gated ? 2 : 1) * N * THREADS}>;
       var<workgroup> rs : array<f32, ${N}>;
       ${R ? `var<workgroup> xa : array<f32, ${N * R}>; // the adapter's x·Aᵀ [N, R], each workgroup its own` : ''}
+      ${R2 ? `var<workgroup> xa2 : array<f32, ${N * R2}>; // W₂'s adapter's` : ''}
       ${h.getMainHeaderString()} {
         let lane = i32(localIndex);
         let col = lane % ${COLS};
@@ -60,15 +78,9 @@ function program(h: ProgramHelpers, v: Variant, O: number) {
           rs[lane] = inverseSqrt(t / f32(C) + uniforms.eps);
         }
         workgroupBarrier();` : ''}
-        ${R ? `
-        for (var nr = lane; nr < ${N * R}; nr += ${THREADS}) {
-          let n = nr / ${R};
-          let r = nr % ${R};
-          var t = 0.0;
-          for (var c = 0; c < C; c++) { t += ${xn('n', 'c')} * loraA[r * C + c]; }
-          xa[nr] = t${norm ? ' * rs[n]' : ''};
-        }
-        workgroupBarrier();` : ''}
+        ${R ? lowRank(R, 'loraA', 'xa') : ''}
+        ${R2 ? lowRank(R2, 'lora2A', 'xa2') : ''}
+        ${R || R2 ? 'workgroupBarrier();' : ''}
         var acc : array<f32, ${N}>;
         ${gated ? `var acc2 : array<f32, ${N}>;` : ''}
         if (j < O) {
@@ -90,9 +102,8 @@ function program(h: ProgramHelpers, v: Variant, O: number) {
             }
             ${norm ? `y *= rs[n];${gated ? ' y2 *= rs[n];' : ''}` : ''}
             ${v.bias ? 'y += bias[j];' : ''}
-            ${R ? `var low = 0.0;
-            for (var r = 0; r < ${R}; r++) { low += xa[n * ${R} + r] * loraB[j * ${R} + r]; }
-            y += uniforms.scale * low;` : ''}
+            ${R ? addLowRank(R, 'loraB', 'xa', 'y', 'uniforms.scale') : ''}
+            ${R2 ? addLowRank(R2, 'lora2B', 'xa2', 'y2', 'uniforms.scale2') : ''}
             ${v.residual ? 'y += residual[n * O + j];' : ''}
             ${gated ? `let g = y;${ACT[act as Activation]}
             y = a * y2;` : ''}
@@ -115,18 +126,30 @@ export async function registerRowLinearWebgpu(): Promise<void> {
       const [N, C] = x.shape;
       const O = w.shape[1];
       if (N > ROW_LINEAR_MAX_ROWS) throw new Error(`row-linear takes at most ${ROW_LINEAR_MAX_ROWS} rows, not ${N}`);
-      const A = inputs.loraA as tf.TensorInfo | undefined;
-      const v: Variant = { N, rank: A ? A.shape[0] : 0, norm: !!inputs.normW, bias: !!inputs.bias, residual: !!inputs.residual, act: a.act };
-      const p = program(helpers, v, O);
-      const ins = p.variableNames.map((name) => inputs[name] as tf.TensorInfo);
+      const gpu = backend as unknown as WebGpuBackendLike;
+      const rank = (A: tf.TensorInfo | undefined) => (A ? A.shape[0] : 0);
+      let v: Variant = { N, rank: rank(inputs.loraA), rank2: rank(inputs.lora2A), norm: !!inputs.normW, bias: !!inputs.bias, residual: !!inputs.residual, act: a.act };
+      let p = program(helpers, v, O);
+      // Past the device's storage buffers per shader (8 guaranteed; the gated pair with its norm and two adapters
+      // binds 9 with the output), the norm runs first as a program of its own.
+      let normed: tf.TensorInfo | null = null;
+      if (p.variableNames.length + 1 > gpu.device.limits.maxStorageBuffersPerShaderStage && v.norm) {
+        normed = runRmsNorm(gpu, helpers, x, inputs.normW as tf.TensorInfo, { eps: a.eps, offset: a.offset });
+        v = { ...v, norm: false };
+        p = program(helpers, v, O);
+      }
+      const ins = p.variableNames.map((name) => (name === 'x' && normed ? normed : (inputs[name] as tf.TensorInfo)));
       const uniforms = [
         { type: 'int32', data: [C] },
         { type: 'int32', data: [O] },
         { type: 'float32', data: [a.eps] },
         { type: 'float32', data: [a.offset] },
         { type: 'float32', data: [a.scale] },
+        { type: 'float32', data: [a.scale2] },
       ];
-      return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(p, ins, 'float32', uniforms);
+      const out = gpu.runWebGPUProgram(p, ins, 'float32', uniforms);
+      if (normed) gpu.disposeData(normed.dataId); // freed once the queued work that reads it is submitted
+      return out;
     },
   });
 }

@@ -4,6 +4,8 @@ import * as tf from '../tf';
 
 export interface WebGpuBackendLike {
   runWebGPUProgram(program: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
+  device: { limits: { maxStorageBuffersPerShaderStage: number } };
 }
 export interface ProgramHelpers {
   getMainHeaderString(...index: string[]): string; // with an index: main(index : i32), one thread per element; without: main()
