@@ -121,15 +121,16 @@ test('packed frozen weights dequantize on this backend to the cpu backend’s fl
   }
 });
 
-test('each fused kernel equals the tfjs ops it replaces on this backend, output and gradient (WebGPU runs the kernel; WASM keeps the ops)', async ({ page }, testInfo) => {
+test('each fused kernel equals the tfjs ops it replaces on this backend, output and gradient (WebGPU runs the kernel; WASM its loops for few values, else the ops)', async ({ page }, testInfo) => {
   const backend = testInfo.project.metadata.backend as string;
   await page.goto(`${devURL}/e2e/pages/numerics.html`);
   await page.waitForFunction(() => 'fusedKernels' in globalThis, undefined, { timeout: 120_000 });
-  type Check = { name: string; fused: boolean; forward: number; gradient: number };
+  type Check = { name: string; fused: boolean; loop: boolean; forward: number; gradient: number };
   const checks = await page.evaluate((b) => (globalThis as unknown as { fusedKernels: (b: string) => Promise<Check[]> }).fusedKernels(b), backend);
   expect(checks.length).toBe(53);
   for (const c of checks) {
-    expect(c.fused, `${c.name}: the kernel ran on ${backend}`).toBe(backend === 'webgpu');
+    // WebGPU runs every kernel; WASM its plain loops for a decoded token's norms, rotations and activations.
+    expect(c.fused, `${c.name}: the kernel ran on ${backend}`).toBe(backend === 'webgpu' || (backend === 'wasm' && c.loop));
     expect(c.forward, `${c.name} output`).toBeLessThan(1e-5);
     expect(c.gradient, `${c.name} gradient`).toBeLessThan(1e-4);
   }

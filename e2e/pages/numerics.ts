@@ -14,11 +14,12 @@ import { PackedMatrix } from '../../workers/engine/quant/packed-matrix';
 import { xRoundingBound } from '../../workers/engine/ops/packed-matmul-simd';
 import { packingFor, type PackFormat } from '../../workers/engine/quant/format';
 import type { WeightFormat } from '../../workers/shared/weights';
-import { hasFusedRmsNorm, rmsNorm, rmsNormOps } from '../../workers/engine/ops/rms-norm';
-import { hasFusedRotary, rotaryKernel } from '../../workers/engine/ops/rotary';
+import { RMS_NORM, rmsNorm, rmsNormOps } from '../../workers/engine/ops/rms-norm';
+import { kernelRuns, WASM_LOOP_MAX_ELEMENTS } from '../../workers/engine/ops/webgpu-program';
+import { rotaryKernel, rotaryRuns } from '../../workers/engine/ops/rotary';
 import { attention, attentionOps, hasFusedAttention } from '../../workers/engine/ops/attention';
 import { hasRowLinear, rowLinear, rowLinearOps, type RowLinearOptions } from '../../workers/engine/ops/row-linear';
-import { gatedAct, gatedActOps, hasFusedGatedAct } from '../../workers/engine/ops/gated-act';
+import { GATED_ACT, gatedAct, gatedActOps } from '../../workers/engine/ops/gated-act';
 import { adamwKernels, hasFusedAdamW } from '../../workers/engine/ops/adamw';
 
 configureBrowserWasm();
@@ -175,7 +176,8 @@ async function dequantized(backend: BackendName): Promise<{ bits: Record<string,
 
 export interface FusedCheck {
   name: string;
-  fused: boolean; // the kernel ran (WebGPU), not tfjs's ops
+  fused: boolean; // the kernel ran (WebGPU; WASM's plain loops for few values), not tfjs's ops
+  loop: boolean; // the op has a plain-loop kernel on WASM at this size (RMSNorm, rotary, gated activation)
   forward: number; // worst |fused − ops| over the ops' largest |value|
   gradient: number; // the same for the gradient of Σ(y · dy) with respect to x
 }
@@ -186,7 +188,7 @@ export interface FusedCheck {
 async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
   await selectBackend(backend);
   const out: FusedCheck[] = [];
-  const compare = async (name: string, fused: boolean, x: tf.Tensor, kernel: (t: tf.Tensor) => tf.Tensor, ops: (t: tf.Tensor) => tf.Tensor) => {
+  const compare = async (name: string, fused: boolean, x: tf.Tensor, kernel: (t: tf.Tensor) => tf.Tensor, ops: (t: tf.Tensor) => tf.Tensor, loop = false) => {
     const shape = tf.tidy(() => ops(x).shape); // the output's, which dy takes (attention merges the heads)
     const dy = tf.tensor(seeded(tf.util.sizeFromShape(shape), 9, 1), shape);
     const both = (fn: (t: tf.Tensor) => tf.Tensor) => tf.tidy(() => [fn(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fn(t), dy)))(x)]);
@@ -202,13 +204,13 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
       }
       return err / scale;
     };
-    out.push({ name, fused, forward: await worst(y1, y0), gradient: await worst(g1, g0) });
+    out.push({ name, fused, loop, forward: await worst(y1, y0), gradient: await worst(g1, g0) });
     tf.dispose([dy, y1, g1, y0, g0, x]);
   };
   for (const [rows, C, offset] of [[1, 576, 0], [7, 64, 1], [300, 100, 0], [3, 5, 1], [70000, 8, 0]]) {
     const w = tf.tensor1d(seeded(C, 3 + C, 0.5));
     const x = tf.tensor2d(seeded(rows * C, rows + C, 2), [rows, C]);
-    await compare(`RMSNorm ${rows}×${C}${offset ? ' (1 + w)' : ''}`, hasFusedRmsNorm(), x, (t) => rmsNorm(t, w, 1e-6, offset), (t) => rmsNormOps(t, w, 1e-6, offset));
+    await compare(`RMSNorm ${rows}×${C}${offset ? ' (1 + w)' : ''}`, kernelRuns(RMS_NORM, x.size), x, (t) => rmsNorm(t, w, 1e-6, offset), (t) => rmsNormOps(t, w, 1e-6, offset), x.size <= WASM_LOOP_MAX_ELEMENTS);
     w.dispose();
   }
   for (const [B, n, T, D, offset] of [[2, 3, 5, 8, 0], [1, 2, 1, 64, 37], [1, 9, 40, 64, 0]]) {
@@ -219,7 +221,7 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     const at = (table: tf.Tensor2D) => table.slice([offset, 0], [T, D]).reshape([T, 1, D]); // x is [B, T, n, D]
     const ops = (t: tf.Tensor) => tf.add(tf.mul(t, at(cos)), tf.mul(tf.matMul(t.reshape([-1, D]), rot).reshape(t.shape), at(sin)));
     const x = tf.tensor4d(seeded(B * n * T * D, B + T + D, 1), [B, T, n, D]);
-    await compare(`rotary ${B}×${T}×${n}×${D} at ${offset}`, hasFusedRotary(), x, (t) => (hasFusedRotary() ? rotaryKernel(t as tf.Tensor4D, cos, sin, offset) : ops(t)), ops);
+    await compare(`rotary ${B}×${T}×${n}×${D} at ${offset}`, rotaryRuns(x), x, (t) => (rotaryRuns(t) ? rotaryKernel(t as tf.Tensor4D, cos, sin, offset) : ops(t)), ops, x.size <= WASM_LOOP_MAX_ELEMENTS);
     tf.dispose([cos, sin, rot]);
   }
   // Attention: decoding one token (grouped heads) and a training block, a window with Gemma 2's cap over more keys
@@ -276,8 +278,8 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
       const up = tf.tensor(seeded(n, 31, 1), shape);
       const gate = tf.tensor(seeded(n, 17 + n, 6), shape); // out to ±6: both tails of each activation
       // The gradient for gate (x here) with up fixed, then for up with gate fixed.
-      await compare(`${act} gate ${shape.join('×')}`, hasFusedGatedAct(), gate.clone(), (t) => gatedAct(t, up, act), (t) => gatedActOps(t, up, act));
-      await compare(`${act} up ${shape.join('×')}`, hasFusedGatedAct(), up.clone(), (t) => gatedAct(gate, t, act), (t) => gatedActOps(gate, t, act));
+      await compare(`${act} gate ${shape.join('×')}`, kernelRuns(GATED_ACT, n), gate.clone(), (t) => gatedAct(t, up, act), (t) => gatedActOps(t, up, act), n <= WASM_LOOP_MAX_ELEMENTS);
+      await compare(`${act} up ${shape.join('×')}`, kernelRuns(GATED_ACT, n), up.clone(), (t) => gatedAct(gate, t, act), (t) => gatedActOps(gate, t, act), n <= WASM_LOOP_MAX_ELEMENTS);
       tf.dispose([up, gate]);
     }
   }
@@ -304,7 +306,7 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
       }
     }
     const worst = Math.max(...err.map((e, k) => e / scale[k])); // of the parameter, m and v, each against its largest value
-    out.push({ name: `AdamW ${okFlag ? 'step' : 'step with a non-finite norm (nothing changes)'}`, fused: hasFusedAdamW(), forward: hasFusedAdamW() ? worst : 0, gradient: 0 });
+    out.push({ name: `AdamW ${okFlag ? 'step' : 'step with a non-finite norm (nothing changes)'}`, fused: hasFusedAdamW(), loop: false, forward: hasFusedAdamW() ? worst : 0, gradient: 0 });
     tf.dispose([...ts, clip, ok]);
   }
   return out;

@@ -15,7 +15,7 @@ import { withOwnTape } from './ops/own-tape';
 import { gatedAct } from './ops/gated-act';
 import { rmsNorm } from './ops/rms-norm';
 import { hasRowLinear, rowLinear, ROW_LINEAR_MAX_RANK, ROW_LINEAR_MAX_ROWS, type RowAdapter } from './ops/row-linear';
-import { hasFusedRotary, rotaryKernel } from './ops/rotary';
+import { rotaryKernel, rotaryRuns } from './ops/rotary';
 import type { PackedMatrix } from './quant/packed-matrix';
 import type { PackFormat } from './quant/format';
 import { VocabMatrix } from './vocab-matrix';
@@ -446,7 +446,7 @@ class RotaryTables {
     const T = x.shape[1];
     const D = this.dim;
     this.ensure(offset + T);
-    if (hasFusedRotary()) return rotaryKernel(x, this.cos!, this.sin!, offset); // one pass on WebGPU
+    if (rotaryRuns(x)) return rotaryKernel(x, this.cos!, this.sin!, offset); // one pass on WebGPU (and WASM, for few values)
     const cos = tf.slice(this.cos!, [offset, 0], [T, D]).reshape([T, 1, D]); // broadcast over B and heads
     const sin = tf.slice(this.sin!, [offset, 0], [T, D]).reshape([T, 1, D]);
     // rotate_half as one product with a signed permutation: a fast path on every backend, where slicing

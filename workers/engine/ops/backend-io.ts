@@ -62,18 +62,18 @@ export type Views = Record<string, tf.TypedArray | undefined>;
 const hasWasm = () => tf.getKernel(tf.Slice, 'wasm') !== undefined;
 
 /**
- * Register `kernelName` on cpu and, when present, WASM: `run` gets views of the inputs and of a fresh float32
- * output of `shape(inputs, attrs)`, and the inputs' shapes (on WASM, the views are taken after the output is made: making it may grow,
- * and so move, the heap).
+ * Register `kernelName` on cpu (unless `wasmOnly`) and, when present, WASM: `run` gets views of the inputs and of a
+ * fresh float32 output of `shape(inputs, attrs)`, and the inputs' shapes (on WASM, the views are taken after the
+ * output is made: making it may grow, and so move, the heap). On WASM, `onHeap` is tried first.
  */
 export function registerLoopKernel<A>(
   kernelName: string,
   shape: (inputs: Inputs, attrs: A) => number[],
   run: (inputs: Views, out: Float32Array, attrs: A, shapes: Inputs) => void,
-  onHeap?: HeapKernel<A>,
+  { onHeap, wasmOnly = false }: { onHeap?: HeapKernel<A>; wasmOnly?: boolean } = {},
 ): void {
   const views = (inputs: Inputs, read: (t: tf.TensorInfo) => tf.TypedArray): Views => Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t && read(t)]));
-  if (!tf.getKernel(kernelName, 'cpu')) {
+  if (!wasmOnly && !tf.getKernel(kernelName, 'cpu')) {
     tf.registerKernel({
       kernelName,
       backendName: 'cpu',

@@ -8,11 +8,11 @@ import { registerDequantize } from './dequantize';
 import { registerDequantizeWebgpu } from './dequantize-webgpu';
 import { registerPackedMatMul } from './packed-matmul';
 import { registerPackedMatMulWebgpu } from './packed-matmul-webgpu';
-import { registerRmsNormGradient } from './rms-norm';
+import { registerRmsNormGradient, registerRmsNormLoops } from './rms-norm';
 import { registerRmsNormWebgpu } from './rms-norm-webgpu';
-import { registerRotaryGradient } from './rotary';
+import { registerRotaryGradient, registerRotaryLoop } from './rotary';
 import { registerRotaryWebgpu } from './rotary-webgpu';
-import { registerGatedActGradient } from './gated-act';
+import { registerGatedActGradient, registerGatedActLoops } from './gated-act';
 import { registerGatedActWebgpu } from './gated-act-webgpu';
 import { registerAdamWWebgpu } from './adamw-webgpu';
 import { registerAttentionGradient } from './attention';
@@ -28,10 +28,13 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'x·Wᵀ straight from packed frozen weights on WebGPU (a WGSL program)', register: registerPackedMatMulWebgpu, backend: 'webgpu' },
   { name: 'RMSNorm gradient as one kernel (where the fused RMSNorm runs)', register: registerRmsNormGradient },
   { name: 'RMSNorm and its gradient, one workgroup per row, on WebGPU (WGSL programs)', register: registerRmsNormWebgpu, backend: 'webgpu' },
+  { name: 'RMSNorm and its gradient as plain loops on WASM, for a decoded token\'s few rows', register: registerRmsNormLoops },
   { name: 'Rotary embedding gradient: the same kernel rotating back', register: registerRotaryGradient },
   { name: 'Rotary embedding in one pass on WebGPU (a WGSL program)', register: registerRotaryWebgpu, backend: 'webgpu' },
+  { name: 'Rotary embedding as a plain loop on WASM, for a decoded token', register: registerRotaryLoop },
   { name: 'Gated activation gradient (SwiGLU, GELU-gate), one kernel per input', register: registerGatedActGradient },
   { name: 'Gated activation act(gate) · up and its gradients on WebGPU (WGSL programs)', register: registerGatedActWebgpu, backend: 'webgpu' },
+  { name: 'Gated activation and its gradients as plain loops on WASM, for a decoded token', register: registerGatedActLoops },
   { name: 'Causal attention gradient (the softmax\'s, in tfjs ops, with P recomputed) where the fused attention runs', register: registerAttentionGradient },
   { name: 'Causal attention (scores, mask, window, cap, softmax, values) in one pass on WebGPU (a WGSL program)', register: registerAttentionWebgpu, backend: 'webgpu' },
   { name: 'Linear layers for a few rows (decoding) with the pre-norm, bias, residual or gate folded in, on WebGPU (a WGSL program)', register: registerRowLinearWebgpu, backend: 'webgpu' },

@@ -25,6 +25,6 @@ export function registerPackedMatMul(): void {
       const [R, W] = shapes.words!.shape;
       packedProduct(x as Float32Array, N, words as Int32Array, (scales as Float32Array | undefined) ?? null, R, W * PER_WORD[a.format], a, out);
     },
-    packedMatMulOnHeap,
+    { onHeap: packedMatMulOnHeap },
   );
 }

@@ -1,9 +1,11 @@
 // RMSNorm over the last axis, y = x · rsqrt(mean(x²) + eps) · (w + offset) (offset 1 for Gemma's (1 + w)), as
-// one kernel where one is registered (WebGPU: ops/rms-norm-webgpu.ts) and as tfjs's own ops elsewhere (WASM and
-// cpu, whose fast elementwise paths need no fusing). Its gradient is one kernel too: with r = rsqrt(mean(x²) + eps)
-// and g = dy · (w + offset), dx = r·g − r³·x·Σ(g·x)/C. The norm weights are frozen, so dw is formed only if asked.
+// one kernel where one is registered (WebGPU: ops/rms-norm-webgpu.ts; WASM: the plain loops here, for a decoded
+// token's few rows) and as tfjs's own ops elsewhere (cpu, and WASM's larger tensors). Its gradient is one kernel too:
+// with r = rsqrt(mean(x²) + eps) and g = dy · (w + offset), dx = r·g − r³·x·Σ(g·x)/C. The norm weights are frozen,
+// so dw is formed only if asked.
 import * as tf from '../tf';
-import { hasKernel } from './webgpu-program';
+import { registerLoopKernel } from './backend-io';
+import { kernelRuns } from './webgpu-program';
 
 export const RMS_NORM = 'WebtuneRmsNorm';
 export const RMS_NORM_GRAD = 'WebtuneRmsNormGrad';
@@ -22,12 +24,8 @@ export function rmsNormOps<T extends tf.Tensor>(x: T, w: tf.Tensor, eps: number,
 
 /** RMSNorm of x [..., C] by w [C]: the fused kernel on a backend that has one, else `rmsNormOps`. */
 export function rmsNorm<T extends tf.Tensor>(x: T, w: tf.Tensor, eps: number, offset: number): T {
-  if (!hasFusedRmsNorm()) return rmsNormOps(x, w, eps, offset);
+  if (!kernelRuns(RMS_NORM, x.size)) return rmsNormOps(x, w, eps, offset);
   return tf.engine().runKernel(RMS_NORM, { x, w }, { eps, offset } as unknown as tf.NamedAttrMap) as T;
-}
-
-export function hasFusedRmsNorm(backend = tf.getBackend()): boolean {
-  return hasKernel(RMS_NORM, backend);
 }
 
 export function registerRmsNormGradient(): void {
@@ -47,4 +45,31 @@ export function registerRmsNormGradient(): void {
       };
     },
   });
+}
+
+/** Both kernels as plain loops on WASM, row by row in double precision: dy given, the gradient for x. */
+export function registerRmsNormLoops(): void {
+  for (const grad of [false, true]) {
+    registerLoopKernel<RmsNormAttrs>(
+      grad ? RMS_NORM_GRAD : RMS_NORM,
+      ({ x }) => x!.shape,
+      ({ x, w, dy }, out, { eps, offset }, shapes) => {
+        const C = shapes.x!.shape[shapes.x!.shape.length - 1];
+        for (let row = 0; row < out.length; row += C) {
+          let squares = 0;
+          for (let c = 0; c < C; c++) squares += x![row + c] * x![row + c];
+          const r = 1 / Math.sqrt(squares / C + eps);
+          if (!grad) {
+            for (let c = 0; c < C; c++) out[row + c] = x![row + c] * r * (w![c] + offset);
+            continue;
+          }
+          let gx = 0;
+          for (let c = 0; c < C; c++) gx += dy![row + c] * (w![c] + offset) * x![row + c];
+          const k = (r * r * r * gx) / C;
+          for (let c = 0; c < C; c++) out[row + c] = r * dy![row + c] * (w![c] + offset) - k * x![row + c];
+        }
+      },
+      { wasmOnly: true },
+    );
+  }
 }

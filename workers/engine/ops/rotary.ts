@@ -1,9 +1,11 @@
 // Rotary position embedding of x [B, T, n, D] at positions offset…offset+T−1, in transformers' rotate-half form:
 // y = x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁], from cos/sin tables [L, D] (each angle twice). One
-// kernel where one is registered (WebGPU: ops/rotary-webgpu.ts). Its gradient is the rotation back, the same
-// kernel with sin negated (the tables hold each angle in both halves, so rotate_halfᵀ(dy·sin) = −rotate_half(dy)·sin).
+// kernel where one is registered (WebGPU: ops/rotary-webgpu.ts; WASM: the plain loop here, for a decoded token). Its
+// gradient is the rotation back, the same kernel with sin negated (the tables hold each angle in both halves, so
+// rotate_halfᵀ(dy·sin) = −rotate_half(dy)·sin).
 import * as tf from '../tf';
-import { hasKernel } from './webgpu-program';
+import { registerLoopKernel } from './backend-io';
+import { kernelRuns } from './webgpu-program';
 
 export const ROTARY = 'WebtuneRotary';
 
@@ -12,11 +14,12 @@ export interface RotaryAttrs {
   sign: number; // +1 rotates forward, −1 back (the gradient)
 }
 
-export function hasFusedRotary(backend = tf.getBackend()): boolean {
-  return hasKernel(ROTARY, backend);
+/** Whether rotating x runs the kernel here (else tfjs's ops: WASM takes its loop for few values only). */
+export function rotaryRuns(x: tf.Tensor): boolean {
+  return kernelRuns(ROTARY, x.size);
 }
 
-/** The rotation by one kernel; callers without it (hasFusedRotary) use tfjs's ops. */
+/** The rotation by one kernel; callers without it (rotaryRuns) use tfjs's ops. */
 export function rotaryKernel(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D, offset: number): tf.Tensor4D {
   return tf.engine().runKernel(ROTARY, { x, cos, sin }, { offset, sign: 1 } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
@@ -36,4 +39,24 @@ export function registerRotaryGradient(): void {
       };
     },
   });
+}
+
+/** The kernel as a plain loop on WASM: each value, its rotate-half partner and its position's two table entries. */
+export function registerRotaryLoop(): void {
+  registerLoopKernel<RotaryAttrs>(
+    ROTARY,
+    ({ x }) => x!.shape,
+    ({ x, cos, sin }, out, { offset, sign }, shapes) => {
+      const [, T, n, D] = shapes.x!.shape;
+      const half = D / 2;
+      for (let i = 0; i < out.length; i += D) {
+        const at = (offset + (Math.floor(i / (n * D)) % T)) * D; // x [B, T, n, D]
+        for (let d = 0; d < D; d++) {
+          const turn = d < half ? -x![i + d + half] : x![i + d - half];
+          out[i + d] = x![i + d] * cos![at + d] + sign * turn * sin![at + d];
+        }
+      }
+    },
+    { wasmOnly: true },
+  );
 }

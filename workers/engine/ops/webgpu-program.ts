@@ -62,3 +62,15 @@ export async function programHelpers(): Promise<ProgramHelpers> {
 export function hasKernel(kernelName: string, backend = tf.getBackend()): boolean {
   return tf.getKernel(kernelName, backend) !== undefined;
 }
+
+/**
+ * Elements up to which WASM takes an op's plain-loop kernel (a decoded token's norms, rotations and activations):
+ * there one loop beats tfjs's op-by-op path, whose cost is per op; past it, tfjs's SIMD ops are faster.
+ */
+export const WASM_LOOP_MAX_ELEMENTS = 1 << 16;
+
+/** Whether an op on `elements` values runs its kernel `kernelName` here: always where one is registered, except
+ * on WASM past WASM_LOOP_MAX_ELEMENTS. */
+export function kernelRuns(kernelName: string, elements: number, backend = tf.getBackend()): boolean {
+  return hasKernel(kernelName, backend) && (backend !== 'wasm' || elements <= WASM_LOOP_MAX_ELEMENTS);
+}
