@@ -113,6 +113,13 @@ function program(h: ProgramHelpers, v: Variant, O: number) {
   };
 }
 
+/** A lower cap on the storage buffers one program may bind than the device's, for the numerics page: a GPU that
+ * binds only WebGPU's guaranteed 8 takes the split path, and the page checks it on any GPU. */
+let bufferCap = Infinity;
+export function capStorageBuffers(n: number): void {
+  bufferCap = n;
+}
+
 export async function registerRowLinearWebgpu(): Promise<void> {
   if (!tf.getKernel(tf.Slice, 'webgpu') || tf.getKernel(ROW_LINEAR, 'webgpu')) return;
   const helpers = await programHelpers();
@@ -133,7 +140,7 @@ export async function registerRowLinearWebgpu(): Promise<void> {
       // Past the device's storage buffers per shader (8 guaranteed; the gated pair with its norm and two adapters
       // binds 9 with the output), the norm runs first as a program of its own.
       let normed: tf.TensorInfo | null = null;
-      if (p.variableNames.length + 1 > gpu.device.limits.maxStorageBuffersPerShaderStage && v.norm) {
+      if (p.variableNames.length + 1 > Math.min(bufferCap, gpu.device.limits.maxStorageBuffersPerShaderStage) && v.norm) {
         normed = runRmsNorm(gpu, helpers, x, inputs.normW as tf.TensorInfo, { eps: a.eps, offset: a.offset });
         v = { ...v, norm: false };
         p = program(helpers, v, O);
