@@ -1,5 +1,6 @@
 // What every WGSL op here builds on: tfjs-backend-webgpu's program helpers (its shader header, dispatch layout and
-// size), the backend's program runner, and the frame of a program with one thread per output element.
+// size), the backend's program runner, and the frame of a program with one thread per output element; and, for
+// every fused op, whether its kernel runs on a backend (hasKernel, kernelRuns: WASM's loops only for few values).
 import * as tf from '../tf';
 
 export interface WebGpuBackendLike {
