@@ -87,7 +87,7 @@ test('AdamW steps on this backend equal the cpu backend, over as many parameters
   expect(worst).toBeLessThan(1e-5);
 });
 
-test('packed frozen weights dequantize on this backend to the cpu backend’s float32 bits, every format, plain and transposed; their decode product equals the cpu’s', async ({ page }, testInfo) => {
+test('packed frozen weights dequantize on this backend to the cpu backend’s float32 bits, every format, plain and transposed; their decode and training products and the gradient equal the cpu’s', async ({ page }, testInfo) => {
   const backend = testInfo.project.metadata.backend as string;
   await page.goto(`${devURL}/e2e/pages/numerics.html`);
   await page.waitForFunction(() => 'dequantized' in globalThis, undefined, { timeout: 120_000 });
@@ -96,7 +96,8 @@ test('packed frozen weights dequantize on this backend to the cpu backend’s fl
   const { bits: reference, products: refProducts } = await run('cpu');
   const { bits: got, products, allowed } = await run(backend);
   expect(Object.keys(got)).toEqual(Object.keys(reference));
-  // The decode-time product read straight from the packed words equals the cpu's up to summation order, and, for
+  // The products from packed words (a decoded token's, training's tiles on WebGPU, and its gradient dy·W) equal the
+  // cpu's (which unpacks, then multiplies, for many rows) up to summation order, and, for
   // int8 and int4 on WASM, up to x's rounding to int16 (`allowed`, the most it can move each result).
   expect(Object.keys(products)).toEqual(Object.keys(refProducts));
   for (const [name, ref] of Object.entries(refProducts)) {

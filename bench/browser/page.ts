@@ -1,9 +1,10 @@
 // The benchmark page (served by the vite dev server; `npm run bench:browser` drives it): starts the
 // benchmark worker with the backend from the URL and shows its log; the result lands in window.benchResult.
 import type { BrowserBenchResult, BenchRequest } from './worker';
+import type { WeightFormat } from '../../workers/shared/weights';
 
 const params = new URLSearchParams(location.search);
-const request: BenchRequest = { backend: params.get('backend') === 'webgpu' ? 'webgpu' : 'wasm', full: params.has('full'), threads: params.has('threads') ? Number(params.get('threads')) : null };
+const request: BenchRequest = { backend: params.get('backend') === 'webgpu' ? 'webgpu' : 'wasm', full: params.has('full'), threads: params.has('threads') ? Number(params.get('threads')) : null, weights: (params.get('weights') ?? 'f32').split(',') as WeightFormat[] };
 const log = document.getElementById('log')!;
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
 const w = window as unknown as { benchResult?: BrowserBenchResult; benchError?: string };

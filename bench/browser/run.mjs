@@ -1,8 +1,9 @@
-// npm run bench:browser [-- --full] [--backends webgpu,wasm] [--threads]: the benchmark in headless chromium (the
+// npm run bench:browser [-- --full] [--backends webgpu,wasm] [--threads] [--weights f32,int4]: the benchmark in headless chromium (the
 // system chromium, with WebGPU enabled), through a module worker as the app runs its engine. Starts the vite dev
 // server (cross-origin isolated: WASM runs threaded), opens bench/browser/index.html per backend, prints each table
 // and one JSON line. `--threads`: WASM once on one thread and once on all, and the machine's own parallel limit
-// (a plain product alone, then one per core at once) measured in the same run.
+// (a plain product alone, then one per core at once) measured in the same run. `--weights`: each model once per
+// format of its frozen weights (default f32), as `npm run bench` takes it.
 import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
 import os from 'node:os';
@@ -11,6 +12,8 @@ const argv = process.argv.slice(2);
 const full = argv.includes('--full');
 const i = argv.indexOf('--backends');
 const threads = argv.includes('--threads');
+const w = argv.indexOf('--weights');
+const weights = w >= 0 ? `&weights=${argv[w + 1]}` : '';
 const backends = threads ? ['wasm-1', 'wasm'] : i >= 0 ? argv[i + 1].split(',') : ['webgpu', 'wasm'];
 const server = await createServer({ server: { port: 0, host: '127.0.0.1' }, logLevel: 'warn' });
 await server.listen();
@@ -25,7 +28,7 @@ try {
   for (const backend of backends) {
     const page = await browser.newPage();
     page.on('console', (m) => m.type() === 'error' && process.stderr.write(`[${backend}] ${m.text()}\n`));
-    await page.goto(`${url}bench/browser/index.html?backend=${backend.replace('-1', '')}${backend.endsWith('-1') ? '&threads=1' : ''}${full ? '&full' : ''}`);
+    await page.goto(`${url}bench/browser/index.html?backend=${backend.replace('-1', '')}${backend.endsWith('-1') ? '&threads=1' : ''}${full ? '&full' : ''}${weights}`);
     let shown = 0;
     for (;;) {
       const state = await page.evaluate(() => ({ log: document.getElementById('log')?.textContent ?? '', result: window.benchResult, error: window.benchError }));

@@ -8,11 +8,13 @@ import { countDevice, type GpuCounter } from '../../workers/bench/gpu-counts';
 import * as tf from '../../workers/engine/tf';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { DEMO_SPEC, SMOLLM2_135M_SHAPE } from '../../workers/tiny/tiny-model';
+import type { WeightFormat } from '../../workers/shared/weights';
 
 export interface BenchRequest {
   backend: 'webgpu' | 'wasm';
   full: boolean;
   threads: number | null; // WASM threads (null: one per logical core)
+  weights: WeightFormat[]; // each model once per format of its frozen weights
 }
 
 export interface BrowserBenchResult {
@@ -40,8 +42,9 @@ self.onmessage = async (e: MessageEvent<BenchRequest>) => {
     const gpu: GpuCounter | undefined = info.name === 'webgpu' ? countDevice((tf.backend() as WebGPUBackend).device) : undefined;
     const limits = await measureLimits(1024, 1024, 1024);
     log(`${info.name}${info.adapter ? ` (${info.adapter})` : ''}${info.threads ? `, ${info.threads} thread(s)` : ''}: 1024³ matmul ${limits.matmulGflops.toFixed(2)} GFLOP/s, weight read ${limits.readGBps.toFixed(2)} GB/s`);
-    const rows = [await benchModel({ ...DEMO_SPEC, maxPositions: 512 }, { seqLen: 256, batch: 4, trainSteps: 3, decodeTokens: 32, log, gpu })];
-    if (e.data.full) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 2, decodeTokens: 16, log, gpu }));
+    const rows: ModelBench[] = [];
+    for (const weights of e.data.weights) rows.push(await benchModel({ ...DEMO_SPEC, maxPositions: 512 }, { seqLen: 256, batch: 4, trainSteps: 3, decodeTokens: 32, log, gpu, weights }));
+    if (e.data.full) for (const weights of e.data.weights) rows.push(await benchModel(SMOLLM2_135M_SHAPE, { seqLen: 256, batch: 4, trainSteps: 2, decodeTokens: 16, log, gpu, weights }));
     const result: BrowserBenchResult = { host: navigator.userAgent, backend: info.name, adapter: info.adapter, threads: info.threads, matmul1024Gflops: limits.matmulGflops, readGBps: limits.readGBps, rows, table: formatTable(rows), ...(gpu ? { gpuTable: formatGpuTable(rows) } : {}) };
     post({ result });
   } catch (err) {

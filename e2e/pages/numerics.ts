@@ -10,9 +10,10 @@ import { KVCache } from '../../workers/engine/llama';
 import { LORA_TARGETS, LoraAdapter } from '../../workers/engine/lora';
 import { chunkedLmLoss } from '../../workers/engine/train/lm-loss';
 import * as tf from '../../workers/engine/tf';
-import { PackedMatrix } from '../../workers/engine/quant/packed-matrix';
+import { PackedMatrix, PACKED_PRODUCT_MAX_ROWS } from '../../workers/engine/quant/packed-matrix';
 import { xRoundingBound } from '../../workers/engine/ops/packed-matmul-simd';
 import { packingFor, type PackFormat } from '../../workers/engine/quant/format';
+import { f32ToF16 } from '../../workers/engine/safetensors';
 import type { WeightFormat } from '../../workers/shared/weights';
 import { RMS_NORM, rmsNorm, rmsNormOps } from '../../workers/engine/ops/rms-norm';
 import { kernelRuns, WASM_LOOP_MAX_ELEMENTS } from '../../workers/engine/ops/webgpu-program';
@@ -153,20 +154,27 @@ async function dequantized(backend: BackendName): Promise<{ bits: Record<string,
     out[`${format} rows`] = Array.from(new Uint32Array(((await rows.data()) as Float32Array).slice().buffer));
     tf.dispose([ids, rows]);
     m.dispose();
-    // The product a decoded token takes (PackedMatMul, straight from the packed words), for 1 and 3 rows, of a
-    // matrix of ordinary values (the all-patterns one holds infinities and NaNs).
-    if (format === 'f16') continue; // (made from a file's own halves only)
-    const p = PackedMatrix.fromValues(values, 64, 96, packingFor(format, 96)!);
+    // The products the model takes from packed weights, of a matrix of ordinary values (the all-patterns one holds
+    // infinities and NaNs): for 1 and 3 rows, a decoded token's (PackedMatMul, straight from the packed words); for
+    // 70 rows, training's (PackedGemm's tiles on WebGPU, partial tiles in every dimension; elsewhere unpacked, then
+    // multiplied), and its gradient dy·W for x (the backward product).
+    const p = format === 'f16' ? PackedMatrix.fromHalves(Uint16Array.from(seeded(100 * 96, 77, 1), f32ToF16), 100, 96, 'f16') : PackedMatrix.fromValues(seeded(100 * 96, 77, 1), 100, 96, packingFor(format, 96)!);
     const dense = p.dense();
     const w = (await dense.data()) as Float32Array;
     dense.dispose();
-    for (const n of [1, 3]) {
+    for (const n of [1, 3, 70]) {
       const xv = seeded(n * p.cols, 5 + n, 1);
       const x = tf.tensor2d(xv, [n, p.cols]);
+      const dy = tf.tensor2d(seeded(n * p.rows, 9 + n, 1), [n, p.rows]);
       const y = p.forward(x);
+      const dx = tf.grad((xIn: tf.Tensor) => tf.sum(tf.mul(p.forward(xIn as tf.Tensor2D), dy)))(x);
       products[`${format} × ${n} rows`] = Array.from(await y.data());
-      allowed[`${format} × ${n} rows`] = Array.from(xRoundingBound(format, xv, n, w, p.rows, p.cols)); // WASM's int16 x
-      tf.dispose([x, y]);
+      products[`${format} × ${n} rows, gradient`] = Array.from(await dx.data());
+      // WASM's few-row product rounds x to int16 (int8, int4): the most that moves each result.
+      const few = n <= PACKED_PRODUCT_MAX_ROWS;
+      allowed[`${format} × ${n} rows`] = few ? Array.from(xRoundingBound(format, xv, n, w, p.rows, p.cols)) : new Array(n * p.rows).fill(0);
+      allowed[`${format} × ${n} rows, gradient`] = new Array(n * p.cols).fill(0);
+      tf.dispose([x, dy, y, dx]);
     }
     p.dispose();
   }

@@ -204,9 +204,9 @@ export function formatGpuTable(rows: ModelBench[]): string {
   const cell = (c: GpuCounts | null, layers: number) =>
     c === null ? 'did not run | | | |' : `${c.dispatches.toFixed(0)} (${(c.dispatches / layers).toFixed(1)}) | ${c.submits.toFixed(1)} | ${c.buffers.toFixed(1)} (${(c.bufferBytes / 2 ** 20).toFixed(1)} MiB) | ${c.reads.toFixed(1)}`;
   return [
-    '| model | seq×batch | step: dispatches (per layer) | submits | new buffers | GPU→CPU reads | token: dispatches (per layer) | submits | new buffers | GPU→CPU reads | token with the adapter: dispatches (per layer) | submits | new buffers | GPU→CPU reads |',
-    '|' + ' --- |'.repeat(14),
-    ...rows.filter((r) => r.gpu).map((r) => `| ${r.model} | ${r.seqLen}×${r.batch} | ${cell(r.gpu!.step, r.gpu!.layers)} | ${cell(r.gpu!.token, r.gpu!.layers)} | ${cell(r.gpu!.tokenAdapted, r.gpu!.layers)} |`),
+    '| model | weights | seq×batch | step: dispatches (per layer) | submits | new buffers | GPU→CPU reads | token: dispatches (per layer) | submits | new buffers | GPU→CPU reads | token with the adapter: dispatches (per layer) | submits | new buffers | GPU→CPU reads |',
+    '|' + ' --- |'.repeat(15),
+    ...rows.filter((r) => r.gpu).map((r) => `| ${r.model} | ${r.weights} | ${r.seqLen}×${r.batch} | ${cell(r.gpu!.step, r.gpu!.layers)} | ${cell(r.gpu!.token, r.gpu!.layers)} | ${cell(r.gpu!.tokenAdapted, r.gpu!.layers)} |`),
   ].join('\n');
 }
 

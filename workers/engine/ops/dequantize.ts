@@ -47,7 +47,7 @@ export function registerDequantize(): void {
   );
 }
 
-/** Whether the active backend can dequantize (WebGPU cannot yet: its weights stay float32). */
+/** Whether the active backend can hold packed weights (each backend here has the kernel; one without keeps float32). */
 export function canDequantize(): boolean {
   return tf.getKernel(DEQUANTIZE, tf.getBackend()) !== undefined;
 }

@@ -8,6 +8,7 @@ import { registerDequantize } from './dequantize';
 import { registerDequantizeWebgpu } from './dequantize-webgpu';
 import { registerPackedMatMul } from './packed-matmul';
 import { registerPackedMatMulWebgpu } from './packed-matmul-webgpu';
+import { registerPackedGemmWebgpu } from './packed-gemm-webgpu';
 import { registerRmsNormGradient, registerRmsNormLoops } from './rms-norm';
 import { registerRmsNormWebgpu } from './rms-norm-webgpu';
 import { registerRotaryGradient, registerRotaryLoop } from './rotary';
@@ -26,6 +27,7 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'Dequantize packed frozen weights on WebGPU (a WGSL program)', register: registerDequantizeWebgpu, backend: 'webgpu' },
   { name: 'x·Wᵀ straight from packed frozen weights, for few rows (decoding), on cpu and WASM', register: registerPackedMatMul },
   { name: 'x·Wᵀ straight from packed frozen weights on WebGPU (a WGSL program)', register: registerPackedMatMulWebgpu, backend: 'webgpu' },
+  { name: 'x·Wᵀ and dy·W for many rows (training) straight from packed frozen weights on WebGPU, tiled (a WGSL program)', register: registerPackedGemmWebgpu, backend: 'webgpu' },
   { name: 'RMSNorm gradient as one kernel (where the fused RMSNorm runs)', register: registerRmsNormGradient },
   { name: 'RMSNorm and its gradient, one workgroup per row, on WebGPU (WGSL programs)', register: registerRmsNormWebgpu, backend: 'webgpu' },
   { name: 'RMSNorm and its gradient as plain loops on WASM, for a decoded token\'s few rows', register: registerRmsNormLoops },

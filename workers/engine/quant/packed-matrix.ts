@@ -4,10 +4,12 @@
 import * as tf from '../tf';
 import { matmul } from '../ops/matmul';
 import { dequantize } from '../ops/dequantize';
-import { packedMatMul, PACKED_MATMUL } from '../ops/packed-matmul';
+import { packedGemm, packedMatMul, PACKED_GEMM, PACKED_MATMUL } from '../ops/packed-matmul';
+import { hasKernel } from '../ops/webgpu-program';
 import { packedBytes, PER_WORD, quantize, type PackFormat, type Packing } from './format';
 
-/** At most this many rows of x go through the packed product itself (decoding); more rows unpack W and multiply. */
+/** At most this many rows of x go through the one-thread-per-output packed product (decoding); more rows take the
+ * tiled packed product where the backend has one (WebGPU), else unpack W and multiply (cpu, WASM). */
 export const PACKED_PRODUCT_MAX_ROWS = 8;
 
 export class PackedMatrix {
@@ -66,14 +68,20 @@ export class PackedMatrix {
   /** x [N, K] → x·Wᵀ [N, R], differentiable in x (dx = dy·W). */
   forward(x: tf.Tensor2D): tf.Tensor2D {
     const product = tf.customGrad(((xIn: tf.Tensor2D) => ({
-      value: xIn.shape[0] <= PACKED_PRODUCT_MAX_ROWS && tf.getKernel(PACKED_MATMUL, tf.getBackend()) ? packedMatMul(xIn, this.words, this.scales, this.packing) : tf.tidy(() => matmul(xIn, this.dense(true))),
+      value: xIn.shape[0] <= PACKED_PRODUCT_MAX_ROWS && hasKernel(PACKED_MATMUL)
+        ? packedMatMul(xIn, this.words, this.scales, this.packing)
+        : hasKernel(PACKED_GEMM)
+          ? packedGemm(xIn, this.words, this.scales, this.packing, false)
+          : tf.tidy(() => matmul(xIn, this.dense(true))),
       gradFunc: (dy: tf.Tensor2D) => this.backward(dy),
     })) as unknown as Parameters<typeof tf.customGrad>[0]);
     return product(x) as tf.Tensor2D;
   }
 
-  /** dy [N, R] → dy·W [N, K]: the product through Wᵀ, for the backward pass (W unpacked and freed at once). */
+  /** dy [N, R] → dy·W [N, K]: the product through Wᵀ, for the backward pass (unpacked in the kernel's tiles on
+   * WebGPU; elsewhere W unpacked and freed at once). */
   backward(dy: tf.Tensor2D): tf.Tensor2D {
+    if (hasKernel(PACKED_GEMM)) return packedGemm(dy, this.words, this.scales, this.packing, true);
     return tf.tidy(() => matmul(dy, this.dense(false)));
   }
 
