@@ -158,7 +158,8 @@ async function dequantized(backend: BackendName): Promise<{ bits: Record<string,
     // infinities and NaNs): for 1 and 3 rows, a decoded token's (PackedMatMul, straight from the packed words); for
     // 70 rows, training's (PackedGemm's tiles on WebGPU, partial tiles in every dimension; elsewhere unpacked, then
     // multiplied), and its gradient dy·W for x (the backward product).
-    const p = format === 'f16' ? PackedMatrix.fromHalves(Uint16Array.from(seeded(100 * 96, 77, 1), f32ToF16), 100, 96, 'f16') : PackedMatrix.fromValues(seeded(100 * 96, 77, 1), 100, 96, packingFor(format, 96)!);
+    const pv = seeded(100 * 96, 77, 1);
+    const p = format === 'f16' ? PackedMatrix.fromHalves(Uint16Array.from(pv, f32ToF16), 100, 96, 'f16') : PackedMatrix.fromValues(pv, 100, 96, packingFor(format, 96)!);
     const dense = p.dense();
     const w = (await dense.data()) as Float32Array;
     dense.dispose();

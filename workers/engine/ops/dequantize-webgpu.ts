@@ -8,14 +8,27 @@ import { DEQUANTIZE } from './dequantize';
 import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 
 /** WGSL: the value `v` of element k (word `w`, position `sub` in it) of row r, per format. */
-export const DECODE: Record<Packing['format'], string> = {
+const DECODE: Record<Packing['format'], string> = {
   bf16: 'v = bitcast<f32>(((u32(w) >> (16u * sub)) & 0xffffu) << 16u);',
   f16: 'v = bitcast<f32>(f16Bits((u32(w) >> (16u * sub)) & 0xffffu));',
   int8: 'v = f32(extractBits(w, 8u * sub, 8u)) * scales[r * uniforms.groups + k / uniforms.group];',
   int4: 'v = f32(i32(extractBits(u32(w), 4u * sub, 4u)) - 8) * scales[r * uniforms.groups + k / uniforms.group];',
 };
 
-export const F16_BITS = `
+/** WGSL: `weightAt(r, k)`, element k of row r of the packed matrix bound as `words` (and `scales`), with the
+ * uniforms wordsPerRow, groups and group; the f16 decoder with it when the format needs it. */
+export function weightAt(format: Packing['format']): string {
+  return `${format === 'f16' ? F16_BITS : ''}
+      fn weightAt(r : i32, k : i32) -> f32 {
+        let w = words[r * uniforms.wordsPerRow + k / ${PER_WORD[format]}];
+        let sub = u32(k % ${PER_WORD[format]});
+        var v = 0.0;
+        ${DECODE[format]}
+        return v;
+      }`;
+}
+
+const F16_BITS = `
 fn f16Bits(h : u32) -> u32 {
   let sign = (h & 0x8000u) << 16u;
   let e = (h >> 10u) & 0x1fu;
@@ -30,14 +43,13 @@ fn f16Bits(h : u32) -> u32 {
 }`;
 
 function program(h: ProgramHelpers, packing: Packing, outputShape: number[], withScales: boolean, withRows: boolean) {
-  const per = PER_WORD[packing.format];
   return flatProgram(h, {
     outputShape,
     shaderKey: `webtune_dequantize_${packing.format}${withRows ? '_rows' : ''}`,
     variableNames: ['words', ...(withScales ? ['scales'] : []), ...(withRows ? ['rows'] : [])],
     uniforms: 'cols : i32, wordsPerRow : i32, groups : i32, group : i32, transposed : i32,',
     workgroupX: 128,
-    prelude: packing.format === 'f16' ? F16_BITS : '',
+    prelude: weightAt(packing.format),
     body: `
           let i = index / uniforms.cols;
           let j = index - i * uniforms.cols;
@@ -45,11 +57,7 @@ function program(h: ProgramHelpers, packing: Packing, outputShape: number[], wit
           var k = j;
           if (uniforms.transposed == 1) { r = j; k = i; }
           ${withRows ? 'r = rows[i];' : ''}
-          let w = words[r * uniforms.wordsPerRow + k / ${per}];
-          let sub = u32(k % ${per});
-          var v = 0.0;
-          ${DECODE[packing.format]}
-          setOutputAtIndex(index, v);`,
+          setOutputAtIndex(index, weightAt(r, k));`,
   });
 }
 

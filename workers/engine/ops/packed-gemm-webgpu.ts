@@ -4,11 +4,11 @@
 // slice of W it needs into shared memory, next to the matching 64 × 16 slice of x, and every thread accumulates a
 // 4 × 4 block of the 64 × 64 output tile from them. Bytes read from W are the packed ones (2, 1 or ½ per weight,
 // once per 64 rows of x), against an unpacked copy's 4 written and 4 read again. The halves and quantized values
-// are decoded as ops/dequantize-webgpu.ts decodes them (one shared snippet).
+// are decoded by ops/dequantize-webgpu.ts's weightAt, as every packed kernel decodes them.
 import * as tf from '../tf';
 import { PER_WORD, type Packing } from '../quant/format';
 import { PACKED_GEMM, type PackedGemmAttrs } from './packed-matmul';
-import { DECODE, F16_BITS } from './dequantize-webgpu';
+import { weightAt } from './dequantize-webgpu';
 import { programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 
 const TILE = 64; // output tile edge (rows of x, output columns)
@@ -17,7 +17,6 @@ const SIDE = 16; // threads per workgroup edge: 16 × 16 threads, each 4 × 4 ou
 const LOADS = (TILE * DEPTH) / (SIDE * SIDE); // values each thread loads into each shared tile per step
 
 function program(h: ProgramHelpers, a: PackedGemmAttrs, M: number, cols: number, withScales: boolean) {
-  const per = PER_WORD[a.format];
   // W's element at (inner index i, output column c): W[c, i] for x·Wᵀ, W[i, c] for x·W. Adjacent threads load
   // adjacent k (the packed words' order) in both: along i for x·Wᵀ, along c for x·W.
   const [r, k] = a.transposeW ? ['i', 'c'] : ['c', 'i'];
@@ -31,17 +30,9 @@ function program(h: ProgramHelpers, a: PackedGemmAttrs, M: number, cols: number,
     uniforms: 'M : i32, inner : i32, cols : i32, wordsPerRow : i32, groups : i32, group : i32,',
     workgroupSize: [SIDE, SIDE, 1] as [number, number, number],
     getUserCode: () => `
-      ${a.format === 'f16' ? F16_BITS : ''}
+      ${weightAt(a.format)}
       var<workgroup> xs : array<f32, ${TILE * DEPTH}>; // [row of the tile][inner]
       var<workgroup> ws : array<f32, ${DEPTH * TILE}>; // [inner][column of the tile]
-
-      fn weight(r : i32, k : i32) -> f32 {
-        let w = words[r * uniforms.wordsPerRow + k / ${per}];
-        let sub = u32(k % ${per});
-        var v = 0.0;
-        ${DECODE[a.format]}
-        return v;
-      }
 
       ${h.getMainHeaderString()} {
         let lane = i32(localIndex);
@@ -62,7 +53,7 @@ function program(h: ProgramHelpers, a: PackedGemmAttrs, M: number, cols: number,
             let i = t + bi;
             let c = c0 + bc;
             var wv = 0.0;
-            if (i < uniforms.inner && c < uniforms.cols) { wv = weight(${r}, ${k}); }
+            if (i < uniforms.inner && c < uniforms.cols) { wv = weightAt(${r}, ${k}); }
             ws[bi * ${TILE} + bc] = wv;
           }
           workgroupBarrier();

@@ -1,32 +1,27 @@
 // PackedMatMul on WebGPU (the kernel of ops/packed-matmul.ts): x [N, K] · Wᵀ for a packed W [R, K], one WGSL thread
 // per output (n, r), reading W's packed words directly, so a decoded token reads 2 (16-bit), 1 (int8) or 0.5 (int4)
 // bytes a weight instead of an unpacked float32 copy's 4 written and read again. The halves and quantized values are
-// decoded as ops/dequantize-webgpu.ts decodes them (one shared snippet).
+// decoded by ops/dequantize-webgpu.ts's weightAt, as every packed kernel decodes them.
 import * as tf from '../tf';
-import { PER_WORD, type Packing } from '../quant/format';
+import type { Packing } from '../quant/format';
 import { PACKED_MATMUL } from './packed-matmul';
-import { DECODE, F16_BITS } from './dequantize-webgpu';
+import { weightAt } from './dequantize-webgpu';
 import { flatProgram, programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 
 function program(h: ProgramHelpers, packing: Packing, outputShape: number[], withScales: boolean) {
-  const per = PER_WORD[packing.format];
   return flatProgram(h, {
     outputShape,
     shaderKey: `webtune_packed_matmul_${packing.format}`,
     variableNames: ['x', 'words', ...(withScales ? ['scales'] : [])],
     uniforms: 'rows : i32, K : i32, wordsPerRow : i32, groups : i32, group : i32,',
     workgroupX: 64,
-    prelude: packing.format === 'f16' ? F16_BITS : '',
+    prelude: weightAt(packing.format),
     body: `
           let n = index / uniforms.rows;
           let r = index - n * uniforms.rows;
           var acc = 0.0;
           for (var k = 0; k < uniforms.K; k++) {
-            let w = words[r * uniforms.wordsPerRow + k / ${per}];
-            let sub = u32(k % ${per});
-            var v = 0.0;
-            ${DECODE[packing.format]}
-            acc += x[n * uniforms.K + k] * v;
+            acc += x[n * uniforms.K + k] * weightAt(r, k);
           }
           setOutputAtIndex(index, acc);`,
   });

@@ -18,16 +18,16 @@ export interface PackedGemmAttrs extends Packing {
   transposeW: boolean;
 }
 
+const packedInputs = (x: tf.Tensor, words: tf.Tensor, scales: tf.Tensor | null): tf.NamedTensorMap => (scales ? { x, words, scales } : { x, words });
+
 /** x float32 [N, K], words int32 [R, K / perWord] (+ scales [R, K / group]) → x·Wᵀ float32 [N, R]. */
 export function packedMatMul(x: tf.Tensor2D, words: tf.Tensor, scales: tf.Tensor | null, packing: Packing): tf.Tensor2D {
-  const inputs: tf.NamedTensorMap = scales ? { x, words, scales } : { x, words };
-  return tf.engine().runKernel(PACKED_MATMUL, inputs, { ...packing } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return tf.engine().runKernel(PACKED_MATMUL, packedInputs(x, words, scales), { ...packing } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
 /** A product of any number of rows with packed W, unpacked inside the kernel (WebGPU only: hasKernel(PACKED_GEMM)). */
 export function packedGemm(x: tf.Tensor2D, words: tf.Tensor, scales: tf.Tensor | null, packing: Packing, transposeW: boolean): tf.Tensor2D {
-  const inputs: tf.NamedTensorMap = scales ? { x, words, scales } : { x, words };
-  return tf.engine().runKernel(PACKED_GEMM, inputs, { ...packing, transposeW } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return tf.engine().runKernel(PACKED_GEMM, packedInputs(x, words, scales), { ...packing, transposeW } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
 export function registerPackedMatMul(): void {
