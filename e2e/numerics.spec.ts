@@ -130,7 +130,7 @@ test('each fused kernel equals the tfjs ops it replaces on this backend, output 
   const checks = await page.evaluate((b) => (globalThis as unknown as { fusedKernels: (b: string) => Promise<Check[]> }).fusedKernels(b), backend);
   expect(checks.length).toBe(54);
   for (const c of checks) {
-    // WebGPU runs every kernel; WASM its plain loops for a decoded token's norms, rotations and activations.
+    // WebGPU runs every kernel; WASM its own kernels for a decoded token's norms, rotations, activations and attention.
     expect(c.fused, `${c.name}: the kernel ran on ${backend}`).toBe(backend === 'webgpu' || (backend === 'wasm' && c.loop));
     expect(c.forward, `${c.name} output`).toBeLessThan(1e-5);
     expect(c.gradient, `${c.name} gradient`).toBeLessThan(1e-4);

@@ -1,11 +1,11 @@
 // Assembles the WASM kernels' text (workers/engine/ops/*.wat) into the module the engine loads
-// (ops/packed-matmul-simd.wasm.ts), twice: importing a shared memory (tfjs-backend-wasm's threaded build) and a plain
+// (ops/simd-kernels.wasm.ts), twice: importing a shared memory (tfjs-backend-wasm's threaded build) and a plain
 // one. `npm run build:wasm` (scripts/build-wasm.ts) writes it; tests/weights.test.ts checks that the committed file is this output.
 import { readFileSync } from 'node:fs';
 import wabt from 'wabt';
 
-export const WAT = 'workers/engine/ops/packed-matmul-simd.wat';
-export const OUT = 'workers/engine/ops/packed-matmul-simd.wasm.ts';
+export const WAT = 'workers/engine/ops/simd-kernels.wat';
+export const OUT = 'workers/engine/ops/simd-kernels.wasm.ts';
 
 /** The WAT source with its memory import made shared (with the 4 GiB maximum a shared memory must state) or not. */
 async function assemble(text: string, shared: boolean): Promise<Uint8Array> {

@@ -3,7 +3,7 @@
 // the loop. Grouped heads, a decode offset (fewer queries than keys), a sliding window and Gemma 2's cap.
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../workers/engine/backend';
-import { attentionGrad, attentionOps, type AttentionAttrs } from '../workers/engine/ops/attention';
+import { attention, attentionGrad, attentionOps, attentionRuns, ATTENTION, WASM_ATTENTION_MAX_ROWS, type AttentionAttrs } from '../workers/engine/ops/attention';
 import * as tf from '../workers/engine/tf';
 import { Rng } from '../workers/engine/sampling';
 
@@ -105,4 +105,45 @@ describe('causal attention', () => {
       expect(tf.memory().numTensors).toBe(before);
     });
   }
+});
+
+// WASM's own kernel for a decoded token's few query rows (ops/attention.ts, registerAttentionLoop): the SIMD module's
+// scores and values with the softmax between them where D is a multiple of 4, the plain loop otherwise; each against
+// the float64 loop above, with a window that starts mid-cache, Gemma 2's cap, grouped heads and Gemma 3's head size.
+const DECODE_CASES: [string, Case][] = [
+  ['one token over 37 keys, grouped heads (SIMD)', { B: 1, T: 1, S: 37, H: 9, KVH: 3, D: 64, attrs: { scale: 0.125, softcap: 0, window: 0 } }],
+  ['two sequences of 3 tokens, window 5, cap 2 (SIMD)', { B: 2, T: 3, S: 11, H: 4, KVH: 2, D: 8, attrs: { scale: 0.4, softcap: 2, window: 5 } }],
+  ['one token over 300 keys, head size 256 (SIMD)', { B: 1, T: 1, S: 300, H: 2, KVH: 1, D: 256, attrs: { scale: 0.0625, softcap: 0, window: 0 } }],
+  ['head size 6, not whole vectors (plain loop)', { B: 1, T: 2, S: 9, H: 4, KVH: 2, D: 6, attrs: { scale: 0.4, softcap: 3, window: 4 } }],
+];
+
+describe('causal attention, WASM kernel for few query rows', () => {
+  for (const [name, c] of DECODE_CASES) {
+    it(`${name}: equals the float64 loop, runs instead of the ops, and its gradient is the written-out one`, async () => {
+      await selectBackend('wasm');
+      const { B, T, S, H, KVH, D, attrs } = c;
+      const [q64, k64, v64, dy64] = [values(B * T * H * D, 5), values(B * S * KVH * D, 6), values(B * S * KVH * D, 7), values(B * T * H * D, 8)];
+      const before = tf.memory().numTensors;
+      const q = tf.tensor4d(Float32Array.from(q64), [B, T, H, D]);
+      const k = tf.tensor4d(Float32Array.from(k64), [B, S, KVH, D]);
+      const v = tf.tensor4d(Float32Array.from(v64), [B, S, KVH, D]);
+      const dy = tf.tensor3d(Float32Array.from(dy64), [B, T, H * D]);
+      expect(attentionRuns(q)).toBe(true);
+      const ran: string[] = [];
+      const out = await tf.profile(() => attention(q, k, v, attrs)).then((p) => (ran.push(...p.kernelNames), p.result as tf.Tensor));
+      expect(ran).toEqual([ATTENTION]); // one kernel, not the ops
+      expect(maxDiff(await out.data(), reference(c, q64, k64, v64))).toBeLessThan(2e-6 * Math.max(1, ...(await out.data()).map(Math.abs)));
+      const viaKernel = tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(attention(a as tf.Tensor4D, b as tf.Tensor4D, d as tf.Tensor4D, attrs), dy)))([q, k, v]));
+      const hand = attentionGrad(q, k, v, dy, attrs);
+      for (let i = 0; i < 3; i++) expect(maxDiff(await viaKernel[i].data(), await hand[i].data())).toBeLessThan(1e-6);
+      tf.dispose([q, k, v, dy, out, ...viaKernel, ...hand]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+  it('leaves many query rows (prefill, training) to the ops', async () => {
+    await selectBackend('wasm');
+    const q = tf.zeros([1, WASM_ATTENTION_MAX_ROWS + 1, 2, 4]) as tf.Tensor4D;
+    expect(attentionRuns(q)).toBe(false);
+    q.dispose();
+  });
 });

@@ -1,5 +1,6 @@
 // The CLI's greedy ids equal the independent reference's, for every architecture in every format.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from './cli-helpers';
@@ -33,6 +34,23 @@ describe('cli generate', () => {
     expect(ids.slice(0, 2)).toEqual(opening);
     expect(ids.filter((id) => id === close[0])).toHaveLength(1);
     expect(ids.filter((id) => id === handover[0])).toHaveLength(2);
+  });
+
+  it('--threads: WASM on one thread, and on one per core through tfjs\'s threaded build started in Node, gives the reference\'s ids; the process exits', async () => {
+    const cores = Math.min(availableParallelism(), 8);
+    const args = ['generate', '--model', modelDir('llama-untied-mha-f16'), '--prompt-ids', '5,17,200', '--max-new-tokens', '6'];
+    const want = refGreedy(loadRef(modelDir('llama-untied-mha-f16')), [5, 17, 200], 6, [2]);
+    for (const threads of [1, cores]) {
+      const said = await cli(...args, '--threads', String(threads));
+      expect(said.code, said.stderr).toBe(0);
+      expect(said.stderr).toContain(`backend wasm on ${threads} thread(s)`);
+      const r = await cli(...args, '--threads', String(threads), '--json');
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson(r.stdout).ids).toEqual(want);
+    }
+    const bad = await cli(...args, '--threads', '0');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--threads must be at least 1/);
   });
 
   it('--prompt-ids and --raw', async () => {

@@ -2,6 +2,8 @@
 // says what to change, the UI hears that the model is gone, and the same engine loads and answers again
 // (on a fresh WASM heap) without a restart.
 import { describe, expect, it } from 'vitest';
+import * as tf from '../workers/engine/tf';
+import { selectBackend, WasmHeapExhaustedError } from '../workers/engine/backend';
 import { Engine } from '../workers/engine/engine';
 import { MemoryModelFiles } from '../workers/engine/source';
 import { DirModelFiles } from '../workers/node/dir-files';
@@ -35,4 +37,16 @@ describe('WASM out of memory', () => {
     expect(r.ids.length).toBeGreaterThan(0);
     engine.unload();
   }, 120_000);
+});
+
+describe('a WASM allocation past what the heap can give', () => {
+  it('throws WasmHeapExhaustedError before tfjs writes anything, and the heap still answers (threads or not)', async () => {
+    setupNodeHost();
+    await selectBackend('wasm');
+    const before = tf.memory().numTensors;
+    // 2³⁰ float32 values are 4 GiB: past a 32-bit address, where malloc's argument would wrap to a small block.
+    expect(() => tf.zeros([2 ** 30])).toThrow(WasmHeapExhaustedError);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(Array.from(tf.tidy(() => tf.add(tf.tensor1d([1, 2]), 1)).dataSync())).toEqual([2, 3]);
+  });
 });

@@ -18,7 +18,7 @@ import type { WeightFormat } from '../../workers/shared/weights';
 import { RMS_NORM, rmsNorm, rmsNormOps } from '../../workers/engine/ops/rms-norm';
 import { kernelRuns, WASM_LOOP_MAX_ELEMENTS } from '../../workers/engine/ops/webgpu-program';
 import { rotaryKernel, rotaryRuns } from '../../workers/engine/ops/rotary';
-import { attention, attentionOps, hasFusedAttention } from '../../workers/engine/ops/attention';
+import { attention, attentionOps, attentionRuns, WASM_ATTENTION_MAX_ROWS } from '../../workers/engine/ops/attention';
 import { hasRowLinear, rowLinear, rowLinearOps, type RowLinearOptions } from '../../workers/engine/ops/row-linear';
 import { capStorageBuffers } from '../../workers/engine/ops/row-linear-webgpu';
 import { GATED_ACT, gatedAct, gatedActOps } from '../../workers/engine/ops/gated-act';
@@ -244,9 +244,10 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     const v = tf.tensor4d(seeded(B * S * KVH * D, 47 + S, 1), [B, S, KVH, D]);
     const name = `attention ${B}×${T}×${H}×${D} over ${S} keys (${KVH} kv heads${window ? `, window ${window}` : ''}${softcap ? `, cap ${softcap}` : ''})`;
     const as4 = (t: tf.Tensor) => t as tf.Tensor4D;
-    await compare(`${name}, d q`, hasFusedAttention(), q.clone(), (t) => attention(as4(t), k, v, attrs), (t) => attentionOps(as4(t), k, v, attrs));
-    await compare(`${name}, d k`, hasFusedAttention(), k.clone(), (t) => attention(q, as4(t), v, attrs), (t) => attentionOps(q, as4(t), v, attrs));
-    await compare(`${name}, d v`, hasFusedAttention(), v.clone(), (t) => attention(q, k, as4(t), attrs), (t) => attentionOps(q, k, as4(t), attrs));
+    const [runs, loop] = [attentionRuns(q), B * T <= WASM_ATTENTION_MAX_ROWS];
+    await compare(`${name}, d q`, runs, q.clone(), (t) => attention(as4(t), k, v, attrs), (t) => attentionOps(as4(t), k, v, attrs), loop);
+    await compare(`${name}, d k`, runs, k.clone(), (t) => attention(q, as4(t), v, attrs), (t) => attentionOps(q, as4(t), v, attrs), loop);
+    await compare(`${name}, d v`, runs, v.clone(), (t) => attention(q, k, as4(t), attrs), (t) => attentionOps(q, k, as4(t), attrs), loop);
     tf.dispose([q, k, v]);
   }
   // Row-linear (decoding's products): plain, with the pre-norm (w and 1 + w), bias, residual and an adapter (rank 8

@@ -98,7 +98,8 @@ function randomExamples(n: number, len: number, vocab: number, seed: number): To
 }
 
 /** `weights`: how the frozen weights are held; a packed format reads a BF16 checkpoint (as the real models ship). */
-export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: number; trainSteps: number; decodeTokens: number; log?: (s: string) => void; weights?: WeightFormat; gpu?: GpuCounter }): Promise<ModelBench> {
+/** `context`: the prompt's length before decoding (default 16); decoding then attends over that many positions and more. */
+export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: number; trainSteps: number; decodeTokens: number; context?: number; log?: (s: string) => void; weights?: WeightFormat; gpu?: GpuCounter }): Promise<ModelBench> {
   const log = opts.log ?? (() => {});
   const weights = opts.weights && opts.weights !== 'f32' && canDequantize() ? opts.weights : 'f32';
   log(`${spec.name}: generating random weights${weights !== 'f32' ? ` (BF16, held as ${weights})` : ''}`);
@@ -112,8 +113,8 @@ export async function benchModel(spec: TinySpec, opts: { seqLen: number; batch: 
   const limits = await measureLimits(...shape);
   log(`${spec.name}: matmul ${limits.matmulGflops.toFixed(1)} GFLOP/s, weight read ${limits.readGBps.toFixed(1)} GB/s`);
 
-  // Decoding with the KV cache (no adapter), greedy, after a short prompt.
-  const prompt = randomExamples(1, 16, config.vocabSize, 5)[0].ids;
+  // Decoding with the KV cache (no adapter), greedy, after a prompt (short by default).
+  const prompt = randomExamples(1, opts.context ?? 16, config.vocabSize, 5)[0].ids;
   // Per decoded token, the device's work is the difference between this run and the short one (the prefill cancels).
   const decodeRuns = async (adapter: LoraAdapter | null) => {
     const c0 = opts.gpu?.snapshot();

@@ -1,7 +1,7 @@
 // Argument parsing shared by the CLI commands.
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { InvalidRequestError, WebtuneError } from '../engine/errors';
-import type { BackendPreference } from '../engine/backend';
+import { setWasmThreads, type BackendPreference } from '../engine/backend';
 import { TEMPLATE_CHOICES, type TemplateChoice } from '../engine/tokenizer';
 import { isWeightChoice, WEIGHT_CHOICES, type WeightChoice } from '../shared/weights';
 
@@ -39,6 +39,16 @@ export function backendArg(v: string | undefined): BackendPreference {
   if (!BACKENDS.includes(b)) throw new InvalidRequestError(`--backend must be one of ${BACKENDS.join(', ')}, got "${b}".`);
   return b as BackendPreference;
 }
+
+/** --threads N: the WASM backend's threads, set before it starts (default: one per logical core). */
+export function threadsArg(v: string | undefined): void {
+  const n = number(v, '--threads', true);
+  if (n !== undefined && n < 1) throw new InvalidRequestError(`--threads must be at least 1, got ${n}.`);
+  setWasmThreads(n ?? null);
+}
+
+/** The CLI's help line for --threads. */
+export const THREADS_HELP = `  --threads N                WASM's threads (default: one per logical core, at most 8)`;
 
 /** --weights: how the frozen weights are held (workers/shared/weights.ts); `allowed` narrows the choices. */
 export function weightsArg(v: string | undefined, allowed: readonly WeightChoice[] = WEIGHT_CHOICES): WeightChoice | undefined {

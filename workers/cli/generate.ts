@@ -2,7 +2,7 @@
 import { Engine } from '../engine/engine';
 import type { GenerateInput } from '../shared/types';
 import { InvalidRequestError } from '../engine/errors';
-import { WEIGHTS_HELP, weightsArg, backendArg, number, parse, templateArg } from './args';
+import { THREADS_HELP, WEIGHTS_HELP, weightsArg, backendArg, number, parse, templateArg, threadsArg } from './args';
 import { resolveModelArg } from '../node/dir-files';
 import { applyAdapterDir } from './adapter-arg';
 import { setupNodeHost } from '../node/host';
@@ -25,6 +25,7 @@ generate options:
   --adapter <dir>            apply a PEFT LoRA adapter folder
   --lora-scale S             0 = base model … 1 = adapter as trained (default ${G.loraScale})
   --backend wasm|cpu|webgpu  default wasm in Node
+${THREADS_HELP}
 ${WEIGHTS_HELP}
   --json                     last line: {"prompt_ids": [...], "ids": [...], "text": "...", "weights": format,
                              "weight_bytes": the base's resident bytes, "peak_bytes": most tensor bytes held}
@@ -44,6 +45,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     'top-p': { type: 'string' },
     seed: { type: 'string' },
     backend: { type: 'string' },
+    threads: { type: 'string' },
     weights: { type: 'string' },
     adapter: { type: 'string' },
     'lora-scale': { type: 'string' },
@@ -66,13 +68,14 @@ export async function runGenerate(args: string[]): Promise<number> {
   };
 
   setupNodeHost();
+  threadsArg(v.threads);
   const memory = trackPeakBytes();
   const engine = new Engine();
   let info = await engine.loadFiles(await resolveModelArg(v.model), { backend: backendArg(v.backend), weights: weightsArg(v.weights) });
   if (template) info = engine.setChatTemplate(template);
   if (v.adapter) await applyAdapterDir(engine, v.adapter);
   else if (v['lora-scale'] !== undefined) throw new InvalidRequestError('--lora-scale needs --adapter.');
-  if (!v.json) process.stderr.write(`${info.id}: ${info.config.architecture}, ${(info.parameters / 1e6).toFixed(2)}M parameters, backend ${info.backend.name} (${info.backend.reason})\n`);
+  if (!v.json) process.stderr.write(`${info.id}: ${info.config.architecture}, ${(info.parameters / 1e6).toFixed(2)}M parameters, backend ${info.backend.name}${info.backend.threads ? ` on ${info.backend.threads} thread(s)` : ''} (${info.backend.reason})\n`);
   const result = await engine.generate(input, options, v.json ? undefined : (t) => process.stdout.write(t.text));
   if (v.json) {
     process.stdout.write(JSON.stringify({ prompt_ids: result.promptIds, ids: result.ids, text: result.text, weights: info.weights.format, weight_bytes: info.tensorBytes, peak_bytes: memory.peak }) + '\n');

@@ -14,7 +14,7 @@ import { setupNodeHost } from '../node/host';
 import { trackPeakBytes } from '../engine/memory-peak';
 import { DEFAULT_LORA, DEFAULT_TRAIN, defaultLearningRate, DPO_LEARNING_RATE, TRAIN_METHODS } from '../shared/defaults';
 import type { PreferenceMetrics, TrainMethod } from '../shared/types';
-import { WEIGHTS_HELP, weightsArg, backendArg, fillArg, number, parse, templateArg } from './args';
+import { THREADS_HELP, WEIGHTS_HELP, weightsArg, backendArg, fillArg, number, parse, templateArg, threadsArg } from './args';
 import { readDatasetFile } from './validate';
 
 export const TRAIN_HELP = `
@@ -39,6 +39,7 @@ train options:
   --overwrite                replace the run already in <out> (its adapter is replaced only once the new one is written)
   --chat-template T          model (its own, the default), chatml, or none (base models: raw prompt/completion)
 ${WEIGHTS_HELP}
+${THREADS_HELP}
   --backend wasm|cpu|webgpu  --json   one JSON object per step (DPO adds rewards/chosen, rewards/rejected,
                              rewards/accuracies, rewards/margins), then {"done": true, ...}
 `;
@@ -64,6 +65,7 @@ export async function runTrain(args: string[]): Promise<number> {
     resume: { type: 'string' },
     overwrite: { type: 'boolean' },
     backend: { type: 'string' },
+    threads: { type: 'string' },
     weights: { type: 'string' },
     'chat-template': { type: 'string' },
     fill: { type: 'string', multiple: true },
@@ -120,6 +122,7 @@ export async function runTrain(args: string[]): Promise<number> {
   const ckptDir = resume?.dir ?? join(runsDir, runId);
 
   setupNodeHost();
+  threadsArg(v.threads);
   const memory = trackPeakBytes();
   const engine = new Engine({ checkpoints: () => new DirCheckpointStore(ckptDir, (file, why) => process.stderr.write(`warning: ${file} is not a readable checkpoint (${why}); skipped\n`)) });
   const template = templateArg(v['chat-template']);
@@ -127,7 +130,7 @@ export async function runTrain(args: string[]): Promise<number> {
   if (template) info = engine.setChatTemplate(template);
   const say = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
   for (const w of data.report.warnings) if (w.code === 'unfilled_placeholder') process.stderr.write(`${v.data}:${w.line}: warning: ${w.message}\n`);
-  if (!v.json) process.stderr.write(`${info.id} on ${info.backend.name}, weights ${info.weights.format} (${info.weights.reason}): ${examples.length} ${train.method === 'dpo' ? 'preference pairs (DPO)' : 'examples'}\n`);
+  if (!v.json) process.stderr.write(`${info.id} on ${info.backend.name}${info.backend.threads ? ` (${info.backend.threads} thread(s))` : ''}, weights ${info.weights.format} (${info.weights.reason}): ${examples.length} ${train.method === 'dpo' ? 'preference pairs (DPO)' : 'examples'}\n`);
   const result = await engine.train({ examples, lora, train, runId, resumeFrom: resume?.name }, (e) => {
     if (e.type === 'steps') {
       for (const p of e.points) {

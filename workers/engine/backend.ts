@@ -16,10 +16,19 @@ type NavigatorGpu = { gpu?: { requestAdapter(opts?: unknown): Promise<GpuAdapter
 /** The threaded build's Emscripten glue as the package ships it (browser hosts only; see startWasm). */
 let threadedGlue: string | null = null;
 
+/** How a host without a browser's threads starts tfjs's threaded WASM build (Node: workers/node/wasm-threads.ts):
+ * its logical cores, and `start`, which runs tfjs's own start (setBackend) with what the build needs around it. */
+export interface ThreadedWasmStart {
+  cores: number;
+  start(setBackend: () => Promise<boolean>): Promise<boolean>;
+}
+let hostThreads: ThreadedWasmStart | null = null;
+
 /** Where the .wasm binaries are: the URLs the bundler gave them (browser) or a directory prefix (Node).
- * `glue`: the threaded build's script text, for its worker threads (browser). */
-export function configureWasm(paths: string | Record<string, string>, glue?: string): void {
-  threadedGlue = glue ?? null;
+ * `threads`: the threaded build's script text, for its worker threads (browser), or the host's own start (Node). */
+export function configureWasm(paths: string | Record<string, string>, threads?: string | ThreadedWasmStart): void {
+  threadedGlue = typeof threads === 'string' ? threads : null;
+  hostThreads = typeof threads === 'object' ? threads : null;
   setWasmPaths(paths as Parameters<typeof setWasmPaths>[0]);
   tf.env().set('PROD', true); // no debug checks, no console advice about tfjs-node
 }
@@ -32,8 +41,9 @@ let webGpuRegistered = false;
  * pool at half of navigator.hardwareConcurrency (for SMT cores), which is one thread, that is none, on two cores;
  * so the count tfjs reads is doubled for the moment of its start. Each worker thread loads the glue from a script
  * tfjs makes of its factory's source text; once bundled, that text no longer runs on its own and the threads never
- * start (the pool waits for them forever), so the package's own glue file is handed over instead. Elsewhere (Node,
- * a page without isolation or without the glue) the single-threaded build runs. Returns why it could not start, or null.
+ * start (the pool waits for them forever), so the package's own glue file is handed over instead. Node's host brings
+ * its own start (ThreadedWasmStart). Elsewhere (a page without isolation or without the glue) the single-threaded
+ * build runs. Returns why it could not start, or null.
  */
 let threadsWanted: number | null = null;
 
@@ -42,14 +52,54 @@ export function setWasmThreads(n: number | null): void {
   threadsWanted = n;
 }
 
+/** A tensor the WASM heap had no room for. Thrown where tfjs would go on with address 0 (see guardAllocations). */
+export class WasmHeapExhaustedError extends Error {
+  override name = 'WasmHeapExhaustedError';
+  constructor(bytes: number) {
+    super(`the WASM heap has no room for ${bytes} more bytes`);
+  }
+}
+
+/**
+ * A failed allocation on WASM (the heap at its 4 GB) returns address 0, and tfjs goes on to write the tensor there,
+ * over the heap's start: the module's own data is overwritten (then "memory access out of bounds", at best), and with
+ * threads the pool's shared state too, after which the process can spin forever. A request of 4 GiB or more wraps
+ * to a small one. Every tfjs allocation goes through the module's malloc, so such a request throws here instead,
+ * before anything is written.
+ */
+function guardAllocations(): void {
+  const wasm = (tf.backend() as unknown as { wasm: { _malloc(bytes: number): number; _free(at: number): void } }).wasm;
+  // Emscripten binds _malloc on its first call, replacing the property with the module's export: bind it first.
+  wasm._free(wasm._malloc(16));
+  const malloc = wasm._malloc;
+  wasm._malloc = (bytes: number) => {
+    if (bytes >= 2 ** 32) throw new WasmHeapExhaustedError(bytes); // past what a 32-bit address reaches (it would wrap)
+    const at = malloc(bytes);
+    if (at === 0 && bytes > 0) throw new WasmHeapExhaustedError(bytes);
+    return at;
+  };
+}
+
 async function startWasm(): Promise<string | null> {
+  const setBackend = async () => {
+    if (!(await tf.setBackend('wasm'))) return 'tfjs could not initialise the wasm backend';
+    guardAllocations();
+    return null;
+  };
+  if (hostThreads) {
+    const host = hostThreads;
+    const threads = Math.max(1, Math.min(threadsWanted ?? host.cores, host.cores));
+    if (threads < 2) return setBackend();
+    setThreadsCount(threads);
+    return (await host.start(async () => (await setBackend()) === null)) ? null : 'tfjs could not initialise the threaded wasm backend';
+  }
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const cores = nav?.hardwareConcurrency ?? 1;
   const threads = Math.max(1, Math.min(threadsWanted ?? cores, cores));
   if (!isolated || threads < 2 || !nav || !threadedGlue) {
     if (isolated) setThreadsCount(1);
-    return (await tf.setBackend('wasm')) ? null : 'tfjs could not initialise the wasm backend';
+    return setBackend();
   }
   setThreadsCount(threads);
   Object.defineProperty(nav, 'hardwareConcurrency', { value: 2 * cores, configurable: true });
@@ -62,7 +112,7 @@ async function startWasm(): Promise<string | null> {
     }
   };
   try {
-    return (await tf.setBackend('wasm')) ? null : 'tfjs could not initialise the wasm backend';
+    return await setBackend();
   } finally {
     globalThis.Blob = OriginalBlob;
     delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency; // the prototype's getter again

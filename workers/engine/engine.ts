@@ -1,7 +1,7 @@
 // The engine: EngineApi (workers/shared/api.ts) on one loaded model and its live adapter. Node hosts (CLI,
 // tests, benchmarks) call it directly; the browser runs it in a worker (workers/browser/worker.ts).
 // Every request carries its own mode (LoRA scale, sampling): nothing one request sets is seen by another.
-import { discardWasmBackend, selectBackend, wasmFailed, type BackendInfo } from './backend';
+import { discardWasmBackend, selectBackend, wasmFailed, WasmHeapExhaustedError, type BackendInfo } from './backend';
 import { deviceLost, lossBehind, onDeviceLost } from './gpu-device';
 import { parameterCount, parseConfig } from './config';
 import { DeviceLostError, InvalidRequestError, NoModelLoadedError, WasmMemoryError, WebtuneError } from './errors';
@@ -94,12 +94,12 @@ export class Engine implements EngineApi {
   }
 
   /**
-   * A raw error on WASM after which the module no longer answers is its memory running out. The model's
-   * tensors lived in that heap: the model is dropped, the backend replaced by a fresh one for the next
-   * load, and the UI told (as for a lost GPU device).
+   * A raw error on WASM after which the module no longer answers, or an allocation it had no room for, is its
+   * memory running out. The model's tensors lived in that heap: the model is dropped, the backend replaced by a fresh
+   * one for the next load (a full heap stays fragmented), and the UI told (as for a lost GPU device).
    */
   private asWasmFailure(e: unknown, during: 'training' | 'generation' | 'loading'): unknown {
-    if (!wasmFailed()) return e;
+    if (!(e instanceof WasmHeapExhaustedError) && !wasmFailed()) return e;
     this.loaded = null;
     this.live = null;
     discardWasmBackend();

@@ -1,12 +1,14 @@
-// Node host set-up: point the WASM backend at the package's own binaries.
+// Node host set-up: point the WASM backend at the package's own binaries, and start its threaded build here
+// (workers/node/wasm-threads.ts) on as many threads as setWasmThreads asks for (default: one per logical core).
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { configureWasm } from '../engine/backend';
+import { nodeThreadedWasm } from './wasm-threads';
 
 let done = false;
 export function setupNodeHost(): void {
   if (done) return;
   done = true;
   const require = createRequire(import.meta.url);
-  configureWasm(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + '/');
+  configureWasm(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + '/', nodeThreadedWasm());
 }

@@ -2,10 +2,13 @@
 // merged, from q [B, T, H, D] and k, v [B, S, KVH, D] (the layout the projections and the KV cache hold, so no
 // transpose is needed before or after). Query t sits at position S − T + t; it sees key s when s ≤ its position
 // and, with a window, when position − s < window. One kernel where one is registered (WebGPU:
-// ops/attention-webgpu.ts; scores, mask, softmax and values in one pass, nothing [S]-sized written out); tfjs's
-// ops elsewhere. The kernel's gradient is the softmax's, written out in tfjs's ops (attentionGrad).
+// ops/attention-webgpu.ts; scores, mask, softmax and values in one pass, nothing [S]-sized written out; WASM: the
+// plain loop here, for a decoded token's few query rows); tfjs's ops elsewhere. The kernel's gradient is the
+// softmax's, written out in tfjs's ops (attentionGrad).
 import * as tf from '../tf';
+import { registerLoopKernel } from './backend-io';
 import { matmul } from './matmul';
+import { simdKernelsOn } from './simd-module';
 import { hasKernel } from './webgpu-program';
 
 export const ATTENTION = 'WebtuneAttention';
@@ -16,13 +19,21 @@ export interface AttentionAttrs {
   window: number; // a sliding layer's reach in positions; 0 = every earlier position
 }
 
-export function hasFusedAttention(backend = tf.getBackend()): boolean {
-  return hasKernel(ATTENTION, backend);
+/**
+ * Query rows (B·T) up to which WASM takes its own kernel: a decoded token (or a few), where tfjs's ops cost more in
+ * bookkeeping and in their batched products' plain loop than the arithmetic (measured: 4× to 10× slower for one row
+ * over 128 to 4,096 keys). For more rows (prefill, training) XNNPACK's products in the ops are as fast or faster.
+ */
+export const WASM_ATTENTION_MAX_ROWS = 8;
+
+/** Whether attention over q [B, T, H, D] runs the kernel here (else tfjs's ops). */
+export function attentionRuns(q: tf.Tensor4D, backend = tf.getBackend()): boolean {
+  return hasKernel(ATTENTION, backend) && (backend !== 'wasm' || q.shape[0] * q.shape[1] <= WASM_ATTENTION_MAX_ROWS);
 }
 
-/** [B, T, H·D]: the fused kernel on a backend that has one, else `attentionOps`. */
+/** [B, T, H·D]: the fused kernel where it runs (attentionRuns), else `attentionOps`. */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, attrs: AttentionAttrs): tf.Tensor3D {
-  if (!hasFusedAttention()) return attentionOps(q, k, v, attrs);
+  if (!attentionRuns(q)) return attentionOps(q, k, v, attrs);
   return tf.engine().runKernel(ATTENTION, { q, k, v }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor3D;
 }
 
@@ -105,4 +116,88 @@ export function registerAttentionGradient(): void {
       return { q: () => dq, k: () => dk, v: () => dv };
     },
   });
+}
+
+let scores = new Float64Array(256); // the plain loop's scores of one query row, reused (grown) across calls
+
+/** The first and last key that query row t of T sees among S (causal, within the window). */
+function visibleKeys(S: number, T: number, t: number, window: number): [number, number] {
+  const pos = S - T + t;
+  return [window > 0 ? Math.max(0, pos - window + 1) : 0, pos];
+}
+
+/**
+ * The kernel on WASM: per query row and head, its scores against the keys it sees (scaled, capped), their softmax and
+ * the weighted sum of the values. Keys a row never sees (later positions, past the window) are skipped, so nothing
+ * is masked. The products run in the SIMD module (simd-kernels.wat) on the heap, the softmax in JS between them;
+ * where the module does not serve (no SIMD, D not a multiple of 4), a plain loop in double precision.
+ */
+export function registerAttentionLoop(): void {
+  registerLoopKernel<AttentionAttrs>(
+    ATTENTION,
+    ({ q }) => [q!.shape[0], q!.shape[1], q!.shape[2] * q!.shape[3]],
+    ({ q, k, v }, out, { scale, softcap, window }, shapes) => {
+      const [B, T, H, D] = shapes.q!.shape;
+      const [, S, KVH] = shapes.k!.shape;
+      const G = H / KVH;
+      const stride = KVH * D; // k, v [B, S, KVH, D]: one position to the next
+      if (scores.length < S) scores = new Float64Array(S);
+      for (let b = 0; b < B; b++)
+        for (let t = 0; t < T; t++) {
+          const [first, last] = visibleKeys(S, T, t, window);
+          for (let h = 0; h < H; h++) {
+            const qAt = ((b * T + t) * H + h) * D; // q [B, T, H, D]; out [B, T, H·D] has the same layout
+            const kvAt = (b * S * KVH + Math.floor(h / G)) * D + first * stride;
+            const count = last - first + 1;
+            for (let j = 0; j < count; j++) {
+              let dot = 0;
+              for (let d = 0; d < D; d++) dot += q![qAt + d] * k![kvAt + j * stride + d];
+              scores[j] = dot * scale;
+            }
+            softmaxCapped(scores, count, softcap);
+            for (let d = 0; d < D; d++) out[qAt + d] = 0;
+            for (let j = 0; j < count; j++) for (let d = 0; d < D; d++) out[qAt + d] += scores[j] * v![kvAt + j * stride + d];
+          }
+        }
+    },
+    {
+      wasmOnly: true,
+      onHeap: (at, outAt, { scale, softcap, window }, shapes, heap) => {
+        const [B, T, H, D] = shapes.q!.shape;
+        const [, S, KVH] = shapes.k!.shape;
+        const kernels = simdKernelsOn(heap.memory);
+        if (!kernels || D % 4 !== 0) return false;
+        const G = H / KVH;
+        const stride = KVH * D * 4; // bytes from one position to the next
+        return heap.withScratch(4 * S, (p) => {
+          const probs = new Float32Array(heap.memory.buffer, p, S);
+          for (let b = 0; b < B; b++)
+            for (let t = 0; t < T; t++) {
+              const [first, last] = visibleKeys(S, T, t, window);
+              const count = last - first + 1;
+              for (let h = 0; h < H; h++) {
+                const row = 4 * ((b * T + t) * H + h) * D;
+                const kv = 4 * (b * S * KVH + Math.floor(h / G)) * D + first * stride;
+                kernels.scores(at.q! + row, at.k! + kv, stride, D, count, p, scale);
+                softmaxCapped(probs, count, softcap);
+                kernels.values(p, at.v! + kv, stride, D, count, outAt + row);
+              }
+            }
+          return true;
+        });
+      },
+    },
+  );
+}
+
+/** The first `count` scores capped (cap · tanh(z / cap), when a cap is set) and turned into their softmax, in place. */
+function softmaxCapped(z: Float32Array | Float64Array, count: number, cap: number): void {
+  let max = -Infinity;
+  for (let j = 0; j < count; j++) {
+    if (cap) z[j] = cap * Math.tanh(z[j] / cap);
+    if (z[j] > max) max = z[j];
+  }
+  let sum = 0;
+  for (let j = 0; j < count; j++) sum += z[j] = Math.exp(z[j] - max);
+  for (let j = 0; j < count; j++) z[j] /= sum;
 }

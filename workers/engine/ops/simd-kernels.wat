@@ -1,4 +1,8 @@
-;; PackedMatMul on WASM with 128-bit SIMD: out[n, r] = Σₖ x[n, k] · W[r, k] for a packed W [R, K] (quant/format.ts),
+;; WASM's kernels of webtune's own, with 128-bit SIMD, on tfjs-backend-wasm's heap (this module imports that memory;
+;; every argument is a byte address in it): PackedMatMul's product (int8, int4, bf16) and a decoded token's attention
+;; (its scores and its weighted sum of values).
+;;
+;; PackedMatMul: out[n, r] = Σₖ x[n, k] · W[r, k] for a packed W [R, K] (quant/format.ts),
 ;; read straight from tfjs-backend-wasm's heap (this module imports that memory; every argument is a byte address in
 ;; it). Each W row is streamed once per x row, a 16-byte vector at a time, unpacked in registers.
 ;; - int8 and int4 take x already rounded to int16 per row (x[n, k] ≈ xq[n, k] · xs[n], ops/packed-matmul-simd.ts), so
@@ -137,4 +141,46 @@
         (br_if $rows_w (i32.lt_u (local.get $r) (local.get $R))))
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (br_if $rows_n (i32.lt_u (local.get $n) (local.get $N)))))
+;; Attention, one query row of one head (ops/attention.ts calls these per row and head, with the softmax between
+  ;; them in JS): D is a multiple of 4; k and v rows are $stride bytes apart (the cache's [B, S, KVH, D] layout).
+  ;; scores: out[s] = scale · Σ_d q[d] · k[s, d] for s < $count.
+  (func (export "scores") (param $q i32) (param $k i32) (param $stride i32) (param $D i32) (param $count i32) (param $out i32) (param $scale f32)
+    (local $end i32) (local $qp i32) (local $kp i32) (local $acc v128)
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $count) (i32.const 2))))
+    (loop $keys
+      (local.set $acc (v128.const i32x4 0 0 0 0))
+      (local.set $qp (local.get $q))
+      (local.set $kp (local.get $k))
+      (loop $vectors
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (v128.load (local.get $qp)) (v128.load (local.get $kp)))))
+        (local.set $qp (i32.add (local.get $qp) (i32.const 16)))
+        (local.set $kp (i32.add (local.get $kp) (i32.const 16)))
+        (br_if $vectors (i32.lt_u (local.get $qp) (i32.add (local.get $q) (i32.shl (local.get $D) (i32.const 2))))))
+      (f32.store (local.get $out) (f32.mul (call $sum (local.get $acc)) (local.get $scale)))
+      (local.set $k (i32.add (local.get $k) (local.get $stride)))
+      (local.set $out (i32.add (local.get $out) (i32.const 4)))
+      (br_if $keys (i32.lt_u (local.get $out) (local.get $end)))))
+
+  ;; values: out[d] = Σ_s p[s] · v[s, d] for s < $count (p already normalized), D values written.
+  (func (export "values") (param $p i32) (param $v i32) (param $stride i32) (param $D i32) (param $count i32) (param $out i32)
+    (local $end i32) (local $pEnd i32) (local $op i32) (local $vp i32) (local $w v128)
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $D) (i32.const 2))))
+    (local.set $op (local.get $out))
+    (loop $zero
+      (v128.store (local.get $op) (v128.const i32x4 0 0 0 0))
+      (local.set $op (i32.add (local.get $op) (i32.const 16)))
+      (br_if $zero (i32.lt_u (local.get $op) (local.get $end))))
+    (local.set $pEnd (i32.add (local.get $p) (i32.shl (local.get $count) (i32.const 2))))
+    (loop $keys
+      (local.set $w (v128.load32_splat (local.get $p)))
+      (local.set $op (local.get $out))
+      (local.set $vp (local.get $v))
+      (loop $vectors
+        (v128.store (local.get $op) (f32x4.add (v128.load (local.get $op)) (f32x4.mul (local.get $w) (v128.load (local.get $vp)))))
+        (local.set $op (i32.add (local.get $op) (i32.const 16)))
+        (local.set $vp (i32.add (local.get $vp) (i32.const 16)))
+        (br_if $vectors (i32.lt_u (local.get $op) (local.get $end))))
+      (local.set $v (i32.add (local.get $v) (local.get $stride)))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br_if $keys (i32.lt_u (local.get $p) (local.get $pEnd)))))
 )

@@ -1,0 +1,45 @@
+// The module of WASM kernels of webtune's own (simd-kernels.wat, 128-bit SIMD), instantiated on tfjs-backend-wasm's
+// heap by importing that memory, so kernels read and write tensors where tfjs holds them, with no copy: the packed
+// product (ops/packed-matmul-simd.ts) and a decoded token's attention (ops/attention.ts).
+import { PLAIN, SHARED } from './simd-kernels.wasm';
+
+type Product = (x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, xScales: number) => void;
+
+export interface SimdKernels {
+  int8: Product;
+  int4: Product;
+  bf16: Product;
+  /** out[s] = scale · q·k[s] for s < count; k rows `stride` bytes apart; D a multiple of 4. */
+  scores(q: number, k: number, stride: number, D: number, count: number, out: number, scale: number): void;
+  /** out[d] = Σ_s p[s] · v[s, d] for s < count; v rows `stride` bytes apart; D a multiple of 4. */
+  values(p: number, v: number, stride: number, D: number, count: number, out: number): void;
+}
+
+const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
+
+const moduleBytes = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+
+function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+}
+
+/** The module instantiated on `memory`, or null where this engine has no SIMD (or the import does not link). */
+export function simdKernelsOn(memory: WebAssembly.Memory): SimdKernels | null {
+  if (instances.has(memory)) return instances.get(memory)!;
+  let kernels: SimdKernels | null = null;
+  const bytes = moduleBytes(isShared(memory) ? SHARED : PLAIN);
+  if (WebAssembly.validate(bytes)) {
+    try {
+      kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as SimdKernels;
+    } catch {
+      kernels = null; // a memory this module cannot import: the plain loops serve
+    }
+  }
+  instances.set(memory, kernels);
+  return kernels;
+}
+
+/** Whether this JS engine can run the module at all. */
+export function hasSimdModule(): boolean {
+  return WebAssembly.validate(moduleBytes(PLAIN));
+}
