@@ -59,6 +59,17 @@ function reference(c: Case, q: Float64Array, k: Float64Array, v: Float64Array): 
   return out;
 }
 
+/** A case's q, k, v and an output gradient dy, in float64 and as tensors, from seeds `seed` … `seed` + 3. */
+function caseInputs(c: Case, seed: number) {
+  const { B, T, S, H, KVH, D } = c;
+  const [q64, k64, v64, dy64] = [values(B * T * H * D, seed), values(B * S * KVH * D, seed + 1), values(B * S * KVH * D, seed + 2), values(B * T * H * D, seed + 3)];
+  const q = tf.tensor4d(Float32Array.from(q64), [B, T, H, D]);
+  const k = tf.tensor4d(Float32Array.from(k64), [B, S, KVH, D]);
+  const v = tf.tensor4d(Float32Array.from(v64), [B, S, KVH, D]);
+  const dy = tf.tensor3d(Float32Array.from(dy64), [B, T, H * D]);
+  return { q64, k64, v64, dy64, q, k, v, dy };
+}
+
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
@@ -69,13 +80,9 @@ describe('causal attention', () => {
   for (const [name, c] of CASES) {
     it(`${name}: ops equal the plain loop; the written-out gradient equals autograd and finite differences`, async () => {
       await selectBackend('cpu');
-      const { B, T, S, H, KVH, D, attrs } = c;
-      const [q64, k64, v64, dy64] = [values(B * T * H * D, 1), values(B * S * KVH * D, 2), values(B * S * KVH * D, 3), values(B * T * H * D, 4)];
+      const { B, T, H, D, attrs } = c;
       const before = tf.memory().numTensors;
-      const q = tf.tensor4d(Float32Array.from(q64), [B, T, H, D]);
-      const k = tf.tensor4d(Float32Array.from(k64), [B, S, KVH, D]);
-      const v = tf.tensor4d(Float32Array.from(v64), [B, S, KVH, D]);
-      const dy = tf.tensor3d(Float32Array.from(dy64), [B, T, H * D]);
+      const { q64, k64, v64, dy64, q, k, v, dy } = caseInputs(c, 1);
 
       const out = tf.tidy(() => attentionOps(q, k, v, attrs));
       expect(out.shape).toEqual([B, T, H * D]);
@@ -121,13 +128,9 @@ describe('causal attention, WASM kernel for few query rows', () => {
   for (const [name, c] of DECODE_CASES) {
     it(`${name}: equals the float64 loop, runs instead of the ops, and its gradient is the written-out one`, async () => {
       await selectBackend('wasm');
-      const { B, T, S, H, KVH, D, attrs } = c;
-      const [q64, k64, v64, dy64] = [values(B * T * H * D, 5), values(B * S * KVH * D, 6), values(B * S * KVH * D, 7), values(B * T * H * D, 8)];
+      const { attrs } = c;
       const before = tf.memory().numTensors;
-      const q = tf.tensor4d(Float32Array.from(q64), [B, T, H, D]);
-      const k = tf.tensor4d(Float32Array.from(k64), [B, S, KVH, D]);
-      const v = tf.tensor4d(Float32Array.from(v64), [B, S, KVH, D]);
-      const dy = tf.tensor3d(Float32Array.from(dy64), [B, T, H * D]);
+      const { q64, k64, v64, q, k, v, dy } = caseInputs(c, 5);
       expect(attentionRuns(q)).toBe(true);
       const ran: string[] = [];
       const out = await tf.profile(() => attention(q, k, v, attrs)).then((p) => (ran.push(...p.kernelNames), p.result as tf.Tensor));

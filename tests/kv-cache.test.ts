@@ -1,9 +1,11 @@
 // Decoding with the KV cache gives the logits that recomputing the whole sequence gives.
 import { describe, expect, it } from 'vitest';
+import { Engine } from '../workers/engine/engine';
 import { fullLogits } from '../workers/engine/generate';
 import { KVCache } from '../workers/engine/llama';
 import * as tf from '../workers/engine/tf';
-import { TINY_VARIANTS } from '../workers/tiny/tiny-model';
+import { MemoryModelFiles } from '../workers/engine/source';
+import { makeModelFiles, TINY_VARIANTS } from '../workers/tiny/tiny-model';
 import { loadEngine, maxAbs } from './helpers';
 
 const IDS = [1, 30, 140, 3, 250, 99, 12, 45, 300, 7, 60];
@@ -30,5 +32,25 @@ describe.each(TINY_VARIANTS.map((v) => v.name))('%s', (name) => {
     }
     cache.dispose();
     engine.unload();
+  });
+});
+
+describe('a forward pass with no gradient recorded (decoding, evaluation)', () => {
+  it("holds one layer's intermediates at a time: its peak beyond the weights does not grow with the layers", async () => {
+    const base = TINY_VARIANTS.find((v) => v.name === 'llama-tied-gqa-f32')!;
+    const peakBeyond = async (layers: number) => {
+      const engine = new Engine();
+      await engine.loadFiles(new MemoryModelFiles(makeModelFiles({ ...base, layers, maxPositions: 512 }), `layers-${layers}`), { backend: 'wasm' });
+      const { model } = engine.current;
+      const ids = tf.tensor2d(Array.from({ length: 256 }, (_, i) => (i * 37) % 300), [1, 256], 'int32');
+      const before = tf.memory().numBytes;
+      const { peakBytes } = await tf.profile(() => tf.tidy(() => model.forward(ids).sum()));
+      ids.dispose();
+      engine.unload();
+      return peakBytes - before;
+    };
+    const [two, eight] = [await peakBeyond(2), await peakBeyond(8)];
+    // Kept across the whole pass: each layer's output (256 × 64 floats, 64 KiB), against ~1 MiB of one layer's work.
+    expect(eight / two).toBeLessThan(1.5);
   });
 });

@@ -15,7 +15,7 @@ import { selectBackend } from '../workers/engine/backend';
 import { Engine } from '../workers/engine/engine';
 import { deviceLossListenerCount } from '../workers/engine/gpu-device';
 import { batchMatMulGradient } from '../workers/engine/ops/matmul';
-import { engineState } from '../workers/engine/ops/own-tape';
+import { engineState, recording } from '../workers/engine/ops/own-tape';
 import * as tf from '../workers/engine/tf';
 import { MemoryCheckpointStore, type CheckpointStore } from '../workers/engine/train/checkpoint';
 import { DirCheckpointStore } from '../workers/node/dir-checkpoints';
@@ -82,9 +82,11 @@ describe('custom ops and tfjs internals', () => {
     let during: unknown = null;
     const [g] = tf.grads((x: tf.Tensor) => {
       during = engineState().activeTape;
+      expect(recording()).toBe(true);
       return tf.sum(tf.square(x));
     })([tf.tensor1d([1, 2])]);
     expect(Array.isArray(during)).toBe(true); // the tape being recorded
+    expect(recording()).toBe(false);
     expect(Array.from(g.dataSync())).toEqual([2, 4]);
   });
 });

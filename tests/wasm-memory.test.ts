@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '../workers/engine/tf';
 import { selectBackend, WasmHeapExhaustedError } from '../workers/engine/backend';
 import { Engine } from '../workers/engine/engine';
+import { attention, attentionOps, attentionRuns } from '../workers/engine/ops/attention';
+import { PackedMatrix } from '../workers/engine/quant/packed-matrix';
 import { MemoryModelFiles } from '../workers/engine/source';
 import { DirModelFiles } from '../workers/node/dir-files';
 import { setupNodeHost } from '../workers/node/host';
@@ -48,5 +50,29 @@ describe('a WASM allocation past what the heap can give', () => {
     expect(() => tf.zeros([2 ** 30])).toThrow(WasmHeapExhaustedError);
     expect(tf.memory().numTensors).toBe(before);
     expect(Array.from(tf.tidy(() => tf.add(tf.tensor1d([1, 2]), 1)).dataSync())).toEqual([2, 3]);
+  });
+});
+
+describe('WASM kernels of our own on a heap past 2 GiB', () => {
+  it('the packed product (its scratch space) and attention read and write tensors at addresses above 2³¹', async () => {
+    setupNodeHost();
+    await selectBackend('wasm');
+    const filler = tf.zeros([2 ** 29 + 2 ** 20]); // just over 2 GiB, so what comes after it sits above 2³¹
+    const [R, K] = [48, 64];
+    const w = Float32Array.from({ length: R * K }, (_, i) => Math.sin(i));
+    const packed = PackedMatrix.fromValues(w, R, K, { format: 'int8', group: K });
+    const x = tf.tensor2d(Float32Array.from({ length: 2 * K }, (_, i) => Math.cos(i)), [2, K]);
+    const got = tf.tidy(() => packed.forward(x));
+    const want = tf.tidy(() => tf.matMul(x, packed.dense(true)));
+    expect(Math.max(...tf.tidy(() => tf.abs(tf.sub(got, want))).dataSync())).toBeLessThan(1e-3);
+    const q = tf.tensor4d(Float32Array.from({ length: 4 * 8 }, (_, i) => Math.sin(i / 3)), [1, 1, 4, 8]);
+    const kv = tf.tensor4d(Float32Array.from({ length: 5 * 2 * 8 }, (_, i) => Math.cos(i / 5)), [1, 5, 2, 8]);
+    const attrs = { scale: 0.3, softcap: 0, window: 0 };
+    expect(attentionRuns(q)).toBe(true);
+    const a = tf.tidy(() => attention(q, kv, kv, attrs));
+    const b = tf.tidy(() => attentionOps(q, kv, kv, attrs));
+    expect(Math.max(...tf.tidy(() => tf.abs(tf.sub(a, b))).dataSync())).toBeLessThan(1e-5);
+    tf.dispose([filler, x, got, want, q, kv, a, b]);
+    packed.dispose();
   });
 });

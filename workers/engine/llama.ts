@@ -11,7 +11,7 @@ import { ropeInverseFrequencies, type LayerType, type ModelConfig, type RopeSpec
 import type { LoraAdapter } from './lora';
 import { matmul } from './ops/matmul';
 import { attention, softcap } from './ops/attention';
-import { withOwnTape } from './ops/own-tape';
+import { recording, withOwnTape } from './ops/own-tape';
 import { gatedAct } from './ops/gated-act';
 import { rmsNorm } from './ops/rms-norm';
 import { hasRowLinear, rowLinear, ROW_LINEAR_MAX_RANK, ROW_LINEAR_MAX_ROWS, type RowAdapter } from './ops/row-linear';
@@ -154,7 +154,11 @@ export class LlamaModel {
     let x = rows.reshape([B, T, this.config.hiddenSize]) as tf.Tensor3D; // [B, T, C]
     if (this.config.embedScale !== 1) x = tf.mul(x, this.config.embedScale); // Gemma: × √C
     for (let i = 0; i < this.config.numLayers; i++) {
-      x = options.checkpointing && !cache ? this.checkpointedBlock(x, i, pass) : this.block(x, i, pass, offset, cache);
+      const input = x;
+      const layer = () => (options.checkpointing && !cache ? this.checkpointedBlock(input, i, pass) : this.block(input, i, pass, offset, cache));
+      // Without a gradient being recorded (decoding, evaluation) nothing needs a layer's intermediates once it is done:
+      // each is freed as its layer ends, so a long prompt holds one layer's attention scores at a time, not all of them.
+      x = recording() ? layer() : tf.tidy(layer);
     }
     if (cache) cache.length = offset + T;
     return this.rmsNorm(x, 'model.norm.weight');

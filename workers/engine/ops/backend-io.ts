@@ -46,7 +46,7 @@ export function wasmHeap(backend: unknown): WasmHeap | null {
           // a tensor of the backend's own that no one else sees: malloc'd (16-byte aligned) and freed by tfjs
           const t = b.makeOutput([Math.ceil(bytes / 4) + 4], 'int32');
           try {
-            return use((at(t) + 15) & ~15);
+            return use(Math.ceil(at(t) / 16) * 16); // not `& ~15`: that is signed, and a heap past 2 GiB has larger addresses
           } finally {
             b.disposeData(t.dataId);
           }

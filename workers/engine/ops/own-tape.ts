@@ -1,5 +1,6 @@
-// The one place the engine reaches into tfjs internals: its engine state's gradient tape. package.json pins
-// tfjs to an exact version, and tests/ops.test.ts fails if that field is no longer where this expects it.
+// The one place the engine reaches into tfjs internals: its engine state's gradient tape, and whether one is being
+// recorded. package.json pins tfjs to an exact version, and tests/seams.test.ts fails if either is no longer where
+// this expects it.
 import * as tf from '../tf';
 
 type EngineState = { activeTape: unknown };
@@ -23,3 +24,9 @@ export function withOwnTape<T>(f: () => T): T {
   }
 }
 
+
+/** Whether tfjs is recording a gradient tape here (inside tf.grad(s) or variableGrads, outside any kernel): where it
+ * is not (decoding, evaluation), an op needs no custom gradient wrapped around it. */
+export function recording(): boolean {
+  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+}

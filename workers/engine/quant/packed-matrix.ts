@@ -6,6 +6,7 @@ import { matmul } from '../ops/matmul';
 import { dequantize } from '../ops/dequantize';
 import { packedGemm, packedMatMul, PACKED_GEMM, PACKED_MATMUL } from '../ops/packed-matmul';
 import { hasKernel } from '../ops/webgpu-program';
+import { recording } from '../ops/own-tape';
 import { packedBytes, PER_WORD, quantize, type PackFormat, type Packing } from './format';
 
 /** At most this many rows of x go through the one-thread-per-output packed product (decoding); more rows take the
@@ -67,15 +68,20 @@ export class PackedMatrix {
 
   /** x [N, K] → x·Wᵀ [N, R], differentiable in x (dx = dy·W). */
   forward(x: tf.Tensor2D): tf.Tensor2D {
+    if (!recording()) return this.product(x); // no gradient asked (decoding, evaluation): the product alone
     const product = tf.customGrad(((xIn: tf.Tensor2D) => ({
-      value: xIn.shape[0] <= PACKED_PRODUCT_MAX_ROWS && hasKernel(PACKED_MATMUL)
-        ? packedMatMul(xIn, this.words, this.scales, this.packing)
-        : hasKernel(PACKED_GEMM)
-          ? packedGemm(xIn, this.words, this.scales, this.packing, false)
-          : tf.tidy(() => matmul(xIn, this.dense(true))),
+      value: this.product(xIn),
       gradFunc: (dy: tf.Tensor2D) => this.backward(dy),
     })) as unknown as Parameters<typeof tf.customGrad>[0]);
     return product(x) as tf.Tensor2D;
+  }
+
+  /** x·Wᵀ by the fastest kernel here: for few rows (decoding) the one-thread-per-output packed product, for many the
+   * tiled one where the backend has it (WebGPU), else W unpacked and multiplied (cpu, WASM). */
+  private product(x: tf.Tensor2D): tf.Tensor2D {
+    if (x.shape[0] <= PACKED_PRODUCT_MAX_ROWS && hasKernel(PACKED_MATMUL)) return packedMatMul(x, this.words, this.scales, this.packing);
+    if (hasKernel(PACKED_GEMM)) return packedGemm(x, this.words, this.scales, this.packing, false);
+    return tf.tidy(() => matmul(x, this.dense(true)));
   }
 
   /** dy [N, R] → dy·W [N, K]: the product through Wᵀ, for the backward pass (unpacked in the kernel's tiles on
