@@ -2,8 +2,9 @@
 // merged, from q [B, T, H, D] and k, v [B, S, KVH, D] (the layout the projections and the KV cache hold, so no
 // transpose is needed before or after). Query t sits at position S − T + t; it sees key s when s ≤ its position
 // and, with a window, when position − s < window. One kernel where one is registered (WebGPU:
-// ops/attention-webgpu.ts; scores, mask, softmax and values in one pass, nothing [S]-sized written out; WASM: the
-// plain loop here, for a decoded token's few query rows); tfjs's ops elsewhere. The kernel's gradient is the
+// ops/attention-webgpu.ts; scores, mask, softmax and values in one pass, nothing [S]-sized written out; WASM:
+// registerAttentionLoop below, its products in the SIMD module, for a decoded token's few query rows); tfjs's ops
+// elsewhere. The kernel's gradient is the
 // softmax's, written out in tfjs's ops (attentionGrad).
 import * as tf from '../tf';
 import { registerLoopKernel } from './backend-io';
@@ -21,8 +22,8 @@ export interface AttentionAttrs {
 
 /**
  * Query rows (B·T) up to which WASM takes its own kernel: a decoded token (or a few), where tfjs's ops cost more in
- * bookkeeping and in their batched products' plain loop than the arithmetic (measured: 4× to 10× slower for one row
- * over 128 to 4,096 keys). For more rows (prefill, training) XNNPACK's products in the ops are as fast or faster.
+ * bookkeeping and in their batched products' plain loop than the arithmetic (measured: 4× to 13× slower for one row
+ * over 128 to 4,096 keys; BENCHMARKS.md, session 15). For more rows (prefill, training) XNNPACK's products in the ops are as fast or faster.
  */
 export const WASM_ATTENTION_MAX_ROWS = 8;
 
