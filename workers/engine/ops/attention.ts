@@ -4,8 +4,7 @@
 // and, with a window, when position − s < window. One kernel where one is registered (WebGPU:
 // ops/attention-webgpu.ts; scores, mask, softmax and values in one pass, nothing [S]-sized written out; WASM:
 // registerAttentionLoop below, its products in the SIMD module, for a decoded token's few query rows); tfjs's ops
-// elsewhere. The kernel's gradient is the
-// softmax's, written out in tfjs's ops (attentionGrad).
+// elsewhere. The kernel's gradient is the softmax's, written out in tfjs's ops (attentionGrad).
 import * as tf from '../tf';
 import { registerLoopKernel } from './backend-io';
 import { matmul } from './matmul';
