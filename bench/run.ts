@@ -49,4 +49,4 @@ const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length},
 console.log(`\n${machine}; WASM on ${backend.threads ?? 1} thread(s); ${new Date().toISOString().slice(0, 10)}\n`);
 console.log(formatTable(rows));
 const json = rows.map(({ lastLogits: _, ...r }) => ({ ...r, qualityVsF32: qualityVsF32({ ...r, lastLogits: _ }, rows) }));
-console.log('\n' + JSON.stringify({ machine, host: "node", backend: backend.name, threads: backend.threads ?? 1, matmul1024Gflops: limits1024.matmulGflops, readGBps: limits1024.readGBps, rows: json }));
+console.log('\n' + JSON.stringify({ machine, host: 'node', backend: backend.name, threads: backend.threads ?? 1, matmul1024Gflops: limits1024.matmulGflops, readGBps: limits1024.readGBps, rows: json }));

@@ -67,8 +67,12 @@ export class WasmHeapExhaustedError extends Error {
  * to a small one. Every tfjs allocation goes through the module's malloc, so such a request throws here instead,
  * before anything is written.
  */
+const guarded = new WeakSet<object>();
+
 function guardAllocations(): void {
   const wasm = (tf.backend() as unknown as { wasm: { _malloc(bytes: number): number; _free(at: number): void } }).wasm;
+  if (guarded.has(wasm)) return; // setBackend runs again at every load; the module is guarded once
+  guarded.add(wasm);
   // Emscripten binds _malloc on its first call, replacing the property with the module's export: bind it first.
   wasm._free(wasm._malloc(16));
   const malloc = wasm._malloc;

@@ -3,7 +3,8 @@
 // the build's Emscripten glue runs its threads on worker_threads. Three things of tfjs's start stand in the way, each
 // bridged only while the backend starts (start() below), then put back:
 // - the pthread worker's script is handed over as a Blob URL, which a Node Worker cannot load: it is written to a
-//   file in the system's temporary folder, and that file's path is handed over instead;
+//   file in the system's temporary folder, named by its content so that every process shares one, and that file's
+//   path is handed over instead;
 // - the glue each worker loads is sent as a Blob of the factory's source text, which, bundled, no longer runs on its
 //   own (nor can Node post a Blob to a worker): the path of the package's own glue file is sent instead;
 // - XNNPACK's pool is capped at half of the logical cores (for SMT), one thread, that is none, on two cores: the
@@ -11,7 +12,8 @@
 // The pool's workers (eight, the glue's fixed pool) are all made, and XNNPACK's threads started on them, while the
 // backend starts. The glue holds a worker's thread open (ref) while it runs, and XNNPACK's run until the process
 // ends, so a process whose work is done would never exit: those holds are not taken.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,6 +23,17 @@ import type { ThreadedWasmStart } from '../engine/backend';
 
 /** The glue's pool of pthread workers, all made at start: XNNPACK can use no more threads than these. */
 const POOL = 8;
+
+/** `text` as a file in the temporary folder, named by its hash: written once (whole, by rename), then shared. */
+function scriptFile(text: string): string {
+  const file = join(os.tmpdir(), `webtune-pthread-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.cjs`);
+  if (!existsSync(file)) {
+    const part = `${file}.${process.pid}`;
+    writeFileSync(part, text);
+    renameSync(part, file);
+  }
+  return file;
+}
 
 export function nodeThreadedWasm(): ThreadedWasmStart {
   const require = createRequire(import.meta.url);
@@ -40,9 +53,7 @@ export function nodeThreadedWasm(): ThreadedWasmStart {
       URL.createObjectURL = (blob: Blob) => {
         const text = texts.get(blob);
         if (text === undefined || !text.includes('urlOrBlob')) return createObjectURL(blob);
-        const file = join(mkdtempSync(join(os.tmpdir(), 'webtune-wasm-')), 'pthread-worker.cjs');
-        writeFileSync(file, text);
-        return file;
+        return scriptFile(text);
       };
       Worker.prototype.postMessage = function (this: Worker, message: unknown, transfer?: readonly Transferable[]) {
         const m = message as { cmd?: string; urlOrBlob?: unknown };

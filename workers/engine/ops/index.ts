@@ -39,7 +39,7 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'Gated activation and its gradients as plain loops on WASM, for a decoded token', register: registerGatedActLoops },
   { name: 'Causal attention gradient (the softmax\'s, in tfjs ops, with P recomputed) where the fused attention runs', register: registerAttentionGradient },
   { name: 'Causal attention (scores, mask, window, cap, softmax, values) in one pass on WebGPU (a WGSL program)', register: registerAttentionWebgpu, backend: 'webgpu' },
-  { name: 'Causal attention as a plain loop on WASM, for a decoded token\'s few query rows', register: registerAttentionLoop },
+  { name: 'Causal attention on WASM for a decoded token\'s few query rows (the SIMD module\'s products; a plain loop where it cannot)', register: registerAttentionLoop },
   { name: 'Linear layers for a few rows (decoding) with the pre-norm, bias, residual or gate folded in, on WebGPU (a WGSL program)', register: registerRowLinearWebgpu, backend: 'webgpu' },
   { name: 'AdamW: a parameter and its two moments updated by three kernels on WebGPU (WGSL programs)', register: registerAdamWWebgpu, backend: 'webgpu' },
 ];

@@ -10,8 +10,6 @@ import type { Packing } from '../quant/format';
 import type { HeapKernel } from './backend-io';
 import { simdKernelsOn } from './simd-module';
 
-export { hasSimdModule } from './simd-module';
-
 /** Elements of one 16-byte vector of packed words, per format the module has. */
 const VECTOR: Partial<Record<Packing['format'], number>> = { int8: 16, int4: 32, bf16: 8 };
 
