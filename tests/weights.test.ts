@@ -4,6 +4,7 @@
 // with the tensor count flat across steps.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { generated, OUT } from '../scripts/wasm-kernels';
 import * as tf from '../workers/engine/tf';
 import { Engine } from '../workers/engine/engine';
@@ -12,8 +13,9 @@ import { fullLogits, generateIds } from '../workers/engine/generate';
 import { f16ToF32Bits } from '../workers/engine/safetensors';
 import { dequantize } from '../workers/engine/ops/dequantize';
 import { packedMatMul } from '../workers/engine/ops/packed-matmul';
-import { packedMatMulOnHeap, simdFits, xRoundingBound } from '../workers/engine/ops/packed-matmul-simd';
-import { hasSimdModule } from '../workers/engine/ops/simd-module';
+import { packedMatMulOnHeap, roundRows, simdFits, xRoundingBound } from '../workers/engine/ops/packed-matmul-simd';
+import { hasSimdModule, simdKernelsOn } from '../workers/engine/ops/simd-module';
+import { POOL_MIN_WORK, simdPoolOn } from '../workers/engine/ops/simd-pool';
 import { wasmHeap, type WasmHeap } from '../workers/engine/ops/backend-io';
 import { PackedMatrix, PACKED_PRODUCT_MAX_ROWS } from '../workers/engine/quant/packed-matrix';
 import { bf16FromF32, decodeRow, packingFor, quantize, type PackFormat, type Packing } from '../workers/engine/quant/format';
@@ -258,6 +260,55 @@ for (const backend of ['wasm', 'cpu'] as const) {
         b.disposeData(out.dataId);
         x.dispose();
         m.dispose();
+      }
+      // Split across the SIMD pool's threads (ops/simd-pool.ts; Node's tests run WASM threaded): each part writes its
+      // own columns, so the split product equals one call of the module over all rows, bit for bit, at any x row count.
+      {
+        const pool = simdPoolOn(heap.memory);
+        if (getThreadsCount() > 1) {
+          expect(pool, 'a threaded heap has a pool').not.toBeNull();
+          for (let i = 0; i < 500 && !pool!.ready; i++) await new Promise((r) => setTimeout(r, 10));
+          expect(pool!.ready, 'the helpers started').toBe(true);
+          const own = simdKernelsOn(heap.memory)!;
+          const cases: [Packing, number, number][] = [
+            [{ format: 'int8', group: 64 }, 301, 1024],
+            [{ format: 'int4', group: 32 }, 257, 1024],
+            [{ format: 'bf16', group: 8 }, 129, 512],
+          ];
+          for (const [packing, R, K] of cases) {
+            const m = PackedMatrix.fromValues(randn(R * K, 7), R, K, packing);
+            for (const N of [1, 3]) {
+              expect(N * R * K).toBeGreaterThanOrEqual(POOL_MIN_WORK);
+              const xv = randn(N * K, N + 1);
+              const x = tf.tensor2d(xv, [N, K]);
+              const [split, whole] = [b.makeOutput([N, R], 'float32'), b.makeOutput([N, R], 'float32')];
+              const inputs = { x: at(x), words: at(m.words), scales: m.scales ? at(m.scales) : undefined };
+              const shapes = { x, words: m.words, scales: m.scales ?? undefined };
+              // until a helper has run a part at least once (a helper slow to wake leaves its part to this thread)
+              const before = pool!.stats.helperParts;
+              for (let i = 0; i < 200 && pool!.stats.helperParts === before; i++) {
+                expect(packedMatMulOnHeap(inputs, at(split), packing, shapes, heap)).toBe(true);
+              }
+              expect(pool!.stats.helperParts, `${packing.format}: a helper ran a part`).toBeGreaterThan(before);
+              // the same product in one call of the module, x rounded as the kernel rounds it (bf16 reads x as it is)
+              const xs = new Float32Array(N);
+              const xq = packing.format === 'bf16' ? null : new Int16Array(N * K);
+              if (xq) expect(roundRows(xv, N, K, packing.format === 'int4', xq, xs)).toBe(true);
+              heap.withScratch(4 * N + 2 * N * K + 16, (scratch) => {
+                const xAt = xq ? scratch + 16 + 4 * N : at(x);
+                if (xq) {
+                  new Float32Array(heap.memory.buffer, scratch, N).set(xs);
+                  new Int16Array(heap.memory.buffer, xAt, N * K).set(xq);
+                }
+                own[packing.format as 'int8'](xAt, N, at(m.words), m.scales ? at(m.scales) : 0, R, K, packing.group, at(whole), scratch, R);
+              });
+              expect(Array.from(b.typedArrayFromHeap(split)), `${packing.format} ${N}×${K}·${R}`).toEqual(Array.from(b.typedArrayFromHeap(whole)));
+              for (const t of [split, whole]) b.disposeData(t.dataId);
+              x.dispose();
+            }
+            m.dispose();
+          }
+        }
       }
       // What it does not serve, it declines (the plain loop then runs): f16, and K that does not fill whole vectors.
       expect(simdFits({ format: 'f16', group: 64 }, 64)).toBe(false);

@@ -12,6 +12,8 @@ import { chunkedLmLoss } from '../../workers/engine/train/lm-loss';
 import * as tf from '../../workers/engine/tf';
 import { PackedMatrix, PACKED_PRODUCT_MAX_ROWS } from '../../workers/engine/quant/packed-matrix';
 import { xRoundingBound } from '../../workers/engine/ops/packed-matmul-simd';
+import { simdPoolOn } from '../../workers/engine/ops/simd-pool';
+import { wasmHeap } from '../../workers/engine/ops/backend-io';
 import { packingFor, type PackFormat } from '../../workers/engine/quant/format';
 import { f32ToF16 } from '../../workers/engine/safetensors';
 import type { WeightFormat } from '../../workers/shared/weights';
@@ -135,7 +137,7 @@ async function optimizerSteps(backend: BackendName, count: number): Promise<Opti
 
 /** Every format's dequantized matrix on a backend, plain, transposed and a few rows looked up, as float32 bit patterns: bf16 and f16 from
  * all 65,536 patterns, int8 and int4 from fixed values (their rounding happens on the CPU, at load). */
-async function dequantized(backend: BackendName): Promise<{ bits: Record<string, number[]>; products: Record<string, number[]>; allowed: Record<string, number[]> }> {
+async function dequantized(backend: BackendName): Promise<{ bits: Record<string, number[]>; products: Record<string, number[]>; allowed: Record<string, number[]>; helperParts: number | null }> {
   await selectBackend(backend);
   const all = new Uint16Array(65536).map((_, i) => i);
   const values = seeded(64 * 96, 77, 1);
@@ -179,7 +181,33 @@ async function dequantized(backend: BackendName): Promise<{ bits: Record<string,
     }
     p.dispose();
   }
-  return { bits: out, products, allowed };
+  // A decoded token's product large enough to be split across the SIMD module's helper threads (ops/simd-pool.ts),
+  // where WASM runs threaded (this page is cross-origin isolated): repeated until a helper has run a part of it.
+  const pool = backend === 'wasm' ? simdPoolOn(wasmHeap(tf.backend())!.memory) : null;
+  for (let i = 0; pool && !pool.ready && i < 1000; i++) await new Promise((r) => setTimeout(r, 10));
+  for (const format of ['int8', 'int4', 'bf16'] as PackFormat[]) {
+    const [R, K] = [150, 256];
+    const pv = seeded(R * K, 31, 1);
+    const p = PackedMatrix.fromValues(pv, R, K, packingFor(format, K)!);
+    const dense = p.dense();
+    const w = (await dense.data()) as Float32Array;
+    dense.dispose();
+    for (const n of [1, 3]) {
+      const xv = seeded(n * K, 40 + n, 1);
+      const x = tf.tensor2d(xv, [n, K]);
+      const before = pool?.stats.helperParts ?? 0;
+      let y = p.forward(x);
+      for (let i = 0; pool && pool.stats.helperParts === before && i < 200; i++) {
+        y.dispose();
+        y = p.forward(x);
+      }
+      products[`${format} × ${n} rows, ${R * K} weights`] = Array.from(await y.data());
+      allowed[`${format} × ${n} rows, ${R * K} weights`] = Array.from(xRoundingBound(format, xv, n, w, R, K));
+      tf.dispose([x, y]);
+    }
+    p.dispose();
+  }
+  return { bits: out, products, allowed, helperParts: pool ? pool.stats.helperParts : null };
 }
 
 (globalThis as unknown as { dequantized: typeof dequantized }).dequantized = dequantized;

@@ -2,6 +2,7 @@
 // The choice and its reason are reported to the user.
 import * as tf from './tf';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm'; // registers the wasm backend too
+import { setSimdThreads } from './ops/simd-pool';
 import { BackendUnavailableError } from './errors';
 import { deviceLost, registerWebGpu } from './gpu-device';
 import { registerOps } from './ops';
@@ -146,6 +147,7 @@ async function tryBackend(name: BackendName): Promise<string | null> {
     if (name === 'wasm') {
       const err = await startWasm();
       if (err) return err;
+      setSimdThreads(getThreadsCount()); // webtune's SIMD products split across as many (ops/simd-pool.ts)
     } else if (!(await tf.setBackend(name))) return `tfjs could not initialise the ${name} backend`;
     await tf.ready();
     return null;

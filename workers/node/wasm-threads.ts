@@ -20,6 +20,7 @@ import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as tf from '../engine/tf';
 import type { ThreadedWasmStart } from '../engine/backend';
+import type { SpawnHelper } from '../engine/ops/simd-pool';
 
 /** The glue's pool of pthread workers, all made at start: XNNPACK can use no more threads than these. */
 const POOL = 8;
@@ -70,3 +71,10 @@ export function nodeThreadedWasm(): ThreadedWasmStart {
     },
   };
 }
+
+/** A helper thread of the SIMD module's pool (engine/ops/simd-pool.ts), which no more holds the process open than XNNPACK's. */
+export const spawnNodeHelper: SpawnHelper = (source) => {
+  const worker = new Worker(source, { eval: true });
+  worker.unref();
+  return worker;
+};

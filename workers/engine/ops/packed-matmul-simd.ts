@@ -6,9 +6,10 @@
 // absmax / 32767), so the module multiplies integers exactly: each product then differs from float32's by at most
 // Σₖ |W[r, k]| · absmax(x[n]) / 65534 (INT16_X_STEP), far below the weights' own rounding (int8's step is a group's
 // absmax / 127). bf16 multiplies x in float32.
-import type { Packing } from '../quant/format';
+import { PER_WORD, type Packing } from '../quant/format';
 import type { HeapKernel } from './backend-io';
-import { simdKernelsOn } from './simd-module';
+import { simdKernelsOn, type SimdKernels } from './simd-module';
+import { POOL_MIN_WORK, simdPoolOn, splitRows, type Pooled } from './simd-pool';
 
 /** Elements of one 16-byte vector of packed words, per format the module has. */
 const VECTOR: Partial<Record<Packing['format'], number>> = { int8: 16, int4: 32, bf16: 8 };
@@ -49,7 +50,7 @@ export function simdFits(packing: Packing, K: number): boolean {
  * `xs`. For int4 each 32 elements go even ones first, then odd: the order the module widens a vector's nibbles in.
  * False when a row holds NaN or ±Infinity (the plain loop then gives what float32 would).
  */
-function roundRows(x: Float32Array, N: number, K: number, nibbleOrder: boolean, q: Int16Array, xs: Float32Array): boolean {
+export function roundRows(x: Float32Array, N: number, K: number, nibbleOrder: boolean, q: Int16Array, xs: Float32Array): boolean {
   for (let n = 0; n < N; n++) {
     const row = n * K;
     let amax = 0;
@@ -71,6 +72,18 @@ function roundRows(x: Float32Array, N: number, K: number, nibbleOrder: boolean, 
   return true;
 }
 
+/**
+ * The module's product out [N, R] = x [N, K] · Wᵀ, split by W's rows across the pool's threads (ops/simd-pool.ts)
+ * where there is one and the product is large enough to gain.
+ */
+function product(kernels: SimdKernels, memory: WebAssembly.Memory, format: Pooled, x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, xs: number): void {
+  const pool = simdPoolOn(memory);
+  if (!pool?.ready || N * R * K < POOL_MIN_WORK) return kernels[format](x, N, words, scales, R, K, group, out, xs, R);
+  const rowBytes = (4 * K) / PER_WORD[format];
+  const scaleRow = format === 'bf16' ? 0 : (4 * K) / group;
+  pool.run(format, splitRows(R, pool.threads).map(([r0, r1]) => [x, N, words + r0 * rowBytes, scales + r0 * scaleRow, r1 - r0, K, group, out + 4 * r0, xs, R]));
+}
+
 /** x [N, K] · Wᵀ for packed W [R, K] in the WASM heap; false when the module or the shape does not serve. */
 export const packedMatMulOnHeap: HeapKernel<Packing> = (at, out, packing, shapes, heap) => {
   const [N, K] = shapes.x!.shape;
@@ -78,9 +91,9 @@ export const packedMatMulOnHeap: HeapKernel<Packing> = (at, out, packing, shapes
   if (N === 0 || R === 0 || !simdFits(packing, K)) return false;
   const kernels = simdKernelsOn(heap.memory);
   if (!kernels || (packing.format !== 'int8' && packing.format !== 'int4' && packing.format !== 'bf16')) return false;
-  const product = kernels[packing.format];
-  if (packing.format === 'bf16') {
-    product(at.x!, N, at.words!, 0, R, K, packing.group, out, 0);
+  const format = packing.format;
+  if (format === 'bf16') {
+    product(kernels, heap.memory, format, at.x!, N, at.words!, 0, R, K, packing.group, out, 0);
     return true;
   }
   // xs [N] float32, then xq [N, K] int16
@@ -89,7 +102,7 @@ export const packedMatMulOnHeap: HeapKernel<Packing> = (at, out, packing, shapes
     const buffer = heap.memory.buffer;
     const x = new Float32Array(buffer, at.x!, N * K);
     if (!roundRows(x, N, K, packing.format === 'int4', new Int16Array(buffer, xq, N * K), new Float32Array(buffer, scratch, N))) return false;
-    product(xq, N, at.words!, at.scales!, R, K, packing.group, out, scratch);
+    product(kernels, heap.memory, format, xq, N, at.words!, at.scales!, R, K, packing.group, out, scratch);
     return true;
   });
 };

@@ -2,9 +2,10 @@
 ;; every argument is a byte address in it): PackedMatMul's product (int8, int4, bf16) and a decoded token's attention
 ;; (its scores and its weighted sum of values).
 ;;
-;; PackedMatMul: out[n, r] = Σₖ x[n, k] · W[r, k] for a packed W [R, K] (quant/format.ts),
-;; read straight from tfjs-backend-wasm's heap (this module imports that memory; every argument is a byte address in
-;; it). Each W row is streamed once per x row, a 16-byte vector at a time, unpacked in registers.
+;; PackedMatMul: out[n · ldo + r] = Σₖ x[n, k] · W[r, k] for a packed W [R, K] (quant/format.ts), read straight from
+;; tfjs-backend-wasm's heap. out's rows are $ldo elements apart, so that a run over a part of W's rows (ops/simd-pool.ts
+;; splits a product across threads) writes its own columns. Each W row is streamed once per x row, a 16-byte vector at
+;; a time, unpacked in registers.
 ;; - int8 and int4 take x already rounded to int16 per row (x[n, k] ≈ xq[n, k] · xs[n], ops/packed-matmul-simd.ts), so
 ;;   a vector of weights is widened once to i16 and multiplied-and-added in pairs (i32x4.dot_i16x8_s), exactly, in
 ;;   integers; each group's integer sum is then scaled once in float32.
@@ -23,7 +24,7 @@
 
   ;; int8: byte b of a word is element 4j + b, so 16 bytes are 16 elements in order; x is int16 [N, K]. Scales [R, K / G].
   ;; A lane gains at most 4 · 128 · 32767 a vector, so the integer sum goes to float32 every 1024 elements (64 vectors).
-  (func (export "int8") (param $x i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32) (param $xs i32)
+  (func (export "int8") (param $x i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32) (param $xs i32) (param $ldo i32)
     (local $n i32) (local $r i32) (local $xr i32) (local $xp i32) (local $wp i32) (local $gEnd i32) (local $cEnd i32) (local $rEnd i32)
     (local $acc v128) (local $part v128) (local $dot v128) (local $q v128)
     (loop $rows_n
@@ -57,7 +58,7 @@
           (local.set $s (i32.add (local.get $s) (i32.const 4)))
           (br_if $groups (i32.lt_u (local.get $wp) (local.get $rEnd))))
         (f32.store
-          (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $R)) (local.get $r)) (i32.const 2)))
+          (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $ldo)) (local.get $r)) (i32.const 2)))
           (f32.mul (call $sum (local.get $acc)) (f32.load (i32.add (local.get $xs) (i32.shl (local.get $n) (i32.const 2))))))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br_if $rows_w (i32.lt_u (local.get $r) (local.get $R))))
@@ -69,7 +70,7 @@
   ;; int4: nibble b of a word is element 8j + b, stored as q + 8; byte m of a 16-byte vector holds elements 2m (low
   ;; nibble) and 2m + 1 (high). So each 32 elements of x come in the order the nibbles widen to: the even elements
   ;; (0, 2, …, 30), then the odd (1, 3, …, 31). A lane gains at most 8 · 8 · 32767 a vector: a group of 4096 fits.
-  (func (export "int4") (param $x i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32) (param $xs i32)
+  (func (export "int4") (param $x i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32) (param $xs i32) (param $ldo i32)
     (local $n i32) (local $r i32) (local $xr i32) (local $xp i32) (local $wp i32) (local $gEnd i32) (local $rEnd i32)
     (local $acc v128) (local $dot v128) (local $v v128) (local $lo v128) (local $hi v128)
     (loop $rows_n
@@ -103,7 +104,7 @@
           (local.set $s (i32.add (local.get $s) (i32.const 4)))
           (br_if $groups (i32.lt_u (local.get $wp) (local.get $rEnd))))
         (f32.store
-          (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $R)) (local.get $r)) (i32.const 2)))
+          (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $ldo)) (local.get $r)) (i32.const 2)))
           (f32.mul (call $sum (local.get $acc)) (f32.load (i32.add (local.get $xs) (i32.shl (local.get $n) (i32.const 2))))))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br_if $rows_w (i32.lt_u (local.get $r) (local.get $R))))
@@ -112,8 +113,8 @@
       (br_if $rows_n (i32.lt_u (local.get $n) (local.get $N)))))
 
   ;; bf16: element 2j is a word's low half. A bf16's bits are a float32's top 16, so widening each half to 32 bits
-  ;; and shifting it up by 16 gives its value exactly. $s and $G are not read.
-  (func (export "bf16") (param $x i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32)
+  ;; and shifting it up by 16 gives its value exactly. $s, $G and $xs are not read.
+  (func (export "bf16") (param $x i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32) (param $xs i32) (param $ldo i32)
     (local $n i32) (local $r i32) (local $xr i32) (local $xp i32) (local $wp i32) (local $rEnd i32)
     (local $acc v128) (local $v v128)
     (loop $rows_n
@@ -135,7 +136,7 @@
           (local.set $xp (i32.add (local.get $xp) (i32.const 32)))
           (br_if $vectors (i32.lt_u (local.get $wp) (local.get $rEnd))))
         (f32.store
-          (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $R)) (local.get $r)) (i32.const 2)))
+          (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $ldo)) (local.get $r)) (i32.const 2)))
           (call $sum (local.get $acc)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br_if $rows_w (i32.lt_u (local.get $r) (local.get $R))))

@@ -3,7 +3,8 @@
 // product (ops/packed-matmul-simd.ts) and a decoded token's attention (ops/attention.ts).
 import { PLAIN, SHARED } from './simd-kernels.wasm';
 
-type Product = (x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, xScales: number) => void;
+/** out[n · ldo + r] = x[n] · W[r] for n < N, r < R (simd-kernels.wat); xScales: x's int16 scales (int8, int4). */
+export type Product = (x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, xScales: number, ldo: number) => void;
 
 export interface SimdKernels {
   int8: Product;
@@ -19,18 +20,33 @@ const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
 
 const moduleBytes = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 
-function isShared(memory: WebAssembly.Memory): boolean {
+export function isShared(memory: WebAssembly.Memory): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+}
+
+const compiled = new Map<string, WebAssembly.Module | null>();
+
+/**
+ * The module compiled, importing a shared memory or a plain one (null where this engine has no SIMD). Compiled once:
+ * the SIMD pool's helper threads (ops/simd-pool.ts) get this one, so its optimized code is shared, not redone.
+ */
+export function compiledKernels(shared: boolean): WebAssembly.Module | null {
+  const base64 = shared ? SHARED : PLAIN;
+  if (!compiled.has(base64)) {
+    const bytes = moduleBytes(base64);
+    compiled.set(base64, WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null);
+  }
+  return compiled.get(base64)!;
 }
 
 /** The module instantiated on `memory`, or null where this engine has no SIMD (or the import does not link). */
 export function simdKernelsOn(memory: WebAssembly.Memory): SimdKernels | null {
   if (instances.has(memory)) return instances.get(memory)!;
   let kernels: SimdKernels | null = null;
-  const bytes = moduleBytes(isShared(memory) ? SHARED : PLAIN);
-  if (WebAssembly.validate(bytes)) {
+  const module = compiledKernels(isShared(memory));
+  if (module) {
     try {
-      kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as SimdKernels;
+      kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdKernels;
     } catch {
       kernels = null; // a memory this module cannot import: the plain loops serve
     }
