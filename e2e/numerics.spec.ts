@@ -55,20 +55,23 @@ test('LoRA gradients on this backend equal the cpu backend: B = 0 and not, with 
   }
 });
 
-test('decoding with the KV cache on this backend gives the cpu backend’s logits at every step: Llama, Gemma 3 (window, q/k norms, 1 + w), Qwen2 (biases), with and without an adapter', async ({ page }, testInfo) => {
+test('decoding with the KV cache on this backend gives the cpu backend’s logits at every step: Llama, Gemma 3 (window, q/k norms, 1 + w), Qwen2 (biases), with and without an adapter, and with packed weights', async ({ page }, testInfo) => {
   const backend = testInfo.project.metadata.backend as string;
   await page.goto(`${devURL}/e2e/pages/numerics.html`);
   await page.waitForFunction(() => 'decodeLogits' in globalThis, undefined, { timeout: 120_000 });
-  const run = (b: string, model: string | undefined, adapted: boolean) =>
-    page.evaluate(([b, model, adapted]) => (globalThis as unknown as { decodeLogits: (b: string, m?: string, a?: boolean) => Promise<number[][]> }).decodeLogits(b, model, adapted), [b, model, adapted] as const);
-  for (const model of [undefined, 'gemma3-window-bf16', 'qwen2-bias-bf16']) {
+  const run = (b: string, model: string | undefined, adapted: boolean, weights: string) =>
+    page.evaluate(([b, model, adapted, weights]) => (globalThis as unknown as { decodeLogits: (b: string, m?: string, a?: boolean, w?: string) => Promise<number[][]> }).decodeLogits(b, model, adapted, weights), [b, model, adapted, weights] as const);
+  // With packed weights (the cpu holding them packed alike), WebGPU's row kernel reads them from their words: the
+  // pair of MLP products in one kernel without an adapter, apart with one. WASM's int8 rounds x to 16 bits.
+  const cases = [[undefined, 'f32'], ['gemma3-window-bf16', 'f32'], ['qwen2-bias-bf16', 'f32'], ['qwen2-bias-bf16', 'int8'], ['gemma3-window-bf16', 'int4'], ['llama-untied-mha-f16', '16bit']] as const;
+  for (const [model, weights] of cases) {
     for (const adapted of [false, true]) {
-      const [want, got] = [await run('cpu', model, adapted), await run(backend, model, adapted)];
+      const [want, got] = [await run('cpu', model, adapted, weights), await run(backend, model, adapted, weights)];
       expect(got.length).toBe(8);
       want.forEach((row, step) => {
         const scale = Math.max(...row.map(Math.abs));
         const worst = Math.max(...row.map((r, i) => Math.abs(r - got[step][i])));
-        expect(worst / scale, `${model ?? 'demo'}${adapted ? ' with an adapter' : ''}, step ${step}`).toBeLessThan(1e-4);
+        expect(worst / scale, `${model ?? 'demo'} (${weights})${adapted ? ' with an adapter' : ''}, step ${step}`).toBeLessThan(1e-4);
       });
     }
   }
@@ -131,7 +134,7 @@ test('each fused kernel equals the tfjs ops it replaces on this backend, output 
   await page.waitForFunction(() => 'fusedKernels' in globalThis, undefined, { timeout: 120_000 });
   type Check = { name: string; fused: boolean; loop: boolean; forward: number; gradient: number };
   const checks = await page.evaluate((b) => (globalThis as unknown as { fusedKernels: (b: string) => Promise<Check[]> }).fusedKernels(b), backend);
-  expect(checks.length).toBe(54);
+  expect(checks.length).toBe(65);
   for (const c of checks) {
     // WebGPU runs every kernel; WASM its own kernels for a decoded token's norms, rotations, activations and attention.
     expect(c.fused, `${c.name}: the kernel ran on ${backend}`).toBe(backend === 'webgpu' || (backend === 'wasm' && c.loop));

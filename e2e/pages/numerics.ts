@@ -83,10 +83,11 @@ async function run(backend: BackendName, checkpointing: boolean, zeroB: boolean,
 
 /** Decoding with the KV cache on a backend: the logits after a 4-token prompt (one pass) and after each of 7 more
  * tokens, one at a time; with `adapted`, a random adapter on q_proj, v_proj and up_proj (the row kernel takes q and v
- * with their adapters, and the MLP's gate and up as two products). */
-async function decodeLogits(backend: BackendName, variant?: string, adapted = false): Promise<number[][]> {
+ * with their adapters, and the MLP's gate and up as two products); `weights`: the frozen weights held packed. */
+async function decodeLogits(backend: BackendName, variant?: string, adapted = false, weights: WeightFormat = 'f32'): Promise<number[][]> {
   const engine = new Engine({ demoBaseUrl: new URL('/models/demo', location.origin).href });
-  await engine.load(variant ? { kind: 'url', url: new URL(`/.models/${variant}`, location.origin).href } : { kind: 'demo' }, { backend });
+  await engine.load(variant ? { kind: 'url', url: new URL(`/.models/${variant}`, location.origin).href } : { kind: 'demo' }, { backend, weights });
+  if (engine.current.model.packedFormats.length === 0 && weights !== 'f32') throw new Error(`${weights} was asked for, but the weights are float32`);
   const { model } = engine.current;
   const adapter = adapted ? LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj', 'up_proj'], rslora: false }, 7) : null;
   adapter?.variables().forEach((v, i) => v.name.includes('lora_B') && v.assign(tf.tensor(seeded(v.size, 200 + i, 0.05), v.shape)));
@@ -280,21 +281,30 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
   }
   // Row-linear (decoding's products): plain, with the pre-norm (w and 1 + w), bias, residual and an adapter (rank 8
   // and the largest folded in, 128), and the gated MLP's pair of products with either activation, with adapters on
-  // both products or on the second only (rank2); column counts that leave lanes idle, 1 to 4 rows.
-  for (const [N, C, O, norm, bias, residual, act, rank, rank2] of [[1, 96, 96, 0, 0, 0, '', 0, 0], [3, 100, 70, 1, 1, 0, '', 0, 0], [1, 576, 576, 2, 0, 1, '', 0, 0], [4, 64, 130, 0, 1, 1, '', 0, 0], [2, 96, 192, 1, 0, 0, 'silu', 0, 0], [1, 64, 100, 2, 0, 0, 'gelu_tanh', 0, 0], [1, 96, 70, 1, 1, 1, '', 8, 0], [4, 100, 64, 0, 0, 0, '', 128, 0], [2, 96, 150, 1, 0, 0, 'silu', 8, 16], [4, 64, 100, 2, 0, 0, 'gelu_tanh', 0, 128]] as const) {
-    const w = tf.tensor2d(seeded(C * O, C + O, 0.2), [C, O]);
+  // both products or on the second only (rank2); column counts that leave lanes idle, 1 to 4 rows. Then W (and W₂)
+  // packed in each format, read from their words inside the kernel, against the ops' packed products.
+  const rowCases = [[1, 96, 96, 0, 0, 0, '', 0, 0, ''], [3, 100, 70, 1, 1, 0, '', 0, 0, ''], [1, 576, 576, 2, 0, 1, '', 0, 0, ''], [4, 64, 130, 0, 1, 1, '', 0, 0, ''], [2, 96, 192, 1, 0, 0, 'silu', 0, 0, ''], [1, 64, 100, 2, 0, 0, 'gelu_tanh', 0, 0, ''], [1, 96, 70, 1, 1, 1, '', 8, 0, ''], [4, 100, 64, 0, 0, 0, '', 128, 0, ''], [2, 96, 150, 1, 0, 0, 'silu', 8, 16, ''], [4, 64, 100, 2, 0, 0, 'gelu_tanh', 0, 128, ''],
+    [1, 96, 70, 1, 1, 0, '', 0, 0, 'int8'], [3, 64, 130, 2, 0, 1, '', 8, 0, 'int4'], [2, 96, 150, 1, 0, 0, 'silu', 0, 0, 'int8'], [1, 64, 100, 2, 0, 0, 'gelu_tanh', 0, 0, 'bf16'], [4, 96, 64, 1, 1, 1, '', 128, 0, 'f16'], [1, 128, 96, 1, 0, 0, 'silu', 0, 0, 'int4']] as const;
+  for (const [N, C, O, norm, bias, residual, act, rank, rank2, format] of rowCases) {
+    // float32 [C, O], or packed [O, C] (the checkpoint's layout) of values of the same scale
+    const weight = (seed: number): tf.Tensor2D | PackedMatrix => {
+      if (!format) return tf.tensor2d(seeded(C * O, seed, 0.2), [C, O]);
+      const values = seeded(O * C, seed, 0.2);
+      return format === 'f16' ? PackedMatrix.fromHalves(Uint16Array.from(values, f32ToF16), O, C, 'f16') : PackedMatrix.fromValues(values, O, C, packingFor(format, C)!);
+    };
+    const w = weight(C + O);
     const o: RowLinearOptions = {
       ...(norm ? { norm: { w: tf.tensor1d(seeded(C, 5 + C, 0.5)), eps: 1e-6, offset: norm - 1 } } : {}),
       ...(bias ? { bias: tf.tensor1d(seeded(O, 7, 1)) } : {}),
       ...(residual ? { residual: tf.tensor2d(seeded(N * O, 11, 1), [N, O]) } : {}),
-      ...(act ? { gated: { w2: tf.tensor2d(seeded(C * O, 13, 0.2), [C, O]), act, ...(rank2 ? { lora: { A: tf.tensor2d(seeded(rank2 * C, 23, 0.3), [rank2, C]), B: tf.tensor2d(seeded(O * rank2, 29, 0.3), [O, rank2]), scale: 0.75 } } : {}) } } : {}),
+      ...(act ? { gated: { w2: weight(13), act, ...(rank2 ? { lora: { A: tf.tensor2d(seeded(rank2 * C, 23, 0.3), [rank2, C]), B: tf.tensor2d(seeded(O * rank2, 29, 0.3), [O, rank2]), scale: 0.75 } } : {}) } } : {}),
       ...(rank ? { lora: { A: tf.tensor2d(seeded(rank * C, 17, 0.3), [rank, C]), B: tf.tensor2d(seeded(O * rank, 19, 0.3), [O, rank]), scale: 1.5 } } : {}),
     };
-    const name = `row-linear ${N}×${C}·${C}×${O}${norm ? (norm === 2 ? ', norm (1 + w)' : ', norm') : ''}${bias ? ', bias' : ''}${residual ? ', residual' : ''}${act ? `, gated ${act}` : ''}${rank ? `, adapter of rank ${rank}` : ''}${rank2 ? `, an adapter of rank ${rank2} on the second product` : ''}`;
+    const name = `row-linear ${N}×${C}·${C}×${O}${format ? ` (${format})` : ''}${norm ? (norm === 2 ? ', norm (1 + w)' : ', norm') : ''}${bias ? ', bias' : ''}${residual ? ', residual' : ''}${act ? `, gated ${act}` : ''}${rank ? `, adapter of rank ${rank}` : ''}${rank2 ? `, an adapter of rank ${rank2} on the second product` : ''}`;
     const x = () => tf.tensor2d(seeded(N * C, N + C, 2), [N, C]);
     const fused = (xs: tf.Tensor, opts: RowLinearOptions) => (hasRowLinear() ? rowLinear(xs as tf.Tensor2D, w, opts) : rowLinearOps(xs as tf.Tensor2D, w, opts));
     await compare(name, hasRowLinear(), x(), (t) => fused(t, o), (t) => rowLinearOps(t as tf.Tensor2D, w, o));
-    if (o.norm && o.lora && o.gated?.lora) {
+    if (o.norm && ((o.lora && o.gated?.lora) || (format && o.lora && o.bias && o.residual))) {
       // As a GPU that binds only 8 storage buffers runs it: the norm as its own program first.
       capStorageBuffers(8);
       await compare(`${name}, 8 storage buffers`, hasRowLinear(), x(), (t) => fused(t, o), (t) => rowLinearOps(t as tf.Tensor2D, w, o));
@@ -315,7 +325,8 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
       await compare(`${name}, d B₂`, hasRowLinear(), lora2.B.clone(), (t) => fused(xs, withB(t)), (t) => rowLinearOps(xs, w, withB(t)));
       xs.dispose();
     }
-    tf.dispose([w, o.norm?.w, o.bias, o.residual, o.gated?.w2, o.gated?.lora?.A, o.gated?.lora?.B, o.lora?.A, o.lora?.B].filter((t): t is tf.Tensor => !!t));
+    for (const m of [w, o.gated?.w2]) m?.dispose();
+    tf.dispose([o.norm?.w, o.bias, o.residual, o.gated?.lora?.A, o.gated?.lora?.B, o.lora?.A, o.lora?.B].filter((t): t is tf.Tensor => !!t));
   }
   for (const act of ['silu', 'gelu_tanh'] as const) {
     for (const shape of [[1, 1, 1536], [4, 7, 100]]) {

@@ -14,7 +14,7 @@ import { attention, softcap } from './ops/attention';
 import { recording, withOwnTape } from './ops/own-tape';
 import { gatedAct } from './ops/gated-act';
 import { rmsNorm } from './ops/rms-norm';
-import { hasRowLinear, rowLinear, ROW_LINEAR_MAX_RANK, ROW_LINEAR_MAX_ROWS, type RowAdapter } from './ops/row-linear';
+import { hasRowLinear, rowLinear, ROW_LINEAR_MAX_RANK, ROW_LINEAR_MAX_ROWS, type RowAdapter, type RowWeight } from './ops/row-linear';
 import { rotaryKernel, rotaryRuns } from './ops/rotary';
 import type { PackedMatrix } from './quant/packed-matrix';
 import type { PackFormat } from './quant/format';
@@ -338,10 +338,13 @@ export class LlamaModel {
     const hn = this.normed(h, this.preMlpNorm(i));
     const [B, T, C] = h.shape;
     const [gName, uName] = [p + 'mlp.gate_proj', p + 'mlp.up_proj'];
-    if (this.rowKernel(B * T, gName, pass) && this.rowKernel(B * T, uName, pass)) {
-      const w2 = this.w(uName + '.weight');
-      const [lora, lora2] = [this.rowAdapter(gName, pass), this.rowAdapter(uName, pass)];
-      return rowLinear(h.reshape([B * T, C]) as tf.Tensor2D, this.w(gName + '.weight') as tf.Tensor2D, { norm: this.normOf(hn.weight), lora, gated: { w2, act: this.config.activation, lora: lora2 } }).reshape([B, T, -1]) as tf.Tensor3D;
+    const [lora, lora2] = [this.rowAdapter(gName, pass), this.rowAdapter(uName, pass)];
+    // One kernel for the pair, unless its weights are packed and adapted: that binds more buffers than a GPU
+    // guarantees (8), so gate and up then each take the row kernel on their own.
+    const pair = this.rowKernel(B * T, gName, pass) && this.rowKernel(B * T, uName, pass) && !(this.packed.has(gName + '.weight') && (lora || lora2));
+    if (pair) {
+      const gated = { w2: this.rowWeight(uName), act: this.config.activation, lora: lora2 };
+      return rowLinear(h.reshape([B * T, C]) as tf.Tensor2D, this.rowWeight(gName), { norm: this.normOf(hn.weight), lora, gated }).reshape([B, T, -1]) as tf.Tensor3D;
     }
     const gate = this.linear(hn, gName, pass); // [B, T, I]
     const up = this.linear(hn, uName, pass); // [B, T, I]
@@ -357,7 +360,7 @@ export class LlamaModel {
     if (this.rowKernel(B * T, module, pass)) {
       const norm = input instanceof Normed ? this.normOf(input.weight) : undefined;
       const r = residual?.reshape([B * T, -1]);
-      return rowLinear(raw.reshape([B * T, inF]) as tf.Tensor2D, this.w(module + '.weight') as tf.Tensor2D, { norm, bias: b, residual: r, lora: this.rowAdapter(module, pass) }).reshape([B, T, -1]) as tf.Tensor3D;
+      return rowLinear(raw.reshape([B * T, inF]) as tf.Tensor2D, this.rowWeight(module), { norm, bias: b, residual: r, lora: this.rowAdapter(module, pass) }).reshape([B, T, -1]) as tf.Tensor3D;
     }
     const x = input instanceof Normed ? input.value : input;
     const x2 = x.reshape([B * T, inF]) as tf.Tensor2D;
@@ -369,6 +372,11 @@ export class LlamaModel {
     return residual ? (tf.add(residual, out) as tf.Tensor3D) : out;
   }
 
+  // A linear module's frozen weight as the row kernel reads it: packed [out, in], or float32 [in, out].
+  private rowWeight(module: string): RowWeight {
+    return this.packed.get(module + '.weight') ?? (this.w(module + '.weight') as tf.Tensor2D);
+  }
+
   // The adapter on `module` in this pass, as the row kernel takes it.
   private rowAdapter(module: string, pass: Pass): RowAdapter | undefined {
     const adapter = pass.lora?.get(module);
@@ -376,9 +384,10 @@ export class LlamaModel {
   }
 
   // Whether a product of `rows` rows through `module` runs as one row kernel (WebGPU, decoding): its weight held
-  // in float32, and its adapter, if any, of rank ≤ 128 and without dropout (dropout keeps the unfused path).
+  // in float32 or packed, and its adapter, if any, of rank ≤ 128 and without dropout (dropout keeps the unfused path).
   private rowKernel(rows: number, module: string, pass: Pass): boolean {
-    if (rows > ROW_LINEAR_MAX_ROWS || !hasRowLinear() || !this.weights.has(module + '.weight')) return false;
+    if (rows > ROW_LINEAR_MAX_ROWS || !hasRowLinear()) return false;
+    if (!this.weights.has(module + '.weight') && !this.packed.has(module + '.weight')) return false;
     const adapter = pass.lora?.get(module);
     return !adapter || (adapter.A.shape[0] <= ROW_LINEAR_MAX_RANK && !(pass.dropout && pass.dropout.rate > 0));
   }

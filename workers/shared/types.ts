@@ -92,8 +92,8 @@ export interface LoadOptions {
   /** Largest buffer one vocabulary block may take; default: the WebGPU device's binding limit, 128 MiB on WASM, no limit on cpu. */
   vocabBlockBytes?: number;
   /** How to hold the frozen projections, embedding and LM head (workers/shared/weights.ts): float32, 16 bits, int8
-   * or int4, unpacked to float32 inside each product. WASM and cpu; WebGPU keeps float32 (and says so). Default
-   * 'auto': float32 where it fits, else the most precise packed format that does. */
+   * or int4, unpacked to float32 inside each product. Default 'auto': float32 where it fits (on WebGPU always: a page
+   * is not told the GPU's memory), else the most precise packed format that does. */
   weights?: WeightChoice;
 }
 

@@ -5,13 +5,17 @@
 // at the end, as Σ x·(w+o)·W · r), and the bias, the residual or the gate's activation are added as it writes. An
 // adapter's x·Aᵀ (rank r ≤ 128) is computed by every workgroup into shared memory first, r·C multiply-adds, and its
 // (x·Aᵀ)·Bᵀ added per column; the gated pair takes one adapter on each of its products. Shared memory stays within
-// 12.1 KiB (4 rows, gated, two adapters of rank 128), under WebGPU's guaranteed 16 KiB.
+// 12.1 KiB (4 rows, gated, two adapters of rank 128), under WebGPU's guaranteed 16 KiB. A packed W (and W₂) is read
+// from its words as it stands ([O, C]: the thread of column j decodes element c of row j), by the decoder every
+// packed kernel shares (ops/dequantize-webgpu.ts).
 import * as tf from '../tf';
 import { programHelpers, type ProgramHelpers, type WebGpuBackendLike } from './webgpu-program';
 import { runRmsNorm } from './rms-norm-webgpu';
 import { ROW_LINEAR, ROW_LINEAR_MAX_ROWS, type RowLinearAttrs } from './row-linear';
 import { ACT } from './gated-act-webgpu';
 import type { Activation } from './gated-act';
+import { weightAt } from './dequantize-webgpu';
+import type { PackFormat } from '../quant/format';
 
 const COLS = 64;
 const PARTS = 4;
@@ -25,12 +29,19 @@ interface Variant {
   bias: boolean;
   residual: boolean;
   act: Activation | '';
+  format: PackFormat | ''; // W's packing ('' float32 [C, O])
+  scales: boolean; // the packing has scales (int8, int4)
 }
 
 function program(h: ProgramHelpers, v: Variant, O: number) {
-  const { N, norm, act, rank: R, rank2: R2 } = v;
+  const { N, norm, act, rank: R, rank2: R2, format } = v;
   const gated = act !== '';
-  const names = ['x', 'w', ...(norm ? ['normW'] : []), ...(v.bias ? ['bias'] : []), ...(v.residual ? ['residual'] : []), ...(gated ? ['w2'] : []), ...(R ? ['loraA', 'loraB'] : []), ...(R2 ? ['lora2A', 'lora2B'] : [])];
+  const weight = (suffix: string) => (format ? [`words${suffix}`, ...(v.scales ? [`scales${suffix}`] : [])] : [`w${suffix}`]);
+  const names = ['x', ...weight(''), ...(norm ? ['normW'] : []), ...(v.bias ? ['bias'] : []), ...(v.residual ? ['residual'] : []), ...(gated ? weight('2') : []), ...(R ? ['loraA', 'loraB'] : []), ...(R2 ? ['lora2A', 'lora2B'] : [])];
+  // W[c, j] (and W₂'s): float32 [C, O], or element c of a packed [O, C] matrix's row j
+  const wAt = format ? 'weightAt(j, c)' : 'w[c * O + j]';
+  const w2At = format ? 'weightAt2(j, c)' : 'w2[c * O + j]';
+  const decoders = format ? `${weightAt(format)}${gated ? weightAt(format, 'weightAt2', 'words2', 'scales2', false) : ''}` : '';
   const xn = (n: string, c: string) => `x[${n} * C + ${c}]${norm ? ` * (normW[${c}] + uniforms.offset)` : ''}`; // before the norm's r
   const rows = (body: string) => `for (var n = 0; n < ${N}; n++) { ${body} }`;
   // An adapter's x·Aᵀ [N, rank] into shared memory `xa`, and its term added to `y` per column.
@@ -49,17 +60,18 @@ function program(h: ProgramHelpers, v: Variant, O: number) {
             }`;
   return {
     outputShape: [N, O],
-    shaderKey: `webtune_row_linear_${N}_${names.join('_')}_${act}_${R}_${R2}`,
+    shaderKey: `webtune_row_linear_${N}_${names.join('_')}_${act}_${R}_${R2}_${format}`,
     dispatchLayout: { x: [], y: [0, 1] }, // not flat: main() takes no index (columns come from workgroup ids)
     dispatch: [Math.ceil(O / COLS), 1, 1] as [number, number, number],
     variableNames: names,
-    uniforms: 'C : i32, O : i32, eps : f32, offset : f32, scale : f32, scale2 : f32,',
+    uniforms: 'C : i32, O : i32, eps : f32, offset : f32, scale : f32, scale2 : f32, wordsPerRow : i32, groups : i32, group : i32,',
     workgroupSize: [THREADS, 1, 1] as [number, number, number],
     getUserCode: () => `
       var<workgroup> part : array<f32, ${(gated ? 2 : 1) * N * THREADS}>;
       var<workgroup> rs : array<f32, ${N}>;
       ${R ? `var<workgroup> xa : array<f32, ${N * R}>; // the adapter's x·Aᵀ [N, R], each workgroup its own` : ''}
       ${R2 ? `var<workgroup> xa2 : array<f32, ${N * R2}>; // W₂'s adapter's` : ''}
+      ${decoders}
       ${h.getMainHeaderString()} {
         let lane = i32(localIndex);
         let col = lane % ${COLS};
@@ -85,8 +97,8 @@ function program(h: ProgramHelpers, v: Variant, O: number) {
         ${gated ? `var acc2 : array<f32, ${N}>;` : ''}
         if (j < O) {
           for (var c = grp; c < C; c += ${PARTS}) {
-            let wv = w[c * O + j];
-            ${gated ? 'let wv2 = w2[c * O + j];' : ''}
+            let wv = ${wAt};
+            ${gated ? `let wv2 = ${w2At};` : ''}
             ${rows(`let xv = ${xn('n', 'c')};
               acc[n] += xv * wv;${gated ? ' acc2[n] += xv * wv2;' : ''}`)}
           }
@@ -129,13 +141,13 @@ export async function registerRowLinearWebgpu(): Promise<void> {
     kernelFunc: ({ inputs, attrs, backend }) => {
       const a = attrs as unknown as RowLinearAttrs;
       const x = inputs.x as tf.TensorInfo;
-      const w = inputs.w as tf.TensorInfo;
       const [N, C] = x.shape;
-      const O = w.shape[1];
+      const words = inputs.words as tf.TensorInfo | undefined;
+      const O = a.format ? words!.shape[0] : (inputs.w as tf.TensorInfo).shape[1]; // packed [O, C / perWord]; float32 [C, O]
       if (N > ROW_LINEAR_MAX_ROWS) throw new Error(`row-linear takes at most ${ROW_LINEAR_MAX_ROWS} rows, not ${N}`);
       const gpu = backend as unknown as WebGpuBackendLike;
       const rank = (A: tf.TensorInfo | undefined) => (A ? A.shape[0] : 0);
-      let v: Variant = { N, rank: rank(inputs.loraA), rank2: rank(inputs.lora2A), norm: !!inputs.normW, bias: !!inputs.bias, residual: !!inputs.residual, act: a.act };
+      let v: Variant = { N, rank: rank(inputs.loraA), rank2: rank(inputs.lora2A), norm: !!inputs.normW, bias: !!inputs.bias, residual: !!inputs.residual, act: a.act, format: a.format, scales: !!inputs.scales };
       let p = program(helpers, v, O);
       // Past the device's storage buffers per shader (8 guaranteed; the gated pair with its norm and two adapters
       // binds 9 with the output), the norm runs first as a program of its own.
@@ -153,6 +165,9 @@ export async function registerRowLinearWebgpu(): Promise<void> {
         { type: 'float32', data: [a.offset] },
         { type: 'float32', data: [a.scale] },
         { type: 'float32', data: [a.scale2] },
+        { type: 'int32', data: [words ? words.shape[1] : 0] },
+        { type: 'int32', data: [a.format ? C / a.group : 0] },
+        { type: 'int32', data: [a.group] },
       ];
       const out = gpu.runWebGPUProgram(p, ins, 'float32', uniforms);
       if (normed) gpu.disposeData(normed.dataId); // freed once the queued work that reads it is submitted

@@ -2,13 +2,17 @@
 // (RMSNorm of x, recomputed by every workgroup: C reads per row), its bias, its adapter's term and the residual, or, for
 // the gated MLP, two weight matrices at once and act(x·W₁)·(x·W₂), each with its adapter. One kernel where one is registered (WebGPU:
 // ops/row-linear-webgpu.ts), where tfjs takes a dispatch for the norm, one per product and one per addition.
-// Everywhere else (and on WebGPU for many rows, a packed weight, an adapter with dropout) the model runs the ops in
-// `rowLinearOps`. Its gradient, for x, the residual and the adapter (weights, norm and bias are frozen), is in tfjs's ops.
+// W is float32 [C, O], or packed (16 bits, int8, int4: quant/packed-matrix.ts) in the checkpoint's [O, C], read in the
+// kernel as it stands (the gated pair: both packed alike). Everywhere else (and on WebGPU for many rows, an adapter with
+// dropout) the model runs the ops in `rowLinearOps`. Its gradient, for x, the residual and the adapter (weights, norm
+// and bias are frozen), is in tfjs's ops.
 import * as tf from '../tf';
 import { gatedActOps, type Activation } from './gated-act';
 import { rmsNormOps, RMS_NORM_GRAD } from './rms-norm';
 import { hasKernel } from './webgpu-program';
 import { withOwnTape } from './own-tape';
+import { PackedMatrix } from '../quant/packed-matrix';
+import type { PackFormat } from '../quant/format';
 
 export const ROW_LINEAR = 'WebtuneRowLinear';
 
@@ -24,12 +28,15 @@ export interface RowAdapter {
   scale: number;
 }
 
+/** A frozen weight as the kernel reads it: float32 [C, O], or packed [O, C]. */
+export type RowWeight = tf.Tensor2D | PackedMatrix;
+
 export interface RowLinearOptions {
   norm?: { w: tf.Tensor; eps: number; offset: number }; // RMSNorm of x first, by (w + offset)
   bias?: tf.Tensor; // [O]
   residual?: tf.Tensor; // [N, O], added last
   lora?: RowAdapter; // on W (the gate, when gated)
-  gated?: { w2: tf.Tensor; act: Activation; lora?: RowAdapter }; // act(x·W) · (x·W₂) instead of x·W (no bias or residual then); lora: on W₂
+  gated?: { w2: RowWeight; act: Activation; lora?: RowAdapter }; // act(x·W) · (x·W₂) instead of x·W (no bias or residual then); lora: on W₂; W₂ held as W is
 }
 
 export interface RowLinearAttrs {
@@ -38,22 +45,30 @@ export interface RowLinearAttrs {
   scale: number; // W's adapter's, when it has one
   scale2: number; // W₂'s adapter's, when it has one
   act: Activation | ''; // '' = not gated
+  format: PackFormat | ''; // W's (and W₂'s) packing; '' = float32
+  group: number; // its group (int8, int4)
 }
 
 export function hasRowLinear(backend = tf.getBackend()): boolean {
   return hasKernel(ROW_LINEAR, backend);
 }
 
+/** xn · W, W float32 [C, O] or packed [O, C]. */
+const times = (xn: tf.Tensor2D, w: RowWeight): tf.Tensor2D => (w instanceof PackedMatrix ? w.forward(xn) : tf.matMul(xn, w));
+
+/** g · Wᵀ, back through `times`. */
+const timesT = (g: tf.Tensor2D, w: RowWeight): tf.Tensor2D => (w instanceof PackedMatrix ? w.backward(g) : tf.matMul(g, w, false, true));
+
 /** xn · W, plus the adapter's term. */
-function adapted(xn: tf.Tensor2D, w: tf.Tensor2D, lora: RowAdapter | undefined): tf.Tensor2D {
-  const y: tf.Tensor2D = tf.matMul(xn, w);
+function adapted(xn: tf.Tensor2D, w: RowWeight, lora: RowAdapter | undefined): tf.Tensor2D {
+  const y = times(xn, w);
   return lora ? tf.add<tf.Tensor2D>(y, tf.mul(tf.matMul(tf.matMul(xn, lora.A as tf.Tensor2D, false, true), lora.B as tf.Tensor2D, false, true), lora.scale)) : y;
 }
 
 /** x [N, C] · W [C, O] with `o` folded in → [N, O]; in tfjs's ops. */
-export function rowLinearOps(x: tf.Tensor2D, w: tf.Tensor2D, o: RowLinearOptions): tf.Tensor2D {
+export function rowLinearOps(x: tf.Tensor2D, w: RowWeight, o: RowLinearOptions): tf.Tensor2D {
   const xn = o.norm ? rmsNormOps(x, o.norm.w, o.norm.eps, o.norm.offset) : x;
-  if (o.gated) return gatedActOps(adapted(xn, w, o.lora), adapted(xn, o.gated.w2 as tf.Tensor2D, o.gated.lora), o.gated.act);
+  if (o.gated) return gatedActOps(adapted(xn, w, o.lora), adapted(xn, o.gated.w2, o.gated.lora), o.gated.act);
   let y = adapted(xn, w, o.lora);
   if (o.bias) y = tf.add(y, o.bias);
   if (o.residual) y = tf.add(y, o.residual);
@@ -61,8 +76,8 @@ export function rowLinearOps(x: tf.Tensor2D, w: tf.Tensor2D, o: RowLinearOptions
 }
 
 /** Back through xn · W + s·(xn·Aᵀ)·Bᵀ from its output's gradient g: g·Wᵀ + s·(g·B)·A, for xn. */
-function adaptedBack(g: tf.Tensor2D, w: tf.Tensor2D, lora: RowAdapter | undefined): tf.Tensor2D {
-  const d: tf.Tensor2D = tf.matMul(g, w, false, true);
+function adaptedBack(g: tf.Tensor2D, w: RowWeight, lora: RowAdapter | undefined): tf.Tensor2D {
+  const d = timesT(g, w);
   return lora ? tf.add<tf.Tensor2D>(d, tf.mul(tf.matMul(tf.matMul(g, lora.B as tf.Tensor2D), lora.A as tf.Tensor2D), lora.scale)) : d;
 }
 
@@ -73,16 +88,28 @@ function adapterGrads(g: tf.Tensor2D, xn: tf.Tensor2D, { A, B, scale }: RowAdapt
 
 /** The kernel (callers check hasRowLinear and the row count first), as an op whose gradient reaches x, the
  * residual and the adapter's A and B (the weights, the norm's and the bias are frozen). */
-export function rowLinear(x: tf.Tensor2D, w: tf.Tensor2D, o: RowLinearOptions): tf.Tensor2D {
-  const inputs: tf.NamedTensorMap = { x, w };
+export function rowLinear(x: tf.Tensor2D, w: RowWeight, o: RowLinearOptions): tf.Tensor2D {
+  const inputs: tf.NamedTensorMap = { x };
+  const packing = w instanceof PackedMatrix ? w.packing : null;
+  const bind = (m: RowWeight, suffix: string) => {
+    if ((m instanceof PackedMatrix) !== (packing !== null) || (m instanceof PackedMatrix && (m.packing.format !== packing!.format || m.packing.group !== packing!.group))) {
+      throw new Error('row-linear: the gated pair must hold both weights alike (float32, or the same packing)');
+    }
+    if (!(m instanceof PackedMatrix)) inputs[`w${suffix}`] = m;
+    else {
+      inputs[`words${suffix}`] = m.words;
+      if (m.scales) inputs[`scales${suffix}`] = m.scales;
+    }
+  };
+  bind(w, '');
   if (o.norm) inputs.normW = o.norm.w;
   if (o.bias) inputs.bias = o.bias;
   if (o.residual) inputs.residual = o.residual;
-  if (o.gated) inputs.w2 = o.gated.w2;
+  if (o.gated) bind(o.gated.w2, '2');
   if (o.lora) [inputs.loraA, inputs.loraB] = [o.lora.A, o.lora.B];
   const lora2 = o.gated?.lora;
   if (lora2) [inputs.lora2A, inputs.lora2B] = [lora2.A, lora2.B];
-  const attrs: RowLinearAttrs = { eps: o.norm?.eps ?? 0, offset: o.norm?.offset ?? 0, scale: o.lora?.scale ?? 0, scale2: lora2?.scale ?? 0, act: o.gated?.act ?? '' };
+  const attrs: RowLinearAttrs = { eps: o.norm?.eps ?? 0, offset: o.norm?.offset ?? 0, scale: o.lora?.scale ?? 0, scale2: lora2?.scale ?? 0, act: o.gated?.act ?? '', format: packing?.format ?? '', group: packing?.group ?? 0 };
   const kernel = () => tf.engine().runKernel(ROW_LINEAR, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     (args[args.length - 1] as tf.GradSaveFunc)([args[0] as tf.Tensor]); // x, for the backward pass
@@ -95,11 +122,11 @@ export function rowLinear(x: tf.Tensor2D, w: tf.Tensor2D, o: RowLinearOptions): 
         // up = xn·W₂ (+ its adapter), autograd of the ops (a decode-sized product).
         const gated = o.gated;
         const [gW, gW2] = gated
-          ? (withOwnTape(() => tf.grads((ga: tf.Tensor, up: tf.Tensor) => tf.sum(tf.mul(gatedActOps(ga, up, gated.act), g)))([adapted(xn, w, o.lora), adapted(xn, gated.w2 as tf.Tensor2D, gated.lora)])) as tf.Tensor2D[])
+          ? (withOwnTape(() => tf.grads((ga: tf.Tensor, up: tf.Tensor) => tf.sum(tf.mul(gatedActOps(ga, up, gated.act), g)))([adapted(xn, w, o.lora), adapted(xn, gated.w2, gated.lora)])) as tf.Tensor2D[])
           : [g, null];
         const dx = tf.tidy(() => {
           let dxn = adaptedBack(gW, w, o.lora);
-          if (gated && gW2) dxn = tf.add(dxn, adaptedBack(gW2, gated.w2 as tf.Tensor2D, gated.lora));
+          if (gated && gW2) dxn = tf.add(dxn, adaptedBack(gW2, gated.w2, gated.lora));
           if (!o.norm) return dxn;
           return tf.engine().runKernel(RMS_NORM_GRAD, { x: xs, w: o.norm.w, dy: dxn }, { eps: o.norm.eps, offset: o.norm.offset } as unknown as tf.NamedAttrMap) as tf.Tensor;
         });
