@@ -10,7 +10,7 @@ import * as tf from '../tf';
 import { gatedActOps, type Activation } from './gated-act';
 import { rmsNormOps, RMS_NORM_GRAD } from './rms-norm';
 import { hasKernel } from './webgpu-program';
-import { withOwnTape } from './own-tape';
+import { recording, withOwnTape } from './own-tape';
 import { PackedMatrix } from '../quant/packed-matrix';
 import type { PackFormat } from '../quant/format';
 
@@ -111,6 +111,7 @@ export function rowLinear(x: tf.Tensor2D, w: RowWeight, o: RowLinearOptions): tf
   if (lora2) [inputs.lora2A, inputs.lora2B] = [lora2.A, lora2.B];
   const attrs: RowLinearAttrs = { eps: o.norm?.eps ?? 0, offset: o.norm?.offset ?? 0, scale: o.lora?.scale ?? 0, scale2: lora2?.scale ?? 0, act: o.gated?.act ?? '', format: packing?.format ?? '', group: packing?.group ?? 0 };
   const kernel = () => tf.engine().runKernel(ROW_LINEAR, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  if (!recording()) return kernel(); // no gradient asked (decoding): the kernel alone, without customGrad's scope
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     (args[args.length - 1] as tf.GradSaveFunc)([args[0] as tf.Tensor]); // x, for the backward pass
     return {
