@@ -9,7 +9,7 @@
 import { PER_WORD, type Packing } from '../quant/format';
 import type { HeapKernel } from './backend-io';
 import { simdKernelsOn, type SimdKernels } from './simd-module';
-import { POOL_MIN_WORK, simdPoolOn, splitRows, type Pooled } from './simd-pool';
+import { POOL_MIN_WORK, simdPoolOn, simdThreads, splitRows, type Pooled } from './simd-pool';
 
 /** Elements of one 16-byte vector of packed words, per format the module has. */
 const VECTOR: Partial<Record<Packing['format'], number>> = { int8: 16, int4: 32, bf16: 8 };
@@ -78,10 +78,11 @@ export function roundRows(x: Float32Array, N: number, K: number, nibbleOrder: bo
  */
 function product(kernels: SimdKernels, memory: WebAssembly.Memory, format: Pooled, x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, xs: number): void {
   const pool = simdPoolOn(memory);
-  if (!pool?.ready || N * R * K < POOL_MIN_WORK) return kernels[format](x, N, words, scales, R, K, group, out, xs, R);
+  const parts = Math.min(pool?.threads ?? 1, simdThreads());
+  if (!pool?.ready || parts < 2 || N * R * K < POOL_MIN_WORK) return kernels[format](x, N, words, scales, R, K, group, out, xs, R);
   const rowBytes = (4 * K) / PER_WORD[format];
   const scaleRow = format === 'bf16' ? 0 : (4 * K) / group;
-  pool.run(format, splitRows(R, pool.threads).map(([r0, r1]) => [x, N, words + r0 * rowBytes, scales + r0 * scaleRow, r1 - r0, K, group, out + 4 * r0, xs, R]));
+  pool.run(format, splitRows(R, parts).map(([r0, r1]) => [x, N, words + r0 * rowBytes, scales + r0 * scaleRow, r1 - r0, K, group, out + 4 * r0, xs, R]));
 }
 
 /** x [N, K] · Wᵀ for packed W [R, K] in the WASM heap; false when the module or the shape does not serve. */

@@ -81,6 +81,11 @@ export function setSimdThreads(n: number): void {
   threads = Math.max(1, n);
 }
 
+/** Threads a product may split across now (1: the calling thread alone, whatever pool exists). */
+export function simdThreads(): number {
+  return threads;
+}
+
 /** How this host makes a helper thread (null: no helpers; products then run on the calling thread). */
 export function setHelperSpawner(spawn: SpawnHelper | null): void {
   spawnHelper = spawn;
