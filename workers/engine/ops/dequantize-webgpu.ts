@@ -17,15 +17,15 @@ const DECODE: Record<Packing['format'], string> = {
 
 /** WGSL: `weightAt(r, k)`, element k of row r of the packed matrix bound as `words` (and `scales`), with the
  * uniforms wordsPerRow, groups and group; the f16 decoder with it when the format needs it. A second matrix of the
- * same packing and shape (the gated MLP's up beside its gate) reads through `fn`, bound as `words` and `scales` there
- * (`decoder`: false for it, the first one's serving both). */
-export function weightAt(format: Packing['format'], fn = 'weightAt', words = 'words', scales = 'scales', decoder = true): string {
-  return `${format === 'f16' && decoder ? F16_BITS : ''}
-      fn ${fn}(r : i32, k : i32) -> f32 {
-        let w = ${words}[r * uniforms.wordsPerRow + k / ${PER_WORD[format]}];
+ * same packing and shape (the gated MLP's up beside its gate) takes `suffix`: `weightAt2` reads `words2` and `scales2`,
+ * with the first one's f16 decoder. */
+export function weightAt(format: Packing['format'], suffix = ''): string {
+  return `${format === 'f16' && !suffix ? F16_BITS : ''}
+      fn weightAt${suffix}(r : i32, k : i32) -> f32 {
+        let w = words${suffix}[r * uniforms.wordsPerRow + k / ${PER_WORD[format]}];
         let sub = u32(k % ${PER_WORD[format]});
         var v = 0.0;
-        ${DECODE[format].replace('scales[', `${scales}[`)}
+        ${DECODE[format].replace('scales[', `scales${suffix}[`)}
         return v;
       }`;
 }

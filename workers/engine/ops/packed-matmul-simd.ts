@@ -91,8 +91,8 @@ export const packedMatMulOnHeap: HeapKernel<Packing> = (at, out, packing, shapes
   const R = shapes.words!.shape[0];
   if (N === 0 || R === 0 || !simdFits(packing, K)) return false;
   const kernels = simdKernelsOn(heap.memory);
-  if (!kernels || (packing.format !== 'int8' && packing.format !== 'int4' && packing.format !== 'bf16')) return false;
-  const format = packing.format;
+  if (!kernels) return false;
+  const format = packing.format as Pooled; // simdFits admits only the module's formats (VECTOR's)
   if (format === 'bf16') {
     product(kernels, heap.memory, format, at.x!, N, at.words!, 0, R, K, packing.group, out, 0);
     return true;

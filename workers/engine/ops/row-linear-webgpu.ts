@@ -41,7 +41,7 @@ function program(h: ProgramHelpers, v: Variant, O: number) {
   // W[c, j] (and W₂'s): float32 [C, O], or element c of a packed [O, C] matrix's row j
   const wAt = format ? 'weightAt(j, c)' : 'w[c * O + j]';
   const w2At = format ? 'weightAt2(j, c)' : 'w2[c * O + j]';
-  const decoders = format ? `${weightAt(format)}${gated ? weightAt(format, 'weightAt2', 'words2', 'scales2', false) : ''}` : '';
+  const decoders = format ? `${weightAt(format)}${gated ? weightAt(format, '2') : ''}` : '';
   const xn = (n: string, c: string) => `x[${n} * C + ${c}]${norm ? ` * (normW[${c}] + uniforms.offset)` : ''}`; // before the norm's r
   const rows = (body: string) => `for (var n = 0; n < ${N}; n++) { ${body} }`;
   // An adapter's x·Aᵀ [N, rank] into shared memory `xa`, and its term added to `y` per column.

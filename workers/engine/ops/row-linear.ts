@@ -91,15 +91,16 @@ function adapterGrads(g: tf.Tensor2D, xn: tf.Tensor2D, { A, B, scale }: RowAdapt
 export function rowLinear(x: tf.Tensor2D, w: RowWeight, o: RowLinearOptions): tf.Tensor2D {
   const inputs: tf.NamedTensorMap = { x };
   const packing = w instanceof PackedMatrix ? w.packing : null;
+  const unlike = () => new Error('row-linear: the gated pair must hold both weights alike (float32, or the same packing)');
   const bind = (m: RowWeight, suffix: string) => {
-    if ((m instanceof PackedMatrix) !== (packing !== null) || (m instanceof PackedMatrix && (m.packing.format !== packing!.format || m.packing.group !== packing!.group))) {
-      throw new Error('row-linear: the gated pair must hold both weights alike (float32, or the same packing)');
+    if (!(m instanceof PackedMatrix)) {
+      if (packing) throw unlike();
+      inputs[`w${suffix}`] = m;
+      return;
     }
-    if (!(m instanceof PackedMatrix)) inputs[`w${suffix}`] = m;
-    else {
-      inputs[`words${suffix}`] = m.words;
-      if (m.scales) inputs[`scales${suffix}`] = m.scales;
-    }
+    if (m.packing.format !== packing?.format || m.packing.group !== packing.group) throw unlike();
+    inputs[`words${suffix}`] = m.words;
+    if (m.scales) inputs[`scales${suffix}`] = m.scales;
   };
   bind(w, '');
   if (o.norm) inputs.normW = o.norm.w;
