@@ -92,7 +92,7 @@ async function decodeLogits(backend: BackendName, variant?: string, adapted = fa
   const adapter = adapted ? LoraAdapter.create(model.config, { rank: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj', 'up_proj'], rslora: false }, 7) : null;
   adapter?.variables().forEach((v, i) => v.name.includes('lora_B') && v.assign(tf.tensor(seeded(v.size, 200 + i, 0.05), v.shape)));
   const ids = IDS[0].slice(0, 11);
-  const cache = new KVCache(model.config.numLayers);
+  const cache = new KVCache(model.config.numLayers, 4); // blocks of 4 positions: it grows twice, at the 5th and the 9th
   const rows: number[][] = [];
   for (const chunk of [ids.slice(0, 4), ...ids.slice(4).map((id) => [id])]) {
     const logits = tf.tidy(() => {
@@ -278,6 +278,19 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     await compare(`${name}, d k`, runs, k.clone(), (t) => attention(q, as4(t), v, attrs), (t) => attentionOps(q, as4(t), v, attrs), loop);
     await compare(`${name}, d v`, runs, v.clone(), (t) => attention(q, k, as4(t), attrs), (t) => attentionOps(q, k, as4(t), attrs), loop);
     tf.dispose([q, k, v]);
+  }
+  // A KV cache's k and v (llama.ts): more rows allotted than filled, the kernel reading the first `keys` where they lie
+  // (two sequences, so each one's rows start a whole allotment apart; a window over a longer cache). The ops, and the
+  // gradient, take the filled rows sliced.
+  for (const [B, T, S, rows, H, KVH, D, window] of [[2, 1, 37, 64, 4, 2, 64, 0], [1, 3, 150, 256, 2, 1, 32, 64]]) {
+    const attrs = { scale: 1 / Math.sqrt(D), softcap: 0, window };
+    const q = tf.tensor4d(seeded(B * T * H * D, 53 + T, 2), [B, T, H, D]);
+    const [kAll, vAll] = [59, 61].map((seed) => tf.tensor4d(seeded(B * rows * KVH * D, seed + S, 2), [B, rows, KVH, D]));
+    const [k, v] = [kAll, vAll].map((t) => t.slice([0, 0, 0, 0], [B, S, KVH, D]) as tf.Tensor4D);
+    const name = `attention ${B}×${T}×${H}×${D} over the first ${S} of ${rows} cached rows (${KVH} kv heads${window ? `, window ${window}` : ''})`;
+    const cached = (t: tf.Tensor) => attention(t as tf.Tensor4D, kAll, vAll, { ...attrs, keys: S });
+    await compare(`${name}, d q`, attentionRuns(q), q.clone(), cached, (t) => attentionOps(t as tf.Tensor4D, k, v, attrs), B * T <= WASM_ATTENTION_MAX_ROWS);
+    tf.dispose([q, kAll, vAll, k, v]);
   }
   // Row-linear (decoding's products): plain, with the pre-norm (w and 1 + w), bias, residual and an adapter (rank 8
   // and the largest folded in, 128), and the gated MLP's pair of products with either activation, with adapters on

@@ -16,6 +16,7 @@ import { gatedAct } from './ops/gated-act';
 import { rmsNorm } from './ops/rms-norm';
 import { hasRowLinear, rowLinear, ROW_LINEAR_MAX_RANK, ROW_LINEAR_MAX_ROWS, type RowAdapter, type RowWeight } from './ops/row-linear';
 import { rotaryKernel, rotaryRuns } from './ops/rotary';
+import { writeRows } from './ops/write-rows';
 import type { PackedMatrix } from './quant/packed-matrix';
 import type { PackFormat } from './quant/format';
 import { VocabMatrix } from './vocab-matrix';
@@ -29,26 +30,42 @@ export function isTransposed(name: string, tied: boolean): boolean {
 
 /** Per-layer keys and values of every token seen so far. Owns its tensors. */
 export class KVCache {
-  readonly k: (tf.Tensor4D | null)[]; // [B, S, KVH, D] per layer
-  readonly v: (tf.Tensor4D | null)[];
+  private readonly k: (tf.Tensor4D | null)[]; // [B, rows, KVH, D] per layer: positions [0, length) filled, the rest allotted
+  private readonly v: (tf.Tensor4D | null)[];
   length = 0; // S: positions already in the cache
 
-  constructor(numLayers: number) {
+  /** `block`: positions allotted at a time. The cache grows by whole blocks, copying what it holds once a block. */
+  constructor(
+    numLayers: number,
+    private readonly block = 256,
+  ) {
     this.k = new Array<tf.Tensor4D | null>(numLayers).fill(null);
     this.v = new Array<tf.Tensor4D | null>(numLayers).fill(null);
   }
 
-  /** Append this step's k/v [B, T, KVH, D] for one layer; returns the full [B, S, KVH, D] tensors. */
+  /**
+   * Write this step's k/v [B, T, KVH, D] for one layer at positions [length, length + T), in place (ops/write-rows.ts);
+   * returns the layer's k and v [B, rows, KVH, D], of which the first length + T rows are filled.
+   */
   append(layer: number, k: tf.Tensor4D, v: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
-    const pk = this.k[layer];
-    const pv = this.v[layer];
-    const fk = tf.keep(pk ? tf.concat([pk, k], 1) : k);
-    const fv = tf.keep(pv ? tf.concat([pv, v], 1) : v);
-    pk?.dispose();
-    pv?.dispose();
-    this.k[layer] = fk;
-    this.v[layer] = fv;
-    return [fk, fv];
+    const need = this.length + k.shape[1];
+    this.k[layer] = tf.keep(writeRows(this.allotted(this.k[layer], k, need), k, this.length));
+    this.v[layer] = tf.keep(writeRows(this.allotted(this.v[layer], v, need), v, this.length));
+    return [this.k[layer]!, this.v[layer]!];
+  }
+
+  /** `held` with at least `need` rows: itself, or grown to whole blocks (its rows copied, `held` disposed). */
+  private allotted(held: tf.Tensor4D | null, like: tf.Tensor4D, need: number): tf.Tensor4D {
+    const have = held?.shape[1] ?? 0;
+    if (held && need <= have) return held;
+    const [B, , KVH, D] = like.shape;
+    const rows = Math.ceil(need / this.block) * this.block;
+    const grown = tf.tidy(() => {
+      const more = tf.zeros([B, rows - have, KVH, D]) as tf.Tensor4D;
+      return held ? (tf.concat([held, more], 1) as tf.Tensor4D) : more;
+    });
+    held?.dispose();
+    return grown;
   }
 
   dispose(): void {
@@ -326,9 +343,10 @@ export class LlamaModel {
     const q = rope.apply(qkNorm(heads(this.linear(xn, p + 'q_proj', pass), H), 'q_norm.weight'), offset); // [B, T, H, D]
     let k = rope.apply(qkNorm(heads(this.linear(xn, p + 'k_proj', pass), KVH), 'k_norm.weight'), offset); // [B, T, KVH, D]
     let v = heads(this.linear(xn, p + 'v_proj', pass), KVH); // [B, T, KVH, D]
-    if (cache) [k, v] = cache.append(i, k, v); // [B, S, KVH, D]
+    if (cache) [k, v] = cache.append(i, k, v); // [B, rows, KVH, D], the first S = offset + T filled
     const window = type === 'sliding' && this.config.slidingWindow !== null ? this.config.slidingWindow : 0;
-    return attention(q, k, v, { scale: this.config.attnScale, softcap: this.config.attnSoftcap ?? 0, window }); // one kernel on WebGPU
+    const attrs = { scale: this.config.attnScale, softcap: this.config.attnSoftcap ?? 0, window, keys: offset + T };
+    return attention(q, k, v, attrs); // one kernel on WebGPU, and on WASM for a few rows
   }
 
   // The gated MLP on the normed h, up to (not including) down_proj: act(gate(hn)) · up(hn), [B, T, I];

@@ -19,7 +19,7 @@ function program(h: ProgramHelpers, B: number, T: number, H: number, D: number) 
     dispatchLayout: frame.dispatchLayout,
     dispatch: frame.dispatch,
     variableNames: ['q', 'k', 'v'],
-    uniforms: 'rows : i32, T : i32, H : i32, S : i32, KVH : i32, scale : f32, softcap : f32, window : i32,',
+    uniforms: 'rows : i32, T : i32, H : i32, S : i32, KVH : i32, scale : f32, softcap : f32, window : i32, kvRows : i32,',
     workgroupSize: [THREADS, 1, 1] as [number, number, number],
     getUserCode: () => `
       const D = ${D};
@@ -47,7 +47,7 @@ function program(h: ProgramHelpers, B: number, T: number, H: number, D: number) 
           let ok = valid && s >= lo && s < hi;
           var sc = -1e30;
           if (ok) {
-            let kBase = ((b * S + s) * uniforms.KVH + kvh) * D;
+            let kBase = ((b * uniforms.kvRows + s) * uniforms.KVH + kvh) * D;
             var dot = 0.0;
             for (var d = 0; d < D; d++) { dot += qs[d] * k[kBase + d]; }
             sc = dot * uniforms.scale;
@@ -72,7 +72,7 @@ function program(h: ProgramHelpers, B: number, T: number, H: number, D: number) 
               let d = lane + a * ${THREADS};
               if (d < D) {
                 var o = acc[a] * corr;
-                for (var j = j0; j < j1; j++) { o += p[j] * v[((b * S + s0 + j) * uniforms.KVH + kvh) * D + d]; }
+                for (var j = j0; j < j1; j++) { o += p[j] * v[((b * uniforms.kvRows + s0 + j) * uniforms.KVH + kvh) * D + d]; }
                 acc[a] = o;
               }
             }
@@ -95,10 +95,11 @@ export async function registerAttentionWebgpu(): Promise<void> {
     kernelName: ATTENTION,
     backendName: 'webgpu',
     kernelFunc: ({ inputs, attrs, backend }) => {
-      const { scale, softcap, window } = attrs as unknown as AttentionAttrs;
+      const { scale, softcap, window, keys } = attrs as unknown as AttentionAttrs;
       const [q, k, v] = [inputs.q, inputs.k, inputs.v] as tf.TensorInfo[];
       const [B, T, H, D] = q.shape;
-      const [, S, KVH] = k.shape;
+      const [, rows, KVH] = k.shape; // rows allotted per sequence (kvRows); the first S in use
+      const S = keys ?? rows;
       const uniforms = [
         { type: 'int32', data: [B * T * H] },
         { type: 'int32', data: [T] },
@@ -108,6 +109,7 @@ export async function registerAttentionWebgpu(): Promise<void> {
         { type: 'float32', data: [scale] },
         { type: 'float32', data: [softcap] },
         { type: 'int32', data: [window] },
+        { type: 'int32', data: [rows] },
       ];
       return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(program(helpers, B, T, H, D), [q, k, v], 'float32', uniforms);
     },

@@ -8,6 +8,7 @@
 import * as tf from '../tf';
 import { registerLoopKernel } from './backend-io';
 import { matmul } from './matmul';
+import { recording } from './own-tape';
 import { simdKernelsOn } from './simd-module';
 import { hasKernel } from './webgpu-program';
 
@@ -17,6 +18,9 @@ export interface AttentionAttrs {
   scale: number; // on the scores q·k, before the cap
   softcap: number; // cap·tanh(score / cap) (Gemma 2); 0 = none
   window: number; // a sliding layer's reach in positions; 0 = every earlier position
+  /** The k and v rows in use, from the first: S, the positions attended over. A KV cache (llama.ts) allots more rows
+   * than it has filled; the rest are not read. All of them when absent. */
+  keys?: number;
 }
 
 /**
@@ -31,10 +35,19 @@ export function attentionRuns(q: tf.Tensor4D, backend = tf.getBackend()): boolea
   return hasKernel(ATTENTION, backend) && (backend !== 'wasm' || q.shape[0] * q.shape[1] <= WASM_ATTENTION_MAX_ROWS);
 }
 
-/** [B, T, H·D]: the fused kernel where it runs (attentionRuns), else `attentionOps`. */
+/**
+ * [B, T, H·D]: the fused kernel where it runs (attentionRuns), else `attentionOps`. The kernel reads the first `keys`
+ * rows of a KV cache's k and v where they lie; the ops, and a gradient, take them sliced.
+ */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, attrs: AttentionAttrs): tf.Tensor3D {
-  if (!attentionRuns(q)) return attentionOps(q, k, v, attrs);
-  return tf.engine().runKernel(ATTENTION, { q, k, v }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+  const { keys = k.shape[1], ...rest } = attrs;
+  const runs = attentionRuns(q);
+  if (keys < k.shape[1] && (!runs || recording())) {
+    const [B, , KVH, D] = k.shape;
+    return attention(q, k.slice([0, 0, 0, 0], [B, keys, KVH, D]), v.slice([0, 0, 0, 0], [B, keys, KVH, D]), rest);
+  }
+  if (!runs) return attentionOps(q, k, v, rest);
+  return tf.engine().runKernel(ATTENTION, { q, k, v }, { ...rest, keys } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
 }
 
 // The pieces both the ops and the gradient use: the heads regrouped so that query head h meets key/value head
@@ -136,9 +149,10 @@ export function registerAttentionLoop(): void {
   registerLoopKernel<AttentionAttrs>(
     ATTENTION,
     ({ q }) => [q!.shape[0], q!.shape[1], q!.shape[2] * q!.shape[3]],
-    ({ q, k, v }, out, { scale, softcap, window }, shapes) => {
+    ({ q, k, v }, out, { scale, softcap, window, keys }, shapes) => {
       const [B, T, H, D] = shapes.q!.shape;
-      const [, S, KVH] = shapes.k!.shape;
+      const [, rows, KVH] = shapes.k!.shape; // rows allotted per sequence; the first S in use
+      const S = keys ?? rows;
       const G = H / KVH;
       const stride = KVH * D; // k, v [B, S, KVH, D]: one position to the next
       if (scores.length < S) scores = new Float64Array(S);
@@ -147,7 +161,7 @@ export function registerAttentionLoop(): void {
           const [first, last] = visibleKeys(S, T, t, window);
           for (let h = 0; h < H; h++) {
             const qAt = ((b * T + t) * H + h) * D; // q [B, T, H, D]; out [B, T, H·D] has the same layout
-            const kvAt = (b * S * KVH + Math.floor(h / G)) * D + first * stride;
+            const kvAt = (b * rows * KVH + Math.floor(h / G)) * D + first * stride;
             const count = last - first + 1;
             for (let j = 0; j < count; j++) {
               let dot = 0;
@@ -162,9 +176,10 @@ export function registerAttentionLoop(): void {
     },
     {
       wasmOnly: true,
-      onHeap: (at, outAt, { scale, softcap, window }, shapes, heap) => {
+      onHeap: (at, outAt, { scale, softcap, window, keys }, shapes, heap) => {
         const [B, T, H, D] = shapes.q!.shape;
-        const [, S, KVH] = shapes.k!.shape;
+        const [, rows, KVH] = shapes.k!.shape;
+        const S = keys ?? rows;
         const kernels = simdKernelsOn(heap.memory);
         if (!kernels || D % 4 !== 0) return false;
         const G = H / KVH;
@@ -177,7 +192,7 @@ export function registerAttentionLoop(): void {
               const count = last - first + 1;
               for (let h = 0; h < H; h++) {
                 const row = 4 * ((b * T + t) * H + h) * D;
-                const kv = 4 * (b * S * KVH + Math.floor(h / G)) * D + first * stride;
+                const kv = 4 * (b * rows * KVH + Math.floor(h / G)) * D + first * stride;
                 kernels.scores(at.q! + row, at.k! + kv, stride, D, count, p, scale);
                 softmaxCapped(probs, count, softcap);
                 kernels.values(p, at.v! + kv, stride, D, count, outAt + row);
