@@ -134,7 +134,7 @@ test('each fused kernel equals the tfjs ops it replaces on this backend, output 
   await page.waitForFunction(() => 'fusedKernels' in globalThis, undefined, { timeout: 120_000 });
   type Check = { name: string; fused: boolean; loop: boolean; forward: number; gradient: number };
   const checks = await page.evaluate((b) => (globalThis as unknown as { fusedKernels: (b: string) => Promise<Check[]> }).fusedKernels(b), backend);
-  expect(checks.length).toBe(67);
+  expect(checks.length).toBe(70);
   for (const c of checks) {
     // WebGPU runs every kernel; WASM its own kernels for a decoded token's norms, rotations, activations and attention.
     expect(c.fused, `${c.name}: the kernel ran on ${backend}`).toBe(backend === 'webgpu' || (backend === 'wasm' && c.loop));

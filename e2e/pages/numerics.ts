@@ -25,6 +25,7 @@ import { hasRowLinear, rowLinear, rowLinearOps, type RowLinearOptions } from '..
 import { capStorageBuffers } from '../../workers/engine/ops/row-linear-webgpu';
 import { GATED_ACT, gatedAct, gatedActOps } from '../../workers/engine/ops/gated-act';
 import { adamwKernels, hasFusedAdamW } from '../../workers/engine/ops/adamw';
+import { lmCrossEntropy, lmCrossEntropyOps, lmCrossEntropyRuns } from '../../workers/engine/ops/lm-cross-entropy';
 
 configureBrowserWasm();
 
@@ -291,6 +292,28 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     const cached = (t: tf.Tensor) => attention(t as tf.Tensor4D, kAll, vAll, { ...attrs, keys: S });
     await compare(`${name}, d q`, attentionRuns(q), q.clone(), cached, (t) => attentionOps(t as tf.Tensor4D, k, v, attrs), B * T <= WASM_ATTENTION_MAX_ROWS);
     tf.dispose([q, kAll, vAll, k, v]);
+  }
+  // The LM head's cross-entropy from its products (training's loss): its row statistics (logsumexp, NLL, argmax hit)
+  // against the ops, and its dz against autograd of the ops' NLL: rows that leave workgroup lanes idle, Gemma's cap over
+  // a vocabulary of 50,000, and many rows of a small vocabulary.
+  for (const [n, V, cap] of [[5, 1000, 0], [3, 50000, 30], [300, 40, 0]]) {
+    const z = tf.tensor2d(seeded(n * V, 71 + V, 4), [n, V]);
+    const t = tf.tensor1d(Int32Array.from({ length: n }, (_, i) => (i * 7919) % V), 'int32');
+    const runs = lmCrossEntropyRuns();
+    const got = (runs ? lmCrossEntropy : lmCrossEntropyOps)(z, t, cap, true);
+    const want = lmCrossEntropyOps(z, t, cap, false).stats;
+    const hot = tf.oneHot(t, V).toFloat();
+    const nll = (x: tf.Tensor) => { const l = cap ? tf.mul(tf.tanh(tf.div(x, cap)), cap) : x; return tf.sum(tf.sub(tf.logSumExp(l, 1), tf.sum(tf.mul(l, hot), 1))); }; // Σ NLL
+    const auto = tf.grad(nll)(z);
+    hot.dispose();
+    const worst = async (a: tf.Tensor, b: tf.Tensor) => {
+      const [av, bv] = [(await a.data()) as Float32Array, (await b.data()) as Float32Array];
+      let [err, scale] = [0, 1e-12];
+      for (let i = 0; i < bv.length; i++) [err, scale] = [Math.max(err, Math.abs(av[i] - bv[i])), Math.max(scale, Math.abs(bv[i]))];
+      return err / scale;
+    };
+    out.push({ name: `LM-head cross-entropy ${n}×${V}${cap ? `, cap ${cap}` : ''}`, fused: runs, loop: false, forward: await worst(got.stats, want), gradient: await worst(got.dz!, auto) });
+    tf.dispose([z, t, got.stats, got.dz!, want, auto]);
   }
   // Row-linear (decoding's products): plain, with the pre-norm (w and 1 + w), bias, residual and an adapter (rank 8
   // and the largest folded in, 128), and the gated MLP's pair of products with either activation, with adapters on

@@ -19,6 +19,7 @@ import { registerAdamWWebgpu } from './adamw-webgpu';
 import { registerAttentionGradient, registerAttentionLoop } from './attention';
 import { registerAttentionWebgpu } from './attention-webgpu';
 import { registerRowLinearWebgpu } from './row-linear-webgpu';
+import { registerLmCrossEntropyWebgpu } from './lm-cross-entropy-webgpu';
 
 export const OPS: readonly { name: string; register(): void | Promise<void>; backend?: 'webgpu' }[] = [
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
@@ -41,6 +42,7 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'Causal attention (scores, mask, window, cap, softmax, values) in one pass on WebGPU (a WGSL program)', register: registerAttentionWebgpu, backend: 'webgpu' },
   { name: 'Causal attention on WASM for a decoded token\'s few query rows (the SIMD module\'s products; a plain loop where it cannot)', register: registerAttentionLoop },
   { name: 'Linear layers for a few rows (decoding) with the pre-norm, bias, residual or gate folded in, on WebGPU (a WGSL program)', register: registerRowLinearWebgpu, backend: 'webgpu' },
+  { name: 'The LM head\'s softmax cross-entropy from its products: row statistics and the gradient for the products, on WebGPU (WGSL programs)', register: registerLmCrossEntropyWebgpu, backend: 'webgpu' },
   { name: 'AdamW: a parameter and its two moments updated by three kernels on WebGPU (WGSL programs)', register: registerAdamWWebgpu, backend: 'webgpu' },
 ];
 

@@ -4,6 +4,7 @@
 // logits are cap·tanh(z/cap) of the products z, and the gradient carries the tanh's derivative.
 import * as tf from '../tf';
 import { sumTensors } from '../ops/sum-tensors';
+import { lmCrossEntropy, lmCrossEntropyRuns } from '../ops/lm-cross-entropy';
 import { VocabMatrix } from '../vocab-matrix';
 
 /** The head as a VocabMatrix ([C, V] tensors are wrapped, not copied or owned). */
@@ -25,6 +26,40 @@ function targetLogits(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
 function softmaxAndLse(logits: tf.Tensor2D): [tf.Tensor2D, tf.Tensor1D] {
   const p = tf.softmax(logits);
   return [p, tf.sub(tf.max(logits, 1), tf.log(tf.max(p, 1)))];
+}
+
+/** One chunk's NLL [n], its argmax hits [n] (asked for lazily) and the gradient of its NLL for its hidden rows [n, C]. */
+interface Chunk {
+  nll: tf.Tensor1D;
+  hit: () => tf.Tensor1D;
+  g: tf.Tensor2D;
+}
+
+/**
+ * In tfjs's ops, from the products z [n, V]: dL/dh = ((p − onehot) ⊙ z′) · Wᵀ = (p ⊙ z′) · Wᵀ − z′_target · W[:, target],
+ * with z′ = 1 − tanh² under a cap (else 1), so no [n, V] one-hot is built.
+ */
+function opsChunk(z: tf.Tensor2D, t: tf.Tensor1D, cap: number | null, head: VocabMatrix, headT: tf.Tensor2D[] | undefined, wasm: boolean, hits: boolean): Chunk {
+  const n = z.shape[0];
+  const tc = cap === null ? null : tf.tanh(tf.div(z, cap)); // [n, V]
+  const logits = tc ? (tf.mul(tc, cap!) as tf.Tensor2D) : z;
+  const [p, lse] = softmaxAndLse(logits);
+  const nll = tf.sub(lse, targetLogits(logits, t)) as tf.Tensor1D; // [n]
+  const hit = hits ? (tf.cast(tf.equal(tf.argMax(logits, 1), t), 'float32') as tf.Tensor1D) : null; // [n]
+  const dz = tc ? tf.sub(1, tf.square(tc)) : null; // [n, V]
+  const pz = dz ? tf.mul(p, dz) : p;
+  const pw = head.back(pz as tf.Tensor2D, headT, wasm); // [n, C]
+  const w0 = head.rows(t, headT); // [n, C]: W[:, target]ᵀ
+  const wt = dz ? tf.mul(w0, targetLogits(dz as tf.Tensor2D, t).reshape([n, 1])) : w0;
+  return { nll, hit: () => hit!, g: tf.sub(pw, wt) as tf.Tensor2D };
+}
+
+/** With the fused kernel (ops/lm-cross-entropy.ts): its statistics, and dz = (p − onehot) ⊙ z′ times Wᵀ. */
+function fusedChunk(z: tf.Tensor2D, t: tf.Tensor1D, cap: number | null, head: VocabMatrix, headT: tf.Tensor2D[] | undefined, wasm: boolean): Chunk {
+  const n = z.shape[0];
+  const { stats, dz } = lmCrossEntropy(z, t, cap, true); // [n, 3], [n, V]
+  const column = (c: number) => stats.slice([0, c], [n, 1]).reshape([n]) as tf.Tensor1D;
+  return { nll: column(1), hit: () => column(2), g: head.back(dz!, headT, wasm) };
 }
 
 /** Rows with a non-zero weight, or null when every row has one. */
@@ -80,29 +115,17 @@ function lmLossOp(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, target
       const losses: tf.Tensor[] = [];
       const hits: tf.Tensor[] = [];
       const grads: tf.Tensor[] = [];
+      const fused = lmCrossEntropyRuns();
       for (const [s, n] of spans) {
         const t = tf.tensor1d(ids.subarray(s, s + n), 'int32');
         const wSpan = ws.subarray(s, s + n);
         const w = wSpan.every((x) => x === 1) ? null : tf.tensor1d(wSpan, 'float32').reshape([n, 1]); // [n, 1]
         const z = head.project(hs.slice([s, 0], [n, -1])); // [n, V]
-        const tc = cap === null ? null : tf.tanh(tf.div(z, cap)); // [n, V]
-        const logits = tc ? (tf.mul(tc, cap!) as tf.Tensor2D) : z;
-        const [p, lse] = softmaxAndLse(logits);
-        const nll = tf.sub(lse, targetLogits(logits, t)); // [n]
+        const { nll, hit, g } = fused ? fusedChunk(z, t, cap, head, headT, wasm) : opsChunk(z, t, cap, head, headT, wasm, !!onCorrect);
         const wnll = w ? tf.mul(nll, w.reshape([n])) : nll; // [n]
-        if (onCorrect) {
-          const hit = tf.cast(tf.equal(tf.argMax(logits, 1), t), 'float32'); // [n]
-          hits.push(tf.sum(w ? tf.mul(hit, w.reshape([n])) : hit));
-        }
+        if (onCorrect) hits.push(tf.sum(w ? tf.mul(hit(), w.reshape([n])) : hit()));
         // Per sequence: [1, n] · one-hot [n, S] (a matmul: every backend has one).
         losses.push(seq ? tf.matMul(wnll.reshape([1, n]), sequenceOneHot(seq, rows, s, n)).reshape([seq.count]) : tf.sum(wnll));
-        // dL/dz = (p − onehot) ⊙ z', with z' = 1 − tanh² under a cap (else 1).
-        const dz = tc ? tf.sub(1, tf.square(tc)) : null; // [n, V]
-        const pz = dz ? tf.mul(p, dz) : p;
-        const pw = head.back(pz as tf.Tensor2D, headT, wasm); // [n, C]
-        const w0 = head.rows(t, headT); // [n, C]: W[:, target]ᵀ
-        const wt = dz ? tf.mul(w0, targetLogits(dz as tf.Tensor2D, t).reshape([n, 1])) : w0;
-        const g = tf.sub(pw, wt);
         grads.push(w ? tf.mul(g, w) : g);
       }
       const grad = grads.length === 0 ? tf.zeros([0, hidden.shape[1]]) : grads.length === 1 ? grads[0] : tf.concat(grads, 0); // [R, C]
@@ -143,9 +166,10 @@ export function chunkedLmEval(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMa
       parts.push(
         tf.tidy(() => {
           const z = head.project(hidden.slice([s, 0], [n, -1]));
-          const logits = cap === null ? z : (tf.mul(tf.tanh(tf.div(z, cap)), cap) as tf.Tensor2D);
           const t = tf.tensor1d(targetIds.subarray(s, s + n), 'int32');
           const w = tf.tensor1d(targetWeights.subarray(s, s + n), 'float32');
+          if (lmCrossEntropyRuns()) return tf.sum(tf.mul(lmCrossEntropy(z, t, cap, false).stats, w.reshape([n, 1])), 0).slice([1], [2]); // [Σ nll, Σ hits]
+          const logits = cap === null ? z : (tf.mul(tf.tanh(tf.div(z, cap)), cap) as tf.Tensor2D);
           const nll = tf.sum(tf.mul(tf.sub(softmaxAndLse(logits)[1], targetLogits(logits, t)), w));
           const correct = tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(logits, 1), t), 'float32'), w));
           return tf.stack([nll, correct]);
