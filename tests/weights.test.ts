@@ -177,6 +177,38 @@ for (const backend of ['wasm', 'cpu'] as const) {
       }
     });
 
+    // On WASM a whole matrix is unpacked in the SIMD module (split across the pool's threads), transposed 4 × 4 where
+    // asked: every value the plain loop's float32 bits. A row count not a multiple of 4 transposes in the loop.
+    it.runIf(backend === 'wasm')('unpacks whole matrices in the SIMD module, on every thread, to the plain loop\'s bits, plain and transposed', async () => {
+      const pool = simdPoolOn(wasmHeap(tf.backend())!.memory);
+      for (let i = 0; i < 500 && !pool!.ready; i++) await new Promise((r) => setTimeout(r, 10));
+      const cases: [Packing, number, number][] = [
+        [{ format: 'int8', group: 64 }, 200, 512],
+        [{ format: 'int8', group: 576 }, 64, 576],
+        [{ format: 'int4', group: 32 }, 124, 288],
+        [{ format: 'int4', group: 64 }, 202, 256],
+        [{ format: 'bf16', group: 8 }, 96, 392],
+      ];
+      for (const [packing, R, K] of cases) {
+        const m = PackedMatrix.fromValues(randn(R * K, R), R, K, packing);
+        const words = (await m.words.data()) as Int32Array;
+        const scales = m.scales ? ((await m.scales.data()) as Float32Array) : null;
+        const want = new Float32Array(R * K);
+        const wantT = new Float32Array(R * K);
+        for (let r = 0; r < R; r++) {
+          decodeRow(words, scales, r, K, packing, want, r * K, 1);
+          decodeRow(words, scales, r, K, packing, wantT, r, R);
+        }
+        const split = pool!.stats.products;
+        const [got, gotT] = [m.dense(false), m.dense(true)];
+        expect(pool!.stats.products - split, `${packing.format} ${R}×${K}: split across threads`).toBe(R % 4 === 0 ? 3 : 1); // unpacked, and transposed
+        expect(new Uint32Array(((await got.data()) as Float32Array).buffer)).toEqual(new Uint32Array(want.buffer));
+        expect(new Uint32Array(((await gotT.data()) as Float32Array).buffer)).toEqual(new Uint32Array(wantT.buffer));
+        tf.dispose([got, gotT]);
+        m.dispose();
+      }
+    });
+
     it.each(['bf16', 'int8', 'int4'] as const)('%s: the packed product equals dequantize-then-matmul and a plain loop, for 1…9 rows', async (format: PackFormat) => {
       const [R, K] = [40, 96];
       const m = PackedMatrix.fromValues(randn(R * K, 11), R, K, packingFor(format, K)!);

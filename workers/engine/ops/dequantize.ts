@@ -1,10 +1,14 @@
 // Dequantize: a packed frozen matrix (quant/format.ts) → float32, as [R, K] or transposed [K, R], on cpu and WASM.
 // The float32 matrix lives only in the caller's tidy scope; the model keeps the packed words. 16-bit formats give
 // the file's values exactly (bf16 → f32 is a shift, f16 → f32 an exact table lookup); int8/int4 give q · scale.
+// On WASM the SIMD module unpacks a whole matrix, on every thread (unpackOnHeap).
 // No gradient: frozen weights are never differentiated (only the adapter is).
 import * as tf from '../tf';
 import { decodeRow, PER_WORD, type Packing } from '../quant/format';
-import { registerLoopKernel } from './backend-io';
+import { registerLoopKernel, type HeapKernel } from './backend-io';
+import { rowStrides, simdFits, type PackedFormat } from './packed-matmul-simd';
+import { simdKernelsOn } from './simd-module';
+import { runSplit } from './simd-pool';
 
 export const DEQUANTIZE = 'WebtuneDequantize';
 
@@ -44,8 +48,37 @@ export function registerDequantize(): void {
         }
       }
     },
+    { onHeap: unpackOnHeap },
   );
 }
+
+/**
+ * On WASM, a whole matrix in the SIMD module (simd-kernels.wat), split by rows across the pool's threads: unpacked
+ * into its rows, or, transposed, unpacked into scratch rows and then transposed 4 × 4 at a time. The embedding
+ * lookup's few rows, f16, and shapes the module does not take (as for its products; transposed, R a multiple of 4
+ * too) keep the loop. Each value is the loop's exactly.
+ */
+const unpackOnHeap: HeapKernel<Attrs> = (at, out, a, shapes, heap) => {
+  const [R, W] = shapes.words!.shape;
+  const K = W * PER_WORD[a.format];
+  if (shapes.rows || !simdFits(a, K) || (a.transpose && R % 4 !== 0)) return false;
+  const kernels = simdKernelsOn(heap.memory);
+  if (!kernels) return false;
+  const format = a.format as PackedFormat; // simdFits admits only the module's formats
+  const calls = kernels as unknown as Parameters<typeof runSplit>[1];
+  const [rowBytes, scaleRow] = rowStrides(format, K, a.group);
+  const unpack = (into: number) =>
+    runSplit(heap.memory, calls, `unpack_${format}`, R, R * K, (r0, r1) => [at.words! + r0 * rowBytes, (at.scales ?? 0) + r0 * scaleRow, r1 - r0, K, a.group, into + 4 * r0 * K]);
+  if (!a.transpose) {
+    unpack(out);
+    return true;
+  }
+  return heap.withScratch(4 * R * K, (rowsAt) => {
+    unpack(rowsAt);
+    runSplit(heap.memory, calls, 'transpose4', R, R * K, (r0, r1) => [rowsAt + 4 * r0 * K, r1 - r0, K, out + 4 * r0, R], 4);
+    return true;
+  });
+};
 
 /** Whether the active backend can hold packed weights (each backend here has the kernel; one without keeps float32). */
 export function canDequantize(): boolean {

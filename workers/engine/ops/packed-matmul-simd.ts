@@ -9,7 +9,10 @@
 import { PER_WORD, type Packing } from '../quant/format';
 import type { HeapKernel } from './backend-io';
 import { simdKernelsOn, type SimdKernels } from './simd-module';
-import { POOL_MIN_WORK, simdPoolOn, simdThreads, splitRows, type Pooled } from './simd-pool';
+import { runSplit } from './simd-pool';
+
+/** The packed formats the module multiplies and unpacks. */
+export type PackedFormat = 'int8' | 'int4' | 'bf16';
 
 /** Elements of one 16-byte vector of packed words, per format the module has. */
 const VECTOR: Partial<Record<Packing['format'], number>> = { int8: 16, int4: 32, bf16: 8 };
@@ -76,13 +79,14 @@ export function roundRows(x: Float32Array, N: number, K: number, nibbleOrder: bo
  * The module's product out [N, R] = x [N, K] · Wᵀ, split by W's rows across the pool's threads (ops/simd-pool.ts)
  * where there is one and the product is large enough to gain.
  */
-function product(kernels: SimdKernels, memory: WebAssembly.Memory, format: Pooled, x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, xs: number): void {
-  const pool = simdPoolOn(memory);
-  const parts = Math.min(pool?.threads ?? 1, simdThreads());
-  if (!pool?.ready || parts < 2 || N * R * K < POOL_MIN_WORK) return kernels[format](x, N, words, scales, R, K, group, out, xs, R);
-  const rowBytes = (4 * K) / PER_WORD[format];
-  const scaleRow = format === 'bf16' ? 0 : (4 * K) / group;
-  pool.run(format, splitRows(R, parts).map(([r0, r1]) => [x, N, words + r0 * rowBytes, scales + r0 * scaleRow, r1 - r0, K, group, out + 4 * r0, xs, R]));
+function product(kernels: SimdKernels, memory: WebAssembly.Memory, format: PackedFormat, x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, xs: number): void {
+  const [rowBytes, scaleRow] = rowStrides(format, K, group);
+  runSplit(memory, kernels as unknown as Parameters<typeof runSplit>[1], format, R, N * R * K, (r0, r1) => [x, N, words + r0 * rowBytes, scales + r0 * scaleRow, r1 - r0, K, group, out + 4 * r0, xs, R]);
+}
+
+/** Bytes from one W row to the next, in its words and in its scales (none for bf16). */
+export function rowStrides(format: PackedFormat, K: number, group: number): [number, number] {
+  return [(4 * K) / PER_WORD[format], format === 'bf16' ? 0 : (4 * K) / group];
 }
 
 /** x [N, K] · Wᵀ for packed W [R, K] in the WASM heap; false when the module or the shape does not serve. */
@@ -92,7 +96,7 @@ export const packedMatMulOnHeap: HeapKernel<Packing> = (at, out, packing, shapes
   if (N === 0 || R === 0 || !simdFits(packing, K)) return false;
   const kernels = simdKernelsOn(heap.memory);
   if (!kernels) return false;
-  const format = packing.format as Pooled; // simdFits admits only the module's formats (VECTOR's)
+  const format = packing.format as PackedFormat; // simdFits admits only the module's formats (VECTOR's)
   if (format === 'bf16') {
     product(kernels, heap.memory, format, at.x!, N, at.words!, 0, R, K, packing.group, out, 0);
     return true;

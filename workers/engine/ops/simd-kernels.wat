@@ -1,6 +1,6 @@
 ;; WASM's kernels of webtune's own, with 128-bit SIMD, on tfjs-backend-wasm's heap (this module imports that memory;
-;; every argument is a byte address in it): PackedMatMul's product (int8, int4, bf16) and a decoded token's attention
-;; (its scores and its weighted sum of values).
+;; every argument is a byte address in it): PackedMatMul's product (int8, int4, bf16), Dequantize's unpacking of a whole
+;; matrix (and its 4 × 4 transpose), and a decoded token's attention (its scores and its weighted sum of values).
 ;;
 ;; PackedMatMul: out[n · ldo + r] = Σₖ x[n, k] · W[r, k] for a packed W [R, K] (quant/format.ts), read straight from
 ;; tfjs-backend-wasm's heap. out's rows are $ldo elements apart, so that a run over a part of W's rows (ops/simd-pool.ts
@@ -11,7 +11,7 @@
 ;;   integers; each group's integer sum is then scaled once in float32.
 ;; - bf16 takes x in float32: each half widened and shifted is its float32 value exactly.
 ;; Callers check that K is a multiple of the vector's elements (int8 16, int4 32, bf16 8), that a group is a whole number
-;; of vectors, and that no i32 lane can overflow (int4: a group of at most 4096). Built into ops/packed-matmul-simd.wasm.ts
+;; of vectors, and that no i32 lane can overflow (int4: a group of at most 4096). Built into ops/simd-kernels.wasm.ts
 ;; by `npm run build:wasm`.
 (module
   (import "env" "memory" (memory MEMORY_LIMITS))
@@ -142,7 +142,106 @@
         (br_if $rows_w (i32.lt_u (local.get $r) (local.get $R))))
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (br_if $rows_n (i32.lt_u (local.get $n) (local.get $N)))))
-;; Attention, one query row of one head (ops/attention.ts calls these per row and head, with the softmax between
+;; Unpacking (Dequantize on WASM, ops/dequantize.ts): a packed W [R, K] (words at $w, scales [R, K / G] at $s) into
+  ;; float32 rows at $out, K apart: q · scale (int8, int4), or the bf16's own bits. Callers check the formats' vector
+  ;; multiples (as for the products); each float32 is the plain loop's exactly (an exact integer times a float32 scale,
+  ;; rounded once).
+  (func (export "unpack_int8") (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32)
+    (local $end i32) (local $gEnd i32) (local $scale v128) (local $q v128) (local $h v128)
+    (local.set $end (i32.add (local.get $w) (i32.mul (local.get $R) (local.get $K))))
+    (loop $groups
+      (local.set $scale (v128.load32_splat (local.get $s)))
+      (local.set $gEnd (i32.add (local.get $w) (local.get $G)))
+      (loop $vectors
+        (local.set $q (v128.load (local.get $w)))
+        (local.set $h (i16x8.extend_low_i8x16_s (local.get $q)))
+        (v128.store offset=0 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (local.get $scale)))
+        (v128.store offset=16 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (local.get $scale)))
+        (local.set $h (i16x8.extend_high_i8x16_s (local.get $q)))
+        (v128.store offset=32 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (local.get $scale)))
+        (v128.store offset=48 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (local.get $scale)))
+        (local.set $w (i32.add (local.get $w) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 64)))
+        (br_if $vectors (i32.lt_u (local.get $w) (local.get $gEnd))))
+      (local.set $s (i32.add (local.get $s) (i32.const 4)))
+      (br_if $groups (i32.lt_u (local.get $w) (local.get $end)))))
+
+  ;; int4: byte i of a 16-byte vector holds elements 2i (low nibble) and 2i + 1 (high), each stored as q + 8.
+  (func (export "unpack_int4") (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32)
+    (local $end i32) (local $gEnd i32) (local $scale v128) (local $v v128) (local $lo v128) (local $hi v128) (local $b v128) (local $h v128)
+    (local.set $end (i32.add (local.get $w) (i32.shr_u (i32.mul (local.get $R) (local.get $K)) (i32.const 1))))
+    (loop $groups
+      (local.set $scale (v128.load32_splat (local.get $s)))
+      (local.set $gEnd (i32.add (local.get $w) (i32.shr_u (local.get $G) (i32.const 1))))
+      (loop $vectors
+        (local.set $v (v128.load (local.get $w)))
+        (local.set $lo (i8x16.sub (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)) (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8)))
+        (local.set $hi (i8x16.sub (i8x16.shr_u (local.get $v) (i32.const 4)) (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8)))
+        ;; elements 0 … 15, then 16 … 31: low and high nibbles interleaved
+        (local.set $b (i8x16.shuffle 0 16 1 17 2 18 3 19 4 20 5 21 6 22 7 23 (local.get $lo) (local.get $hi)))
+        (local.set $h (i16x8.extend_low_i8x16_s (local.get $b)))
+        (v128.store offset=0 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (local.get $scale)))
+        (v128.store offset=16 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (local.get $scale)))
+        (local.set $h (i16x8.extend_high_i8x16_s (local.get $b)))
+        (v128.store offset=32 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (local.get $scale)))
+        (v128.store offset=48 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (local.get $scale)))
+        (local.set $b (i8x16.shuffle 8 24 9 25 10 26 11 27 12 28 13 29 14 30 15 31 (local.get $lo) (local.get $hi)))
+        (local.set $h (i16x8.extend_low_i8x16_s (local.get $b)))
+        (v128.store offset=64 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (local.get $scale)))
+        (v128.store offset=80 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (local.get $scale)))
+        (local.set $h (i16x8.extend_high_i8x16_s (local.get $b)))
+        (v128.store offset=96 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (local.get $scale)))
+        (v128.store offset=112 (local.get $out) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (local.get $scale)))
+        (local.set $w (i32.add (local.get $w) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 128)))
+        (br_if $vectors (i32.lt_u (local.get $w) (local.get $gEnd))))
+      (local.set $s (i32.add (local.get $s) (i32.const 4)))
+      (br_if $groups (i32.lt_u (local.get $w) (local.get $end)))))
+
+  ;; bf16: each half widened and shifted up is its float32 bits. $s and $G are not read.
+  (func (export "unpack_bf16") (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32)
+    (local $end i32) (local $v v128)
+    (local.set $end (i32.add (local.get $w) (i32.shl (i32.mul (local.get $R) (local.get $K)) (i32.const 1))))
+    (loop $vectors
+      (local.set $v (v128.load (local.get $w)))
+      (v128.store offset=0 (local.get $out) (i32x4.shl (i32x4.extend_low_i16x8_u (local.get $v)) (i32.const 16)))
+      (v128.store offset=16 (local.get $out) (i32x4.shl (i32x4.extend_high_i16x8_u (local.get $v)) (i32.const 16)))
+      (local.set $w (i32.add (local.get $w) (i32.const 16)))
+      (local.set $out (i32.add (local.get $out) (i32.const 32)))
+      (br_if $vectors (i32.lt_u (local.get $w) (local.get $end)))))
+
+  ;; float32 [R, K] at $src → its transpose at $out, whose rows are $ldo elements apart: out[k · ldo + r] = src[r, k].
+  ;; R and K multiples of 4: 4 × 4 blocks transposed in registers.
+  (func (export "transpose4") (param $src i32) (param $R i32) (param $K i32) (param $out i32) (param $ldo i32)
+    (local $r i32) (local $k i32) (local $row i32) (local $kb i32) (local $ob i32) (local $ld i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $u0 v128) (local $u1 v128) (local $u2 v128) (local $u3 v128)
+    (local.set $kb (i32.shl (local.get $K) (i32.const 2)))
+    (local.set $ld (i32.shl (local.get $ldo) (i32.const 2)))
+    (loop $rows
+      (local.set $row (i32.add (local.get $src) (i32.mul (local.get $r) (local.get $kb))))
+      (local.set $ob (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))))
+      (local.set $k (i32.const 0))
+      (loop $cols
+        (local.set $a0 (v128.load (local.get $row)))
+        (local.set $a1 (v128.load (i32.add (local.get $row) (local.get $kb))))
+        (local.set $a2 (v128.load (i32.add (local.get $row) (i32.shl (local.get $kb) (i32.const 1)))))
+        (local.set $a3 (v128.load (i32.add (local.get $row) (i32.mul (local.get $kb) (i32.const 3)))))
+        (local.set $u0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
+        (local.set $u1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
+        (local.set $u2 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
+        (local.set $u3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
+        (v128.store (local.get $ob) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u0) (local.get $u1)))
+        (v128.store (i32.add (local.get $ob) (local.get $ld)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u0) (local.get $u1)))
+        (v128.store (i32.add (local.get $ob) (i32.shl (local.get $ld) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u2) (local.get $u3)))
+        (v128.store (i32.add (local.get $ob) (i32.mul (local.get $ld) (i32.const 3))) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u2) (local.get $u3)))
+        (local.set $row (i32.add (local.get $row) (i32.const 16)))
+        (local.set $ob (i32.add (local.get $ob) (i32.shl (local.get $ld) (i32.const 2))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br_if $cols (i32.lt_u (local.get $k) (local.get $K))))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br_if $rows (i32.lt_u (local.get $r) (local.get $R)))))
+
+  ;; Attention, one query row of one head (ops/attention.ts calls these per row and head, with the softmax between
   ;; them in JS): D is a multiple of 4; k and v rows are $stride bytes apart (the cache's [B, S, KVH, D] layout).
   ;; scores: out[s] = scale · Σ_d q[d] · k[s, d] for s < $count.
   (func (export "scores") (param $q i32) (param $k i32) (param $stride i32) (param $D i32) (param $count i32) (param $out i32) (param $scale f32)

@@ -6,10 +6,18 @@ import { PLAIN, SHARED } from './simd-kernels.wasm';
 /** out[n · ldo + r] = x[n] · W[r] for n < N, r < R (simd-kernels.wat); xScales: x's int16 scales (int8, int4). */
 export type Product = (x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, xScales: number, ldo: number) => void;
 
+/** W [R, K] packed → float32 rows at `out` (Dequantize): q · scale, or a bf16's own bits. */
+export type Unpack = (words: number, scales: number, R: number, K: number, group: number, out: number) => void;
+
 export interface SimdKernels {
   int8: Product;
   int4: Product;
   bf16: Product;
+  unpack_int8: Unpack;
+  unpack_int4: Unpack;
+  unpack_bf16: Unpack;
+  /** float32 src [R, K] → out[k · ldo + r]; R and K multiples of 4. */
+  transpose4(src: number, R: number, K: number, out: number, ldo: number): void;
   /** out[s] = scale · q·k[s] for s < count; k rows `stride` bytes apart; D a multiple of 4. */
   scores(q: number, k: number, stride: number, D: number, count: number, out: number, scale: number): void;
   /** out[d] = Σ_s p[s] · v[s, d] for s < count; v rows `stride` bytes apart; D a multiple of 4. */

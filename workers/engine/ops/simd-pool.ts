@@ -13,9 +13,11 @@
 // A helper's first act is to say it is ready; until all are, the caller runs every product alone.
 import { compiledKernels, isShared, simdKernelsOn, type Product } from './simd-module';
 
-/** The products a helper runs, by their index in a slot. */
-export const POOLED = ['int8', 'int4', 'bf16'] as const;
+/** The module's kernels a helper runs, by their index in a slot: the packed products, and unpacking (Dequantize). */
+export const POOLED = ['int8', 'int4', 'bf16', 'unpack_int8', 'unpack_int4', 'unpack_bf16', 'transpose4'] as const;
 export type Pooled = (typeof POOLED)[number];
+/** A pooled kernel's call: its arguments (byte addresses and counts) in the module's order, at most ARGS. */
+type Call = (...args: number[]) => void;
 
 /** A helper thread as its host makes it: it takes one message, its start. */
 export interface HelperThread {
@@ -97,13 +99,13 @@ export type ProductArgs = Parameters<Product>;
 export class SimdPool {
   readonly threads: number;
   readonly #control: Int32Array;
-  readonly #own: Record<Pooled, Product>;
+  readonly #own: Record<Pooled, Call>;
   #ready = false;
   #canWait: boolean | null = null;
   /** Products split so far, and of their parts those a helper ran (the rest ran on the calling thread). */
   readonly stats = { products: 0, helperParts: 0 };
 
-  constructor(memory: WebAssembly.Memory, helpers: number, spawn: SpawnHelper, own: Record<Pooled, Product>) {
+  constructor(memory: WebAssembly.Memory, helpers: number, spawn: SpawnHelper, own: Record<Pooled, Call>) {
     this.threads = helpers + 1;
     this.#own = own;
     this.#control = new Int32Array(new SharedArrayBuffer(4 * (READY + helpers + helpers * SLOT)));
@@ -127,7 +129,7 @@ export class SimdPool {
    * helper has not taken its part by the time this thread is done with its own, here too. Returns when all are done;
    * throws if a helper's part trapped.
    */
-  run(product: Pooled, parts: ProductArgs[]): void {
+  run(product: Pooled, parts: number[][]): void {
     const c = this.#control;
     const helpers = Math.min(parts.length - 1, this.threads - 1);
     if (parts.length > this.threads) throw new Error(`SimdPool: ${parts.length} parts for ${this.threads} threads`);
@@ -135,7 +137,7 @@ export class SimdPool {
     for (let h = 0; h < helpers; h++) {
       const slot = this.#slot(h);
       c[slot + 1] = POOLED.indexOf(product);
-      for (let i = 0; i < ARGS; i++) c[slot + 2 + i] = parts[h + 1][i];
+      for (let i = 0; i < ARGS; i++) c[slot + 2 + i] = parts[h + 1][i] ?? 0;
       Atomics.store(c, slot, gen); // open: the args above are visible to whoever claims it
     }
     Atomics.store(c, FAILED, 0);
@@ -194,7 +196,7 @@ export function simdPoolOn(memory: WebAssembly.Memory): SimdPool | null {
   const own = simdKernelsOn(memory);
   if (helpers > 0 && own && spawnHelper) {
     try {
-      pool = new SimdPool(memory, helpers, spawnHelper, own);
+      pool = new SimdPool(memory, helpers, spawnHelper, own as unknown as Record<Pooled, Call>);
     } catch {
       pool = null; // a host that refuses the threads (a page's policy on workers): products run on this thread
     }
@@ -203,8 +205,21 @@ export function simdPoolOn(memory: WebAssembly.Memory): SimdPool | null {
   return pool;
 }
 
-/** Row ranges [r0, r1) splitting R rows into `parts` near-equal parts (none empty). */
-export function splitRows(R: number, parts: number): Array<[number, number]> {
-  const n = Math.max(1, Math.min(parts, R));
-  return Array.from({ length: n }, (_, i) => [Math.floor((R * i) / n), Math.floor((R * (i + 1)) / n)]);
+/** Row ranges [r0, r1) splitting R rows into `parts` near-equal parts (none empty), each a multiple of `unit` rows
+ * long but the last (R itself a multiple of it, then all are). */
+export function splitRows(R: number, parts: number, unit = 1): Array<[number, number]> {
+  const units = Math.ceil(R / unit);
+  const n = Math.max(1, Math.min(parts, units));
+  return Array.from({ length: n }, (_, i) => [Math.floor((units * i) / n) * unit, Math.min(R, Math.floor((units * (i + 1)) / n) * unit)]);
+}
+
+/**
+ * `kernel` of the module over R rows, split by rows across the pool's threads where there is one and `work` (the call's
+ * elements) is worth it; `part(r0, r1)` gives a part's arguments. Parts are multiples of `unit` rows.
+ */
+export function runSplit(memory: WebAssembly.Memory, kernels: Record<Pooled, Call>, kernel: Pooled, R: number, work: number, part: (r0: number, r1: number) => number[], unit = 1): void {
+  const pool = simdPoolOn(memory);
+  const parts = Math.min(pool?.threads ?? 1, simdThreads());
+  if (!pool?.ready || parts < 2 || work < POOL_MIN_WORK) return kernels[kernel](...part(0, R));
+  pool.run(kernel, splitRows(R, parts, unit).map(([r0, r1]) => part(r0, r1)));
 }
