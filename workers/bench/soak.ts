@@ -2,6 +2,7 @@
 // Memory is owned when, after the first sample (warm-up allocations), tensor count and bytes never move.
 import * as tf from '../engine/tf';
 import { generateIds } from '../engine/generate';
+import { KV_BLOCK } from '../engine/llama';
 import { loadModel } from '../engine/load';
 import { LoraAdapter, DEFAULT_LORA } from '../engine/lora';
 import { MemoryModelFiles } from '../engine/source';
@@ -60,9 +61,12 @@ export async function soak(opts: { steps: number; tokens: number; samples?: numb
   let n = 0;
   const { numLayers, numKvHeads, headDim } = model.config;
   const kvBytesPerToken = numLayers * 2 * numKvHeads * headDim * 4; // K and V, float32
+  const prompt = tokenizer.encode('Colour 3?', true);
+  // The KV cache's own bytes when the n-th token is chosen: the prompt and n − 1 tokens fed, in whole blocks.
+  const cacheBytes = (n: number) => Math.ceil((prompt.length + n - 1) / KV_BLOCK) * KV_BLOCK * kvBytesPerToken;
   // No end-of-sequence ids: exactly `tokens` tokens are generated.
-  await generateIds(model, tokenizer.encode('Colour 3?', true), [], { maxNewTokens: opts.tokens, temperature: 1, seed: 7 }, () => {
-    if (++n % tokenEvery === 0) generate.push(sample(n, n * kvBytesPerToken + model.ropeBytes));
+  await generateIds(model, prompt, [], { maxNewTokens: opts.tokens, temperature: 1, seed: 7 }, () => {
+    if (++n % tokenEvery === 0) generate.push(sample(n, cacheBytes(n) + model.ropeBytes));
   }, () => false, adapter);
   opts.log?.(`generated ${n} tokens: ${generate.map((g) => g.tensors).join(', ')} tensors`);
   adapter.dispose();

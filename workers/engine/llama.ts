@@ -29,6 +29,9 @@ export function isTransposed(name: string, tied: boolean): boolean {
 }
 
 /** Per-layer keys and values of every token seen so far. Owns its tensors. */
+/** Positions a KV cache allots at a time (KVCache's default block). */
+export const KV_BLOCK = 256;
+
 export class KVCache {
   private readonly k: (tf.Tensor4D | null)[]; // [B, rows, KVH, D] per layer: positions [0, length) filled, the rest allotted
   private readonly v: (tf.Tensor4D | null)[];
@@ -37,7 +40,7 @@ export class KVCache {
   /** `block`: positions allotted at a time. The cache grows by whole blocks, copying what it holds once a block. */
   constructor(
     numLayers: number,
-    private readonly block = 256,
+    private readonly block = KV_BLOCK,
   ) {
     this.k = new Array<tf.Tensor4D | null>(numLayers).fill(null);
     this.v = new Array<tf.Tensor4D | null>(numLayers).fill(null);

@@ -65,17 +65,16 @@ const unpackOnHeap: HeapKernel<Attrs> = (at, out, a, shapes, heap) => {
   const kernels = simdKernelsOn(heap.memory);
   if (!kernels) return false;
   const format = a.format as PackedFormat; // simdFits admits only the module's formats
-  const calls = kernels as unknown as Parameters<typeof runSplit>[1];
   const [rowBytes, scaleRow] = rowStrides(format, K, a.group);
   const unpack = (into: number) =>
-    runSplit(heap.memory, calls, `unpack_${format}`, R, R * K, (r0, r1) => [at.words! + r0 * rowBytes, (at.scales ?? 0) + r0 * scaleRow, r1 - r0, K, a.group, into + 4 * r0 * K]);
+    runSplit(heap.memory, kernels, `unpack_${format}`, R, R * K, (r0, r1) => [at.words! + r0 * rowBytes, (at.scales ?? 0) + r0 * scaleRow, r1 - r0, K, a.group, into + 4 * r0 * K]);
   if (!a.transpose) {
     unpack(out);
     return true;
   }
   return heap.withScratch(4 * R * K, (rowsAt) => {
     unpack(rowsAt);
-    runSplit(heap.memory, calls, 'transpose4', R, R * K, (r0, r1) => [rowsAt + 4 * r0 * K, r1 - r0, K, out + 4 * r0, R], 4);
+    runSplit(heap.memory, kernels, 'transpose4', R, R * K, (r0, r1) => [rowsAt + 4 * r0 * K, r1 - r0, K, out + 4 * r0, R], 4);
     return true;
   });
 };

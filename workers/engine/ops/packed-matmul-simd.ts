@@ -81,7 +81,7 @@ export function roundRows(x: Float32Array, N: number, K: number, nibbleOrder: bo
  */
 function product(kernels: SimdKernels, memory: WebAssembly.Memory, format: PackedFormat, x: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, xs: number): void {
   const [rowBytes, scaleRow] = rowStrides(format, K, group);
-  runSplit(memory, kernels as unknown as Parameters<typeof runSplit>[1], format, R, N * R * K, (r0, r1) => [x, N, words + r0 * rowBytes, scales + r0 * scaleRow, r1 - r0, K, group, out + 4 * r0, xs, R]);
+  runSplit(memory, kernels, format, R, N * R * K, (r0, r1) => [x, N, words + r0 * rowBytes, scales + r0 * scaleRow, r1 - r0, K, group, out + 4 * r0, xs, R]);
 }
 
 /** Bytes from one W row to the next, in its words and in its scales (none for bf16). */

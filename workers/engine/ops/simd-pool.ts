@@ -1,5 +1,5 @@
-// Threads for the SIMD module's packed products (ops/simd-kernels.wat). tfjs-backend-wasm's threaded build runs
-// XNNPACK's own products on every core, but a kernel of webtune's own runs on the thread that calls it: decoding's
+// Threads for the SIMD module's packed products and unpacking (ops/simd-kernels.wat). tfjs-backend-wasm's threaded
+// build runs XNNPACK's own products on every core, but a kernel of webtune's own runs on the thread that calls it: decoding's
 // packed products, most of a token's time, used one core of however many. Where the heap is a shared memory (the
 // threaded build), helper threads instantiate the same module on that memory, and a product is split by W's rows: the
 // calling thread runs the first part and each helper one more, all writing their own columns of the output.
@@ -11,7 +11,7 @@
 // helper has claimed yet and runs that too, and waits only for parts a helper is running. So a helper that is slow to
 // wake (its core busy: a machine running more than this) costs nothing but the split: never a wait for it to start.
 // A helper's first act is to say it is ready; until all are, the caller runs every product alone.
-import { compiledKernels, isShared, simdKernelsOn, type Product } from './simd-module';
+import { compiledKernels, isShared, simdKernelsOn } from './simd-module';
 
 /** The module's kernels a helper runs, by their index in a slot: the packed products, and unpacking (Dequantize). */
 export const POOLED = ['int8', 'int4', 'bf16', 'unpack_int8', 'unpack_int4', 'unpack_bf16', 'transpose4'] as const;
@@ -93,8 +93,6 @@ export function setHelperSpawner(spawn: SpawnHelper | null): void {
   spawnHelper = spawn;
 }
 
-/** A product's call, its arguments in the module's order (simd-module.ts Product). */
-export type ProductArgs = Parameters<Product>;
 
 export class SimdPool {
   readonly threads: number;
@@ -196,7 +194,7 @@ export function simdPoolOn(memory: WebAssembly.Memory): SimdPool | null {
   const own = simdKernelsOn(memory);
   if (helpers > 0 && own && spawnHelper) {
     try {
-      pool = new SimdPool(memory, helpers, spawnHelper, own as unknown as Record<Pooled, Call>);
+      pool = new SimdPool(memory, helpers, spawnHelper, own);
     } catch {
       pool = null; // a host that refuses the threads (a page's policy on workers): products run on this thread
     }
