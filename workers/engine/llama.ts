@@ -28,10 +28,10 @@ export function isTransposed(name: string, tied: boolean): boolean {
   return name.endsWith('_proj.weight') || name === 'lm_head.weight' || (tied && name === 'model.embed_tokens.weight');
 }
 
-/** Per-layer keys and values of every token seen so far. Owns its tensors. */
 /** Positions a KV cache allots at a time (KVCache's default block). */
 export const KV_BLOCK = 256;
 
+/** Per-layer keys and values of every token seen so far, in rows allotted a block at a time. Owns its tensors. */
 export class KVCache {
   private readonly k: (tf.Tensor4D | null)[]; // [B, rows, KVH, D] per layer: positions [0, length) filled, the rest allotted
   private readonly v: (tf.Tensor4D | null)[];
