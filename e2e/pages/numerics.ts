@@ -228,22 +228,23 @@ export interface FusedCheck {
 async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
   await selectBackend(backend);
   const out: FusedCheck[] = [];
+  // max |a − b| relative to max |b|
+  const worst = async (a: tf.Tensor, b: tf.Tensor) => {
+    const [av, bv] = [(await a.data()) as Float32Array, (await b.data()) as Float32Array];
+    let err = 0;
+    let scale = 1e-12;
+    for (let i = 0; i < bv.length; i++) {
+      err = Math.max(err, Math.abs(av[i] - bv[i]));
+      scale = Math.max(scale, Math.abs(bv[i]));
+    }
+    return err / scale;
+  };
   const compare = async (name: string, fused: boolean, x: tf.Tensor, kernel: (t: tf.Tensor) => tf.Tensor, ops: (t: tf.Tensor) => tf.Tensor, loop = false) => {
     const shape = tf.tidy(() => ops(x).shape); // the output's, which dy takes (attention merges the heads)
     const dy = tf.tensor(seeded(tf.util.sizeFromShape(shape), 9, 1), shape);
     const both = (fn: (t: tf.Tensor) => tf.Tensor) => tf.tidy(() => [fn(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fn(t), dy)))(x)]);
     const [y1, g1] = both(kernel);
     const [y0, g0] = both(ops);
-    const worst = async (a: tf.Tensor, b: tf.Tensor) => {
-      const [av, bv] = [(await a.data()) as Float32Array, (await b.data()) as Float32Array];
-      let err = 0;
-      let scale = 1e-12;
-      for (let i = 0; i < bv.length; i++) {
-        err = Math.max(err, Math.abs(av[i] - bv[i]));
-        scale = Math.max(scale, Math.abs(bv[i]));
-      }
-      return err / scale;
-    };
     out.push({ name, fused, loop, forward: await worst(y1, y0), gradient: await worst(g1, g0) });
     tf.dispose([dy, y1, g1, y0, g0, x]);
   };
@@ -306,12 +307,6 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     const nll = (x: tf.Tensor) => { const l = cap ? tf.mul(tf.tanh(tf.div(x, cap)), cap) : x; return tf.sum(tf.sub(tf.logSumExp(l, 1), tf.sum(tf.mul(l, hot), 1))); }; // Σ NLL
     const auto = tf.grad(nll)(z);
     hot.dispose();
-    const worst = async (a: tf.Tensor, b: tf.Tensor) => {
-      const [av, bv] = [(await a.data()) as Float32Array, (await b.data()) as Float32Array];
-      let [err, scale] = [0, 1e-12];
-      for (let i = 0; i < bv.length; i++) [err, scale] = [Math.max(err, Math.abs(av[i] - bv[i])), Math.max(scale, Math.abs(bv[i]))];
-      return err / scale;
-    };
     out.push({ name: `LM-head cross-entropy ${n}×${V}${cap ? `, cap ${cap}` : ''}`, fused: runs, loop: false, forward: await worst(got.stats, want), gradient: await worst(got.dz!, auto) });
     tf.dispose([z, t, got.stats, got.dz!, want, auto]);
   }

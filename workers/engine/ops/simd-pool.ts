@@ -1,8 +1,8 @@
 // Threads for the SIMD module's packed products and unpacking (ops/simd-kernels.wat). tfjs-backend-wasm's threaded
-// build runs XNNPACK's own products on every core, but a kernel of webtune's own runs on the thread that calls it: decoding's
-// packed products, most of a token's time, used one core of however many. Where the heap is a shared memory (the
-// threaded build), helper threads instantiate the same module on that memory, and a product is split by W's rows: the
-// calling thread runs the first part and each helper one more, all writing their own columns of the output.
+// build runs XNNPACK's own products on every core, but a kernel of webtune's own runs on the thread that calls it:
+// decoding's packed products, most of a token's time, used one core of however many. Where the heap is a shared
+// memory (the threaded build), helper threads instantiate the same module on that memory, and a product is split by
+// W's rows: the calling thread runs the first part and each helper one more, all writing their own columns of the output.
 //
 // The threads meet in a small shared block of int32 (no messages once started). For each product the caller writes
 // one part per helper into that helper's slot, opens the slots with the new generation's number, and bumps the
@@ -92,7 +92,6 @@ export function simdThreads(): number {
 export function setHelperSpawner(spawn: SpawnHelper | null): void {
   spawnHelper = spawn;
 }
-
 
 export class SimdPool {
   readonly threads: number;

@@ -39,19 +39,18 @@ interface Chunk {
  * In tfjs's ops, from the products z [n, V]: dL/dh = ((p − onehot) ⊙ z′) · Wᵀ = (p ⊙ z′) · Wᵀ − z′_target · W[:, target],
  * with z′ = 1 − tanh² under a cap (else 1), so no [n, V] one-hot is built.
  */
-function opsChunk(z: tf.Tensor2D, t: tf.Tensor1D, cap: number | null, head: VocabMatrix, headT: tf.Tensor2D[] | undefined, wasm: boolean, hits: boolean): Chunk {
+function opsChunk(z: tf.Tensor2D, t: tf.Tensor1D, cap: number | null, head: VocabMatrix, headT: tf.Tensor2D[] | undefined, wasm: boolean): Chunk {
   const n = z.shape[0];
   const tc = cap === null ? null : tf.tanh(tf.div(z, cap)); // [n, V]
   const logits = tc ? (tf.mul(tc, cap!) as tf.Tensor2D) : z;
   const [p, lse] = softmaxAndLse(logits);
   const nll = tf.sub(lse, targetLogits(logits, t)) as tf.Tensor1D; // [n]
-  const hit = hits ? (tf.cast(tf.equal(tf.argMax(logits, 1), t), 'float32') as tf.Tensor1D) : null; // [n]
   const dz = tc ? tf.sub(1, tf.square(tc)) : null; // [n, V]
   const pz = dz ? tf.mul(p, dz) : p;
   const pw = head.back(pz as tf.Tensor2D, headT, wasm); // [n, C]
   const w0 = head.rows(t, headT); // [n, C]: W[:, target]ᵀ
   const wt = dz ? tf.mul(w0, targetLogits(dz as tf.Tensor2D, t).reshape([n, 1])) : w0;
-  return { nll, hit: () => hit!, g: tf.sub(pw, wt) as tf.Tensor2D };
+  return { nll, hit: () => tf.cast(tf.equal(tf.argMax(logits, 1), t), 'float32') as tf.Tensor1D, g: tf.sub(pw, wt) as tf.Tensor2D };
 }
 
 /** With the fused kernel (ops/lm-cross-entropy.ts): its statistics, and dz = (p − onehot) ⊙ z′ times Wᵀ. */
@@ -121,7 +120,7 @@ function lmLossOp(hidden: tf.Tensor2D, headIn: tf.Tensor2D | VocabMatrix, target
         const wSpan = ws.subarray(s, s + n);
         const w = wSpan.every((x) => x === 1) ? null : tf.tensor1d(wSpan, 'float32').reshape([n, 1]); // [n, 1]
         const z = head.project(hs.slice([s, 0], [n, -1])); // [n, V]
-        const { nll, hit, g } = fused ? fusedChunk(z, t, cap, head, headT, wasm) : opsChunk(z, t, cap, head, headT, wasm, !!onCorrect);
+        const { nll, hit, g } = fused ? fusedChunk(z, t, cap, head, headT, wasm) : opsChunk(z, t, cap, head, headT, wasm);
         const wnll = w ? tf.mul(nll, w.reshape([n])) : nll; // [n]
         if (onCorrect) hits.push(tf.sum(w ? tf.mul(hit(), w.reshape([n])) : hit()));
         // Per sequence: [1, n] · one-hot [n, S] (a matmul: every backend has one).
