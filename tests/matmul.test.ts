@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../workers/engine/backend';
 import { matmul, SPLIT_MIN_MACS } from '../workers/engine/ops/matmul';
+import { transposeStats } from '../workers/engine/ops/wasm-transpose';
 import * as tf from '../workers/engine/tf';
 import { setupNodeHost } from '../workers/node/host';
 
@@ -94,5 +95,47 @@ describe('batched matmul split per entry (WASM)', () => {
           for (let i = 0; i < m; i++) s += A(z, i, p) * wv[z * m * n + i * n + j];
           expect(gb[z * k * n + (tb ? j * k + p : p * n + j)]).toBeCloseTo(s, 3);
         }
+  });
+});
+
+// WASM's Transpose of the last two axes by the SIMD module's 4 × 4 blocks (ops/wasm-transpose.ts), against a plain
+// loop, bit for bit: matrices split across threads, batches, int32, and the shapes and permutations it leaves to
+// tfjs's own kernel.
+describe('Transpose on WASM', () => {
+  it('moves every value where a plain loop puts it, through the SIMD blocks where it can', async () => {
+    setupNodeHost();
+    await selectBackend('wasm');
+    const cases: [number[], number[], 'float32' | 'int32', boolean][] = [
+      [[512, 576], [1, 0], 'float32', true],
+      [[1536, 8], [1, 0], 'float32', true],
+      [[3, 8, 12], [0, 2, 1], 'float32', true],
+      [[2, 2, 4, 8], [0, 1, 3, 2], 'int32', true],
+      [[5, 7], [1, 0], 'float32', false], // not multiples of 4
+      [[4, 8, 12], [1, 0, 2], 'float32', false], // not the last two axes
+      [[8, 12], [1, 0], 'bool' as 'int32', false],
+    ];
+    for (const [shape, perm, dtype, simd] of cases) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const values = Array.from({ length: n }, (_, i) => (dtype === 'float32' ? Math.sin(i) * 1e3 : (i * 7919) % 2 ** 31));
+      const x = tf.tensor(dtype === ('bool' as string) ? values.map((v) => v > 0) : values, shape, dtype);
+      const before = transposeStats.simdMatrices;
+      const got = await tf.transpose(x, perm).data();
+      expect(transposeStats.simdMatrices > before, `${shape} ${perm}: the SIMD blocks ran`).toBe(simd);
+      const xs = await x.data();
+      const outShape = perm.map((p) => shape[p]);
+      const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+      const want = new Array(n);
+      for (let o = 0; o < n; o++) {
+        let rest = o;
+        let src = 0;
+        for (let d = outShape.length - 1; d >= 0; d--) {
+          src += (rest % outShape[d]) * strides[perm[d]];
+          rest = Math.floor(rest / outShape[d]);
+        }
+        want[o] = xs[src];
+      }
+      expect(Array.from(got)).toEqual(want);
+      x.dispose();
+    }
   });
 });

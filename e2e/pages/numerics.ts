@@ -393,7 +393,7 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
       }
     }
     const worst = Math.max(...err.map((e, k) => e / scale[k])); // of the parameter, m and v, each against its largest value
-    out.push({ name: `AdamW ${okFlag ? 'step' : 'step with a non-finite norm (nothing changes)'}`, fused: hasFusedAdamW(), loop: false, forward: hasFusedAdamW() ? worst : 0, gradient: 0 });
+    out.push({ name: `AdamW ${okFlag ? 'step' : 'step with a non-finite norm (nothing changes)'}`, fused: hasFusedAdamW(), loop: true, forward: hasFusedAdamW() ? worst : 0, gradient: 0 });
     tf.dispose([...ts, clip, ok]);
   }
   return out;

@@ -4,6 +4,8 @@
 import * as tf from '../tf';
 import { batchMatMulGradient } from './matmul';
 import { registerWasmSlice } from './wasm-slice';
+import { registerWasmTranspose } from './wasm-transpose';
+import { registerWasmIdentity } from './wasm-identity';
 import { registerDequantize } from './dequantize';
 import { registerDequantizeWebgpu } from './dequantize-webgpu';
 import { registerPackedMatMul } from './packed-matmul';
@@ -16,6 +18,7 @@ import { registerRotaryWebgpu } from './rotary-webgpu';
 import { registerGatedActGradient, registerGatedActLoops } from './gated-act';
 import { registerGatedActWebgpu } from './gated-act-webgpu';
 import { registerAdamWWebgpu } from './adamw-webgpu';
+import { registerAdamWLoop } from './adamw';
 import { registerAttentionGradient, registerAttentionLoop } from './attention';
 import { registerAttentionWebgpu } from './attention-webgpu';
 import { registerRowLinearWebgpu } from './row-linear-webgpu';
@@ -24,6 +27,8 @@ import { registerLmCrossEntropyWebgpu } from './lm-cross-entropy-webgpu';
 export const OPS: readonly { name: string; register(): void | Promise<void>; backend?: 'webgpu' }[] = [
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
   { name: 'WASM Slice reading the heap in place', register: registerWasmSlice },
+  { name: 'WASM Identity (tf.clone) sharing its input\'s memory, no copy', register: registerWasmIdentity },
+  { name: 'WASM Transpose of the last two axes by the SIMD module\'s 4 × 4 blocks, on every thread', register: registerWasmTranspose },
   { name: 'Dequantize packed frozen weights (bf16, f16, int8, int4) to float32, on cpu and WASM', register: registerDequantize },
   { name: 'Dequantize packed frozen weights on WebGPU (a WGSL program)', register: registerDequantizeWebgpu, backend: 'webgpu' },
   { name: 'x·Wᵀ straight from packed frozen weights, for few rows (decoding), on cpu and WASM', register: registerPackedMatMul },
@@ -44,6 +49,7 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'Linear layers for a few rows (decoding) with the pre-norm, bias, residual or gate folded in, on WebGPU (a WGSL program)', register: registerRowLinearWebgpu, backend: 'webgpu' },
   { name: 'The LM head\'s softmax cross-entropy from its products: row statistics and the gradient for the products, on WebGPU (WGSL programs)', register: registerLmCrossEntropyWebgpu, backend: 'webgpu' },
   { name: 'AdamW: a parameter and its two moments updated by three kernels on WebGPU (WGSL programs)', register: registerAdamWWebgpu, backend: 'webgpu' },
+  { name: 'AdamW: a parameter and its two moments updated by three plain loops on WASM', register: registerAdamWLoop },
 ];
 
 const done = new Set<string>();

@@ -4,7 +4,8 @@
 // JS sees; on WebGPU a buffer-to-buffer copy recorded in the backend's command stream, in order with its dispatches.
 //
 // This goes around tfjs's kernels on purpose: tfjs takes tensors as immutable. So `into` must be a tensor that no
-// other tensor shares data with (not a reshape or clone of one, nor reshaped itself), as the cache's own are.
+// other tensor shares data with (not a reshape or clone of one, nor reshaped or cloned itself: on cpu and WASM
+// (ops/wasm-identity.ts) a clone shares its memory), as the cache's own are.
 import * as tf from '../tf';
 import { wasmHeap } from './backend-io';
 

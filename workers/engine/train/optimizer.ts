@@ -39,7 +39,7 @@ export class AdamW {
       const ok = tf.isFinite(norm);
       const clip = tf.minimum(1, tf.div(maxGradNorm, tf.add(norm, 1e-6))) as tf.Scalar;
       if (hasFusedAdamW()) {
-        // WebGPU: three kernels per parameter (ops/adamw.ts), the same update as the ops below.
+        // WebGPU and WASM: three kernels per parameter (ops/adamw.ts), the same update as the ops below.
         this.params.forEach((p, i) => {
           const [np, nm, nv] = adamwKernels(p, this.m[i], this.v[i], grads[i], clip, ok as tf.Scalar, { beta1, beta2, c1, c2, epsilon, lr, decay: weightDecay });
           p.assign(np);
