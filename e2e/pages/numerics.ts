@@ -359,6 +359,33 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     for (const m of [w, o.gated?.w2]) m?.dispose();
     tf.dispose([o.norm?.w, o.bias, o.residual, o.gated?.lora?.A, o.gated?.lora?.B, o.lora?.A, o.lora?.B].filter((t): t is tf.Tensor => !!t));
   }
+  // The MLP's up product given its gate (a tuned MLP with packed weights takes its gate from a row kernel of its own):
+  // act(gate) · (xn·W + its adapter), output and gradient for x, the gate, A and B; also as a GPU binding only 8
+  // storage buffers runs it (the packed case binds exactly 8 with its output).
+  for (const [N, C, O, act, format] of [[1, 96, 150, 'silu', 'int8'], [3, 64, 100, 'gelu_tanh', 'int4'], [2, 96, 70, 'silu', '']] as const) {
+    const w = format ? PackedMatrix.fromValues(seeded(O * C, C + O, 0.2), O, C, packingFor(format, C)!) : tf.tensor2d(seeded(C * O, C + O, 0.2), [C, O]);
+    const gate = tf.tensor2d(seeded(N * O, 37, 3), [N, O]);
+    const lora = { A: tf.tensor2d(seeded(8 * C, 17, 0.3), [8, C]), B: tf.tensor2d(seeded(O * 8, 19, 0.3), [O, 8]), scale: 1.5 };
+    const normW = tf.tensor1d(seeded(C, 5 + C, 0.5));
+    const o = (change: Partial<RowLinearOptions> = {}): RowLinearOptions => ({ norm: { w: normW, eps: 1e-6, offset: 0 }, lora, gate: { value: gate, act }, ...change });
+    const name = `row-linear ${N}×${C}·${C}×${O}${format ? ` (${format})` : ''}, norm, adapter of rank 8, given a ${act} gate`;
+    const x = () => tf.tensor2d(seeded(N * C, N + C, 2), [N, C]);
+    const fused = (xs: tf.Tensor, opts: RowLinearOptions) => (hasRowLinear() ? rowLinear(xs as tf.Tensor2D, w, opts) : rowLinearOps(xs as tf.Tensor2D, w, opts));
+    const ops = (xs: tf.Tensor, opts: RowLinearOptions) => rowLinearOps(xs as tf.Tensor2D, w, opts);
+    await compare(name, hasRowLinear(), x(), (t) => fused(t, o()), (t) => ops(t, o()));
+    capStorageBuffers(8);
+    await compare(`${name}, 8 storage buffers`, hasRowLinear(), x(), (t) => fused(t, o()), (t) => ops(t, o()));
+    capStorageBuffers(Infinity);
+    const xs = x();
+    const withGate = (t: tf.Tensor) => o({ gate: { value: t, act } });
+    await compare(`${name}, d gate`, hasRowLinear(), gate.clone(), (t) => fused(xs, withGate(t)), (t) => ops(xs, withGate(t)));
+    const withA = (t: tf.Tensor) => o({ lora: { ...lora, A: t } });
+    const withB = (t: tf.Tensor) => o({ lora: { ...lora, B: t } });
+    await compare(`${name}, d A`, hasRowLinear(), lora.A.clone(), (t) => fused(xs, withA(t)), (t) => ops(xs, withA(t)));
+    await compare(`${name}, d B`, hasRowLinear(), lora.B.clone(), (t) => fused(xs, withB(t)), (t) => ops(xs, withB(t)));
+    w.dispose();
+    tf.dispose([xs, gate, lora.A, lora.B, normW]);
+  }
   for (const act of ['silu', 'gelu_tanh'] as const) {
     for (const shape of [[1, 1, 1536], [4, 7, 100]]) {
       const n = shape.reduce((a, b) => a * b, 1);

@@ -361,11 +361,13 @@ export class LlamaModel {
     const [gName, uName] = [p + 'mlp.gate_proj', p + 'mlp.up_proj'];
     const [lora, lora2] = [this.rowAdapter(gName, pass), this.rowAdapter(uName, pass)];
     // One kernel for the pair, unless its weights are packed and adapted: that binds more buffers than a GPU
-    // guarantees (8), so gate and up then each take the row kernel on their own.
-    const pair = this.rowKernel(B * T, gName, pass) && this.rowKernel(B * T, uName, pass) && !(this.packed.has(gName + '.weight') && (lora || lora2));
-    if (pair) {
-      const gated = { w2: this.rowWeight(uName), act: this.config.activation, lora: lora2 };
-      return rowLinear(h.reshape([B * T, C]) as tf.Tensor2D, this.rowWeight(gName), { norm: this.normOf(hn.weight), lora, gated }).reshape([B, T, -1]) as tf.Tensor3D;
+    // guarantees (8), so the gate then takes the row kernel on its own, and up another with the gate as an input.
+    if (this.rowKernel(B * T, gName, pass) && this.rowKernel(B * T, uName, pass)) {
+      const [x2, norm, act] = [h.reshape([B * T, C]) as tf.Tensor2D, this.normOf(hn.weight), this.config.activation];
+      const split = this.packed.has(gName + '.weight') && (lora || lora2);
+      const gate = split ? { value: rowLinear(x2, this.rowWeight(gName), { norm, lora }), act } : undefined;
+      const y = gate ? rowLinear(x2, this.rowWeight(uName), { norm, lora: lora2, gate }) : rowLinear(x2, this.rowWeight(gName), { norm, lora, gated: { w2: this.rowWeight(uName), act, lora: lora2 } });
+      return y.reshape([B, T, -1]) as tf.Tensor3D;
     }
     const gate = this.linear(hn, gName, pass); // [B, T, I]
     const up = this.linear(hn, uName, pass); // [B, T, I]

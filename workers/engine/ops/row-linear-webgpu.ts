@@ -2,7 +2,8 @@
 // 4 × 64 threads per 64 output columns. The 64 columns' threads read 64 adjacent weights of one input row at a
 // time, the four groups take every fourth input row, and shared memory adds their partial sums; each weight is read
 // once for all N rows. The pre-norm's scale r = rsqrt(mean(x²) + eps) is found by the same threads first (applied
-// at the end, as Σ x·(w+o)·W · r), and the bias, the residual or the gate's activation are added as it writes. An
+// at the end, as Σ x·(w+o)·W · r), and the bias, the residual or the gate's activation are added as it writes (the
+// gate its own product's, or an input). An
 // adapter's x·Aᵀ (rank r ≤ 128) is computed by every workgroup into shared memory first, r·C multiply-adds, and its
 // (x·Aᵀ)·Bᵀ added per column; the gated pair takes one adapter on each of its products. Shared memory stays within
 // 12.1 KiB (4 rows, gated, two adapters of rank 128), under WebGPU's guaranteed 16 KiB. A packed W (and W₂) is read
@@ -28,16 +29,17 @@ interface Variant {
   norm: boolean;
   bias: boolean;
   residual: boolean;
-  act: Activation | '';
+  act: Activation | ''; // the gated pair's, or the given gate's
+  gate: boolean; // act(gate) · (x·W) with the gate an input [N, O]
   format: PackFormat | ''; // W's packing ('' float32 [C, O])
   scales: boolean; // the packing has scales (int8, int4)
 }
 
 function program(h: ProgramHelpers, v: Variant, O: number) {
   const { N, norm, act, rank: R, rank2: R2, format } = v;
-  const gated = act !== '';
+  const gated = act !== '' && !v.gate; // the pair: W₂ bound too
   const weight = (suffix: string) => (format ? [`words${suffix}`, ...(v.scales ? [`scales${suffix}`] : [])] : [`w${suffix}`]);
-  const names = ['x', ...weight(''), ...(norm ? ['normW'] : []), ...(v.bias ? ['bias'] : []), ...(v.residual ? ['residual'] : []), ...(gated ? weight('2') : []), ...(R ? ['loraA', 'loraB'] : []), ...(R2 ? ['lora2A', 'lora2B'] : [])];
+  const names = ['x', ...weight(''), ...(norm ? ['normW'] : []), ...(v.bias ? ['bias'] : []), ...(v.residual ? ['residual'] : []), ...(v.gate ? ['gate'] : []), ...(gated ? weight('2') : []), ...(R ? ['loraA', 'loraB'] : []), ...(R2 ? ['lora2A', 'lora2B'] : [])];
   // W[c, j] (and W₂'s): float32 [C, O], or element c of a packed [O, C] matrix's row j
   const wAt = format ? 'weightAt(j, c)' : 'w[c * O + j]';
   const w2At = format ? 'weightAt2(j, c)' : 'w2[c * O + j]';
@@ -119,6 +121,8 @@ function program(h: ProgramHelpers, v: Variant, O: number) {
             ${v.residual ? 'y += residual[n * O + j];' : ''}
             ${gated ? `let g = y;${ACT[act as Activation]}
             y = a * y2;` : ''}
+            ${v.gate ? `let g = gate[n * O + j];${ACT[act as Activation]}
+            y = a * y;` : ''}
             setOutputAtIndex(n * O + j, y);`)}
         }
       }`,
@@ -147,7 +151,7 @@ export async function registerRowLinearWebgpu(): Promise<void> {
       if (N > ROW_LINEAR_MAX_ROWS) throw new Error(`row-linear takes at most ${ROW_LINEAR_MAX_ROWS} rows, not ${N}`);
       const gpu = backend as unknown as WebGpuBackendLike;
       const rank = (A: tf.TensorInfo | undefined) => (A ? A.shape[0] : 0);
-      let v: Variant = { N, rank: rank(inputs.loraA), rank2: rank(inputs.lora2A), norm: !!inputs.normW, bias: !!inputs.bias, residual: !!inputs.residual, act: a.act, format: a.format, scales: !!inputs.scales };
+      let v: Variant = { N, rank: rank(inputs.loraA), rank2: rank(inputs.lora2A), norm: !!inputs.normW, bias: !!inputs.bias, residual: !!inputs.residual, act: a.act, gate: !!inputs.gate, format: a.format, scales: !!inputs.scales };
       let p = program(helpers, v, O);
       // Past the device's storage buffers per shader (8 guaranteed; the gated pair with its norm and two adapters
       // binds 9 with the output), the norm runs first as a program of its own.

@@ -1,6 +1,8 @@
 // A linear layer for a few rows (decoding's one token) with what surrounds it folded in: the pre-norm before it
 // (RMSNorm of x, recomputed by every workgroup: C reads per row), its bias, its adapter's term and the residual, or, for
-// the gated MLP, two weight matrices at once and act(x·W₁)·(x·W₂), each with its adapter. One kernel where one is registered (WebGPU:
+// the gated MLP, two weight matrices at once and act(x·W₁)·(x·W₂), each with its adapter, or its up product alone
+// given the gate from a kernel of its own, act(gate)·(x·W₂) (fewer buffers bound: a tuned MLP with packed weights
+// takes two kernels so, not three). One kernel where one is registered (WebGPU:
 // ops/row-linear-webgpu.ts), where tfjs takes a dispatch for the norm, one per product and one per addition.
 // W is float32 [C, O], or packed (16 bits, int8, int4: quant/packed-matrix.ts) in the checkpoint's [O, C], read in the
 // kernel as it stands (the gated pair: both packed alike). Everywhere else (and on WebGPU for many rows, an adapter with
@@ -37,6 +39,7 @@ export interface RowLinearOptions {
   residual?: tf.Tensor; // [N, O], added last
   lora?: RowAdapter; // on W (the gate, when gated)
   gated?: { w2: RowWeight; act: Activation; lora?: RowAdapter }; // act(x·W) · (x·W₂) instead of x·W (no bias or residual then); lora: on W₂; W₂ held as W is
+  gate?: { value: tf.Tensor; act: Activation }; // act(gate) · (x·W) instead of x·W: the MLP's up product, its gate [N, O] from a kernel of its own (no bias or residual then)
 }
 
 export interface RowLinearAttrs {
@@ -44,7 +47,7 @@ export interface RowLinearAttrs {
   offset: number;
   scale: number; // W's adapter's, when it has one
   scale2: number; // W₂'s adapter's, when it has one
-  act: Activation | ''; // '' = not gated
+  act: Activation | ''; // '' = neither gated nor given a gate
   format: PackFormat | ''; // W's (and W₂'s) packing; '' = float32
   group: number; // its group (int8, int4)
 }
@@ -69,6 +72,7 @@ function adapted(xn: tf.Tensor2D, w: RowWeight, lora: RowAdapter | undefined): t
 export function rowLinearOps(x: tf.Tensor2D, w: RowWeight, o: RowLinearOptions): tf.Tensor2D {
   const xn = o.norm ? rmsNormOps(x, o.norm.w, o.norm.eps, o.norm.offset) : x;
   if (o.gated) return gatedActOps(adapted(xn, w, o.lora), adapted(xn, o.gated.w2, o.gated.lora), o.gated.act);
+  if (o.gate) return gatedActOps(o.gate.value as tf.Tensor2D, adapted(xn, w, o.lora), o.gate.act);
   let y = adapted(xn, w, o.lora);
   if (o.bias) y = tf.add(y, o.bias);
   if (o.residual) y = tf.add(y, o.residual);
@@ -106,11 +110,12 @@ export function rowLinear(x: tf.Tensor2D, w: RowWeight, o: RowLinearOptions): tf
   if (o.norm) inputs.normW = o.norm.w;
   if (o.bias) inputs.bias = o.bias;
   if (o.residual) inputs.residual = o.residual;
+  if (o.gate) inputs.gate = o.gate.value;
   if (o.gated) bind(o.gated.w2, '2');
   if (o.lora) [inputs.loraA, inputs.loraB] = [o.lora.A, o.lora.B];
   const lora2 = o.gated?.lora;
   if (lora2) [inputs.lora2A, inputs.lora2B] = [lora2.A, lora2.B];
-  const attrs: RowLinearAttrs = { eps: o.norm?.eps ?? 0, offset: o.norm?.offset ?? 0, scale: o.lora?.scale ?? 0, scale2: lora2?.scale ?? 0, act: o.gated?.act ?? '', format: packing?.format ?? '', group: packing?.group ?? 0 };
+  const attrs: RowLinearAttrs = { eps: o.norm?.eps ?? 0, offset: o.norm?.offset ?? 0, scale: o.lora?.scale ?? 0, scale2: lora2?.scale ?? 0, act: o.gated?.act ?? o.gate?.act ?? '', format: packing?.format ?? '', group: packing?.group ?? 0 };
   const kernel = () => tf.engine().runKernel(ROW_LINEAR, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   if (!recording()) return kernel(); // no gradient asked (decoding): the kernel alone, without customGrad's scope
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -121,25 +126,30 @@ export function rowLinear(x: tf.Tensor2D, w: RowWeight, o: RowLinearOptions): tf
         const g = dy as tf.Tensor2D;
         const xn = (o.norm ? rmsNormOps(xs, o.norm.w, o.norm.eps, o.norm.offset) : xs) as tf.Tensor2D; // freed with the backward pass
         // Each product's output gradient: g itself, or, through act(gate)·up with gate = xn·W (+ its adapter) and
-        // up = xn·W₂ (+ its adapter), autograd of the ops (a decode-sized product).
-        const gated = o.gated;
-        const [gW, gW2] = gated
-          ? (withOwnTape(() => tf.grads((ga: tf.Tensor, up: tf.Tensor) => tf.sum(tf.mul(gatedActOps(ga, up, gated.act), g)))([adapted(xn, w, o.lora), adapted(xn, gated.w2, gated.lora)])) as tf.Tensor2D[])
-          : [g, null];
+        // up = xn·W₂ (+ its adapter), autograd of the ops (a decode-sized product); with a gate given, up = xn·W
+        // and the gate's gradient is the op's too.
+        const { gated, gate } = o;
+        const through = (act: Activation, ga: tf.Tensor, up: tf.Tensor) =>
+          withOwnTape(() => tf.grads((a: tf.Tensor, u: tf.Tensor) => tf.sum(tf.mul(gatedActOps(a, u, act), g)))([ga, up])) as tf.Tensor2D[];
+        let dGate: tf.Tensor2D | null = null;
+        let [gW, gW2]: (tf.Tensor2D | null)[] = [g, null];
+        if (gated) [gW, gW2] = through(gated.act, adapted(xn, w, o.lora), adapted(xn, gated.w2, gated.lora));
+        else if (gate) [dGate, gW] = through(gate.act, gate.value, adapted(xn, w, o.lora));
         const dx = tf.tidy(() => {
-          let dxn = adaptedBack(gW, w, o.lora);
+          let dxn = adaptedBack(gW!, w, o.lora);
           if (gated && gW2) dxn = tf.add(dxn, adaptedBack(gW2, gated.w2, gated.lora));
           if (!o.norm) return dxn;
           return tf.engine().runKernel(RMS_NORM_GRAD, { x: xs, w: o.norm.w, dy: dxn }, { eps: o.norm.eps, offset: o.norm.offset } as unknown as tf.NamedAttrMap) as tf.Tensor;
         });
         const grads: tf.Tensor[] = [dx];
         if (o.residual) grads.push(g);
-        if (o.lora) grads.push(...adapterGrads(gW, xn, o.lora));
+        if (dGate) grads.push(dGate);
+        if (o.lora) grads.push(...adapterGrads(gW!, xn, o.lora));
         if (gated?.lora && gW2) grads.push(...adapterGrads(gW2, xn, gated.lora));
-        return grads; // in the op's input order: x, the residual, A, B, A₂, B₂
+        return grads; // in the op's input order: x, the residual, the gate, A, B, A₂, B₂
       },
     };
   });
-  const ins = [x, ...(o.residual ? [o.residual] : []), ...(o.lora ? [o.lora.A, o.lora.B] : []), ...(lora2 ? [lora2.A, lora2.B] : [])];
+  const ins = [x, ...(o.residual ? [o.residual] : []), ...(o.gate ? [o.gate.value] : []), ...(o.lora ? [o.lora.A, o.lora.B] : []), ...(lora2 ? [lora2.A, lora2.B] : [])];
   return op(...ins) as tf.Tensor2D;
 }
