@@ -130,13 +130,12 @@ export function rowLinear(x: tf.Tensor2D, w: RowWeight, o: RowLinearOptions): tf
         // and the gate's gradient is the op's too.
         const { gated, gate } = o;
         const through = (act: Activation, ga: tf.Tensor, up: tf.Tensor) =>
-          withOwnTape(() => tf.grads((a: tf.Tensor, u: tf.Tensor) => tf.sum(tf.mul(gatedActOps(a, u, act), g)))([ga, up])) as tf.Tensor2D[];
-        let dGate: tf.Tensor2D | null = null;
-        let [gW, gW2]: (tf.Tensor2D | null)[] = [g, null];
+          withOwnTape(() => tf.grads((a: tf.Tensor, u: tf.Tensor) => tf.sum(tf.mul(gatedActOps(a, u, act), g)))([ga, up])) as [tf.Tensor2D, tf.Tensor2D];
+        let [gW, gW2, dGate]: [tf.Tensor2D, tf.Tensor2D | null, tf.Tensor2D | null] = [g, null, null];
         if (gated) [gW, gW2] = through(gated.act, adapted(xn, w, o.lora), adapted(xn, gated.w2, gated.lora));
         else if (gate) [dGate, gW] = through(gate.act, gate.value, adapted(xn, w, o.lora));
         const dx = tf.tidy(() => {
-          let dxn = adaptedBack(gW!, w, o.lora);
+          let dxn = adaptedBack(gW, w, o.lora);
           if (gated && gW2) dxn = tf.add(dxn, adaptedBack(gW2, gated.w2, gated.lora));
           if (!o.norm) return dxn;
           return tf.engine().runKernel(RMS_NORM_GRAD, { x: xs, w: o.norm.w, dy: dxn }, { eps: o.norm.eps, offset: o.norm.offset } as unknown as tf.NamedAttrMap) as tf.Tensor;
@@ -144,7 +143,7 @@ export function rowLinear(x: tf.Tensor2D, w: RowWeight, o: RowLinearOptions): tf
         const grads: tf.Tensor[] = [dx];
         if (o.residual) grads.push(g);
         if (dGate) grads.push(dGate);
-        if (o.lora) grads.push(...adapterGrads(gW!, xn, o.lora));
+        if (o.lora) grads.push(...adapterGrads(gW, xn, o.lora));
         if (gated?.lora && gW2) grads.push(...adapterGrads(gW2, xn, gated.lora));
         return grads; // in the op's input order: x, the residual, the gate, A, B, A₂, B₂
       },

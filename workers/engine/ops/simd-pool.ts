@@ -1,8 +1,9 @@
-// Threads for the SIMD module's packed products and unpacking (ops/simd-kernels.wat). tfjs-backend-wasm's threaded
-// build runs XNNPACK's own products on every core, but a kernel of webtune's own runs on the thread that calls it:
-// decoding's packed products, most of a token's time, used one core of however many. Where the heap is a shared
-// memory (the threaded build), helper threads instantiate the same module on that memory, and a product is split by
-// W's rows: the calling thread runs the first part and each helper one more, all writing their own columns of the output.
+// Threads for the SIMD module's packed products, unpacking and transposes (ops/simd-kernels.wat).
+// tfjs-backend-wasm's threaded build runs XNNPACK's own products on every core, but a kernel of webtune's own runs on
+// the thread that calls it: decoding's packed products, most of a token's time, used one core of however many. Where
+// the heap is a shared memory (the threaded build), helper threads instantiate the same module on that memory, and a
+// product is split by W's rows: the calling thread runs the first part and each helper one more, all writing their own
+// columns of the output.
 //
 // The threads meet in a small shared block of int32 (no messages once started). For each product the caller writes
 // one part per helper into that helper's slot, opens the slots with the new generation's number, and bumps the
@@ -13,7 +14,8 @@
 // A helper's first act is to say it is ready; until all are, the caller runs every product alone.
 import { compiledKernels, isShared, simdKernelsOn } from './simd-module';
 
-/** The module's kernels a helper runs, by their index in a slot: the packed products, and unpacking (Dequantize). */
+/** The module's kernels a helper runs, by their index in a slot: the packed products, unpacking (Dequantize), and
+ * transposing (Dequantize's transposed layout, and WASM's Transpose: ops/wasm-transpose.ts). */
 export const POOLED = ['int8', 'int4', 'bf16', 'unpack_int8', 'unpack_int4', 'unpack_bf16', 'transpose4'] as const;
 export type Pooled = (typeof POOLED)[number];
 /** A pooled kernel's call: its arguments (byte addresses and counts) in the module's order, at most ARGS. */
