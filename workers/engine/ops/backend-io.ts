@@ -58,6 +58,23 @@ export function wasmHeap(backend: unknown): WasmHeap | null {
 export type Inputs = Record<string, tf.TensorInfo | undefined>;
 export type Views = Record<string, tf.TypedArray | undefined>;
 
+type KernelConfig = NonNullable<ReturnType<typeof tf.getKernel>>;
+type KernelArgs = Parameters<KernelConfig['kernelFunc']>[0];
+const overridden = new Set<string>();
+
+/**
+ * Replace tfjs-backend-wasm's kernel for `kernelName`, once, by `kernelFunc`, which gets the original to fall back on.
+ * The original's setup is kept: it binds the WASM function that other kernels of tfjs call too. Nothing where the WASM
+ * backend is not in this build.
+ */
+export function overrideWasmKernel(kernelName: string, kernelFunc: (args: KernelArgs, original: KernelConfig) => ReturnType<KernelConfig['kernelFunc']>): void {
+  const original = tf.getKernel(kernelName, 'wasm');
+  if (!original || overridden.has(kernelName)) return;
+  overridden.add(kernelName);
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', setupFunc: original.setupFunc, kernelFunc: (args) => kernelFunc(args, original) });
+}
+
 /** Whether the WASM backend is in this build (its kernels registered). */
 const hasWasm = () => tf.getKernel(tf.Slice, 'wasm') !== undefined;
 

@@ -4,29 +4,18 @@
 // such copies (about 270 ms here). Sharing is safe because tfjs's tensors are immutable; the one writer in place
 // (ops/write-rows.ts, the KV cache) writes only tensors no clone was made of.
 import * as tf from '../tf';
+import { overrideWasmKernel } from './backend-io';
 
 interface WasmBackendLike {
   incRef(dataId: object): void;
 }
 
-let installed = false;
-
 /** Re-register the WASM Identity kernel once (ops/index.ts does, after tfjs-backend-wasm is imported). */
 export function registerWasmIdentity(): void {
-  if (installed) return;
-  const original = tf.getKernel(tf.Identity, 'wasm');
-  if (!original) return; // the WASM backend is not in this build
-  installed = true;
-  tf.unregisterKernel(tf.Identity, 'wasm');
-  tf.registerKernel({
-    kernelName: tf.Identity,
-    backendName: 'wasm',
-    setupFunc: original.setupFunc,
-    kernelFunc: (args) => {
-      const x = args.inputs.x as tf.TensorInfo;
-      if (x.dtype === 'string') return original.kernelFunc(args);
-      (args.backend as unknown as WasmBackendLike).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    },
+  overrideWasmKernel(tf.Identity, (args, original) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (x.dtype === 'string') return original.kernelFunc(args);
+    (args.backend as unknown as WasmBackendLike).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   });
 }

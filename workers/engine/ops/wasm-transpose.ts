@@ -5,15 +5,13 @@
 // module's 4 × 4 blocks in registers (simd-kernels.wat `transpose4`), split by rows across its threads; any other
 // transpose is left to the original kernel. Values are identical: both move the same bits.
 import * as tf from '../tf';
-import { wasmHeap } from './backend-io';
+import { overrideWasmKernel, wasmHeap } from './backend-io';
 import { simdKernelsOn } from './simd-module';
 import { runSplit } from './simd-pool';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
-
-let installed = false;
 
 /** Matrices transposed by the SIMD module so far (the tests' proof that it, not the original kernel, ran). */
 export const transposeStats = { simdMatrices: 0 };
@@ -26,31 +24,21 @@ export function swapsLastTwo(perm: number[]): boolean {
 
 /** Re-register the WASM Transpose kernel once (ops/index.ts does, after tfjs-backend-wasm is imported). */
 export function registerWasmTranspose(): void {
-  if (installed) return;
-  const original = tf.getKernel(tf.Transpose, 'wasm');
-  if (!original) return; // the WASM backend is not in this build
-  installed = true;
-  tf.unregisterKernel(tf.Transpose, 'wasm');
-  tf.registerKernel({
-    kernelName: tf.Transpose,
-    backendName: 'wasm',
-    setupFunc: original.setupFunc, // binds the original's WASM function, which other kernels of tfjs call too
-    kernelFunc: (args) => {
-      const x = args.inputs.x as tf.TensorInfo;
-      const { perm } = args.attrs as unknown as tf.TransposeAttrs;
-      const [R, K] = x.shape.slice(-2);
-      const heap = wasmHeap(args.backend);
-      const kernels = heap && simdKernelsOn(heap.memory);
-      if (!kernels || (x.dtype !== 'float32' && x.dtype !== 'int32') || !swapsLastTwo(perm) || R % 4 !== 0 || K % 4 !== 0 || R * K === 0) return original.kernelFunc(args);
-      const out = (args.backend as unknown as WasmBackendLike).makeOutput(perm.map((p) => x.shape[p]), x.dtype);
-      const [src, dst] = [heap.at(x), heap.at(out)];
-      const batch = tf.util.sizeFromShape(x.shape.slice(0, -2));
-      for (let b = 0; b < batch; b++) {
-        const [from, to] = [src + 4 * b * R * K, dst + 4 * b * R * K];
-        runSplit(heap.memory, kernels, 'transpose4', R, R * K, (r0, r1) => [from + 4 * r0 * K, r1 - r0, K, to + 4 * r0, R], 4);
-      }
-      transposeStats.simdMatrices += batch;
-      return out;
-    },
+  overrideWasmKernel(tf.Transpose, (args, original) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { perm } = args.attrs as unknown as tf.TransposeAttrs;
+    const [R, K] = x.shape.slice(-2);
+    const heap = wasmHeap(args.backend);
+    const kernels = heap && simdKernelsOn(heap.memory);
+    if (!kernels || (x.dtype !== 'float32' && x.dtype !== 'int32') || !swapsLastTwo(perm) || R % 4 !== 0 || K % 4 !== 0 || R * K === 0) return original.kernelFunc(args);
+    const out = (args.backend as unknown as WasmBackendLike).makeOutput(perm.map((p) => x.shape[p]), x.dtype);
+    const [src, dst] = [heap.at(x), heap.at(out)];
+    const batch = tf.util.sizeFromShape(x.shape.slice(0, -2));
+    for (let b = 0; b < batch; b++) {
+      const [from, to] = [src + 4 * b * R * K, dst + 4 * b * R * K];
+      runSplit(heap.memory, kernels, 'transpose4', R, R * K, (r0, r1) => [from + 4 * r0 * K, r1 - r0, K, to + 4 * r0, R], 4);
+    }
+    transposeStats.simdMatrices += batch;
+    return out;
   });
 }
