@@ -1,7 +1,7 @@
 // A lost GPU device, planted with GPUDevice.destroy() in the engine worker: during training and during
 // generation. The work stops with a clear message, the checkpoints are kept, and the user goes on — on a new
 // device and on WASM — without reloading the page.
-import { expect, test, type Page, type Worker } from '@playwright/test';
+import { expect, test, type ConsoleMessage, type Page, type Worker } from '@playwright/test';
 import { QA, addDataset, ask, chatJsonl, loadDemo, memoriseSettings, openApp, record, shot, shownStep } from './helpers';
 
 type Hooked = typeof globalThis & { webtuneDevices?: GPUDevice[] };
@@ -31,6 +31,11 @@ test('a lost GPU device stops training and generation clearly; the user goes on 
   test.setTimeout(15 * 60_000);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  // The page's and the engine worker's console (WebGPU reports validation errors there): shown if the resume stalls.
+  const consoleLines: string[] = [];
+  const keep = (from: string) => (m: ConsoleMessage) => void consoleLines.push(`${from} ${m.type()}: ${m.text()}`);
+  page.on('console', keep('page'));
+  page.on('worker', (w) => w.on('console', keep('worker')));
   await openApp(page, 'webgpu');
   const worker = await watchDevices(page);
   await loadDemo(page);
@@ -60,7 +65,15 @@ test('a lost GPU device stops training and generation clearly; the user goes on 
   await expect(page.getByRole('status').filter({ hasText: 'stopped with an error' })).toBeVisible();
   await page.getByRole('button', { name: 'Resume from its last checkpoint' }).click();
   await expect(page.getByTestId('train-status')).toContainText('running', { timeout: 120_000 });
-  await expect.poll(() => shownStep(page), { timeout: 300_000 }).toBeGreaterThan(stoppedAt);
+  // A step on a new device compiles every pipeline again (~20 s on SwiftShader); past 5 minutes, say what the page shows.
+  await expect
+    .poll(() => shownStep(page), { timeout: 300_000 })
+    .toBeGreaterThan(stoppedAt)
+    .catch(async (e: Error) => {
+      const shown = await page.getByTestId('train-status').textContent();
+      const error = (await page.getByTestId('train-error').count()) ? await page.getByTestId('train-error').textContent() : 'none';
+      throw new Error(`the resumed run did not pass step ${stoppedAt}: status "${shown}", error: ${error}\nconsole:\n${consoleLines.slice(-40).join('\n')}\n${e.message}`);
+    });
   const resumedTo = await shownStep(page);
   await page.getByRole('button', { name: 'Stop' }).click();
   await expect(page.getByTestId('train-status')).toContainText('cancelled', { timeout: 120_000 });

@@ -139,6 +139,8 @@ export class TrainState {
   async start(datasetId: string, resume?: { runId: string; checkpoint: string }): Promise<void> {
     this.error = null;
     this.status = 'running';
+    this.tokensPerSecond = 0; // the last run's pace is not this one's: nothing is shown until this run's first step
+    this.etaSeconds = null;
     if (!resume) {
       this.runId = `run-${Date.now().toString(36)}`;
       this.losses = [];
