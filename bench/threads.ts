@@ -3,7 +3,8 @@
 // product (192³, float32) in one worker thread alone, then in one per logical core at once; the ratio of their total
 // rates is what the cores give together (on a shared virtual machine often less than their count). The benchmark
 // itself (bench/run.ts, given the options after --) runs twice, each in a process of its own, since the thread count
-// is fixed when the backend starts: --threads 1, then --threads <cores>. Prints a table and one JSON line.
+// is fixed when the backend starts: --threads 1, then --threads <cores>. `--rounds K` repeats the whole comparison,
+// each round against its own limit, and gives the median round. Prints a table and one JSON line.
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
@@ -23,30 +24,68 @@ const together = (k: number) =>
   }))).then((rates) => rates.reduce((a, b) => a + b, 0));
 
 const cores = os.availableParallelism();
-// Alone before and after (the better kept: a rate caught in a slow moment would flatter the ratio); together twice.
-const alone1 = await together(1);
-const all = Math.max(await together(cores), await together(cores));
-const alone = Math.max(alone1, await together(1));
-const limit = all / alone;
-process.stderr.write(`parallel limit: ${alone.toFixed(2)} GFLOP/s alone, ${all.toFixed(2)} on ${cores} cores at once: ${limit.toFixed(2)}×\n`);
+// --rounds K (default 1): the whole comparison K times over, each round with its own limit. On a shared machine whose
+// speed drifts over minutes, a round's ratios are read against the limit measured beside them, and the median round
+// is the figure.
+const roundsAt = process.argv.indexOf('--rounds');
+const rounds = roundsAt >= 0 ? Math.max(1, Number(process.argv[roundsAt + 1]) || 1) : 1;
+const benchArgs = process.argv.slice(2).filter((_, i, a) => a[i] !== '--rounds' && a[i - 1] !== '--rounds');
+
+/** The cores' limit: alone before and after (the better kept: a rate caught in a slow moment would flatter the ratio); together twice. */
+async function parallelLimit(): Promise<{ alone: number; all: number; limit: number }> {
+  const alone1 = await together(1);
+  const all = Math.max(await together(cores), await together(cores));
+  const alone = Math.max(alone1, await together(1));
+  process.stderr.write(`parallel limit: ${alone.toFixed(2)} GFLOP/s alone, ${all.toFixed(2)} on ${cores} cores at once: ${(all / alone).toFixed(2)}×\n`);
+  return { alone, all, limit: all / alone };
+}
 
 interface Row { model: string; weights: string; trainTokensPerSecond: number | null; decodeTokensPerSecond: number }
 const run = (threads: number): Row[] => {
-  const out = execFileSync(process.execPath, ['scripts/node-run.mjs', 'bench/run.ts', 'wasm', ...process.argv.slice(2), '--threads', String(threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  const out = execFileSync(process.execPath, ['scripts/node-run.mjs', 'bench/run.ts', 'wasm', ...benchArgs, '--threads', String(threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
   return JSON.parse(out.trim().split('\n').pop()!).rows as Row[];
 };
-const one = run(1);
-const many = run(cores);
 const ratio = (a: number | null, b: number | null) => (a && b ? b / a : null);
-const rows = one.map((r, i) => {
-  const m = many[i];
-  const [train, decode] = [ratio(r.trainTokensPerSecond, m.trainTokensPerSecond), ratio(r.decodeTokensPerSecond, m.decodeTokensPerSecond)];
-  return { model: r.model, weights: r.weights, train1: r.trainTokensPerSecond, trainN: m.trainTokensPerSecond, train, decode1: r.decodeTokensPerSecond, decodeN: m.decodeTokensPerSecond, decode };
-});
+/** A speed-up's share of the limit's own gain: (speed-up − 1) / (limit − 1). */
+const ofGain = (v: number | null, limit: number) => (v === null ? null : (v - 1) / (limit - 1));
+
+interface Round {
+  parallelLimit: { alone: number; together: number; ratio: number };
+  rows: { model: string; weights: string; train1: number | null; trainN: number | null; train: number | null; trainOfGain: number | null; decode1: number; decodeN: number; decode: number | null; decodeOfGain: number | null }[];
+}
+const measured: Round[] = [];
+for (let k = 0; k < rounds; k++) {
+  const { alone, all, limit } = await parallelLimit();
+  const one = run(1);
+  const many = run(cores);
+  const rows = one.map((r, i) => {
+    const m = many[i];
+    const [train, decode] = [ratio(r.trainTokensPerSecond, m.trainTokensPerSecond), ratio(r.decodeTokensPerSecond, m.decodeTokensPerSecond)];
+    return { model: r.model, weights: r.weights, train1: r.trainTokensPerSecond, trainN: m.trainTokensPerSecond, train, trainOfGain: ofGain(train, limit), decode1: r.decodeTokensPerSecond, decodeN: m.decodeTokensPerSecond, decode, decodeOfGain: ofGain(decode, limit) };
+  });
+  measured.push({ parallelLimit: { alone, together: all, ratio: limit }, rows });
+}
+
 const f = (v: number | null, d = 1) => (v === null ? '—' : v.toFixed(d));
-const ofLimit = (v: number | null) => (v === null ? '—' : `${(100 * (v - 1) / (limit - 1)).toFixed(0)}%`);
-console.log(`\n${os.cpus()[0]?.model ?? 'unknown CPU'} × ${cores}, Node ${process.version}; parallel limit ${limit.toFixed(2)}× (${alone.toFixed(2)} → ${all.toFixed(2)} GFLOP/s)\n`);
-console.log(`| model | weights | train tok/s, 1 thread | ${cores} threads | speed-up | of the limit's gain | decode tok/s, 1 thread | ${cores} threads | speed-up | of the limit's gain |`);
-console.log('|' + ' --- |'.repeat(10));
-for (const r of rows) console.log(`| ${r.model} | ${r.weights} | ${f(r.train1)} | ${f(r.trainN)} | ${f(r.train, 2)}× | ${ofLimit(r.train)} | ${f(r.decode1)} | ${f(r.decodeN)} | ${f(r.decode, 2)}× | ${ofLimit(r.decode)} |`);
-console.log('\n' + JSON.stringify({ host: 'node', cores, parallelLimit: { alone, together: all, ratio: limit }, rows }));
+const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(0)}%`);
+const median = (xs: (number | null)[]) => {
+  const v = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+  return v.length ? (v.length % 2 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : null;
+};
+console.log(`\n${os.cpus()[0]?.model ?? 'unknown CPU'} × ${cores}, Node ${process.version}; ${rounds} round(s)\n`);
+console.log(`| round | parallel limit | model | weights | train tok/s, 1 thread | ${cores} threads | speed-up | of the limit's gain | decode tok/s, 1 thread | ${cores} threads | speed-up | of the limit's gain |`);
+console.log('|' + ' --- |'.repeat(12));
+measured.forEach(({ parallelLimit: p, rows }, k) => {
+  for (const r of rows) console.log(`| ${k + 1} | ${p.ratio.toFixed(2)}× | ${r.model} | ${r.weights} | ${f(r.train1)} | ${f(r.trainN)} | ${f(r.train, 2)}× | ${pct(r.trainOfGain)} | ${f(r.decode1)} | ${f(r.decodeN)} | ${f(r.decode, 2)}× | ${pct(r.decodeOfGain)} |`);
+});
+const summary = measured[0].rows.map((r, i) => ({
+  model: r.model,
+  weights: r.weights,
+  trainOfGain: median(measured.map((m) => m.rows[i].trainOfGain)),
+  decodeOfGain: median(measured.map((m) => m.rows[i].decodeOfGain)),
+}));
+if (rounds > 1) {
+  console.log(`\nMedian over the rounds, each read against its own limit (median ${median(measured.map((m) => m.parallelLimit.ratio))!.toFixed(2)}×):`);
+  for (const r of summary) console.log(`- ${r.model} ${r.weights}: training ${pct(r.trainOfGain)} of the limit's gain, decode ${pct(r.decodeOfGain)}`);
+}
+console.log('\n' + JSON.stringify({ host: 'node', cores, rounds: measured, summary }));
