@@ -32,12 +32,12 @@ const rounds = roundsAt >= 0 ? Math.max(1, Number(process.argv[roundsAt + 1]) ||
 const benchArgs = process.argv.slice(2).filter((_, i, a) => a[i] !== '--rounds' && a[i - 1] !== '--rounds');
 
 /** The cores' limit: alone before and after (the better kept: a rate caught in a slow moment would flatter the ratio); together twice. */
-async function parallelLimit(): Promise<{ alone: number; all: number; limit: number }> {
+async function parallelLimit(): Promise<Round['parallelLimit']> {
   const alone1 = await together(1);
   const all = Math.max(await together(cores), await together(cores));
   const alone = Math.max(alone1, await together(1));
   process.stderr.write(`parallel limit: ${alone.toFixed(2)} GFLOP/s alone, ${all.toFixed(2)} on ${cores} cores at once: ${(all / alone).toFixed(2)}×\n`);
-  return { alone, all, limit: all / alone };
+  return { alone, together: all, ratio: all / alone };
 }
 
 interface Row { model: string; weights: string; trainTokensPerSecond: number | null; decodeTokensPerSecond: number }
@@ -55,15 +55,15 @@ interface Round {
 }
 const measured: Round[] = [];
 for (let k = 0; k < rounds; k++) {
-  const { alone, all, limit } = await parallelLimit();
+  const limit = await parallelLimit();
   const one = run(1);
   const many = run(cores);
   const rows = one.map((r, i) => {
     const m = many[i];
     const [train, decode] = [ratio(r.trainTokensPerSecond, m.trainTokensPerSecond), ratio(r.decodeTokensPerSecond, m.decodeTokensPerSecond)];
-    return { model: r.model, weights: r.weights, train1: r.trainTokensPerSecond, trainN: m.trainTokensPerSecond, train, trainOfGain: ofGain(train, limit), decode1: r.decodeTokensPerSecond, decodeN: m.decodeTokensPerSecond, decode, decodeOfGain: ofGain(decode, limit) };
+    return { model: r.model, weights: r.weights, train1: r.trainTokensPerSecond, trainN: m.trainTokensPerSecond, train, trainOfGain: ofGain(train, limit.ratio), decode1: r.decodeTokensPerSecond, decodeN: m.decodeTokensPerSecond, decode, decodeOfGain: ofGain(decode, limit.ratio) };
   });
-  measured.push({ parallelLimit: { alone, together: all, ratio: limit }, rows });
+  measured.push({ parallelLimit: limit, rows });
 }
 
 const f = (v: number | null, d = 1) => (v === null ? '—' : v.toFixed(d));

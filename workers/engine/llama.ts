@@ -365,8 +365,9 @@ export class LlamaModel {
     if (this.rowKernel(B * T, gName, pass) && this.rowKernel(B * T, uName, pass)) {
       const [x2, norm, act] = [h.reshape([B * T, C]) as tf.Tensor2D, this.normOf(hn.weight), this.config.activation];
       const split = this.packed.has(gName + '.weight') && (lora || lora2);
-      const gate = split ? { value: rowLinear(x2, this.rowWeight(gName), { norm, lora }), act } : undefined;
-      const y = gate ? rowLinear(x2, this.rowWeight(uName), { norm, lora: lora2, gate }) : rowLinear(x2, this.rowWeight(gName), { norm, lora, gated: { w2: this.rowWeight(uName), act, lora: lora2 } });
+      const y = split
+        ? rowLinear(x2, this.rowWeight(uName), { norm, lora: lora2, gate: { value: rowLinear(x2, this.rowWeight(gName), { norm, lora }), act } })
+        : rowLinear(x2, this.rowWeight(gName), { norm, lora, gated: { w2: this.rowWeight(uName), act, lora: lora2 } });
       return y.reshape([B, T, -1]) as tf.Tensor3D;
     }
     const gate = this.linear(hn, gName, pass); // [B, T, I]
