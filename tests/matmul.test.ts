@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../workers/engine/backend';
 import { matmul, SPLIT_MIN_MACS } from '../workers/engine/ops/matmul';
 import { transposeStats } from '../workers/engine/ops/wasm-transpose';
+import { sliceStats } from '../workers/engine/ops/wasm-slice';
 import * as tf from '../workers/engine/tf';
 import { setupNodeHost } from '../workers/node/host';
 
@@ -108,6 +109,7 @@ describe('Transpose on WASM', () => {
     const cases: [number[], number[], 'float32' | 'int32', boolean][] = [
       [[512, 576], [1, 0], 'float32', true],
       [[1536, 8], [1, 0], 'float32', true],
+      [[20, 12], [1, 0], 'float32', true], // a band of 16 rows, then one of 4
       [[3, 8, 12], [0, 2, 1], 'float32', true],
       [[2, 2, 4, 8], [0, 1, 3, 2], 'int32', true],
       [[5, 7], [1, 0], 'float32', false], // not multiples of 4
@@ -136,6 +138,53 @@ describe('Transpose on WASM', () => {
       }
       expect(Array.from(got)).toEqual(want);
       x.dispose();
+    }
+  });
+});
+
+// WASM's Slice read in place, run by run (ops/wasm-slice.ts), against a plain loop, bit for bit: column blocks (the LM
+// head's vocabulary blocks), cuts in several axes, short and long runs, int32 and bool, a contiguous slice and an
+// empty one.
+describe('Slice on WASM', () => {
+  it('copies every value a plain loop picks, from the heap in place', async () => {
+    setupNodeHost();
+    await selectBackend('wasm');
+    const cases: [number[], number[], number[], 'float32' | 'int32' | 'bool'][] = [
+      [[341, 600], [0, 128], [-1, 256], 'float32'], // a block of columns: 341 runs of 256
+      [[6, 5], [1, 2], [4, 1], 'float32'], // one column: runs of 1
+      [[5, 40], [1, 0], [3, 20], 'float32'], // the first columns: a cut at 0 is still a cut
+      [[3, 4, 5, 6], [1, 0, 2, 0], [2, 4, 3, 6], 'float32'], // runs of 3 × 6 across two axes
+      [[3, 4, 5, 6], [0, 1, 0, 3], [3, 2, 5, 2], 'int32'], // cuts in the last axis and an outer one
+      [[4, 40], [1, 0], [2, 40], 'float32'], // contiguous: one run
+      [[7, 9], [2, 3], [3, 5], 'bool'],
+      [[4, 6], [1, 2], [0, 3], 'float32'], // empty
+    ];
+    for (const [shape, begin, size, dtype] of cases) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const values = Array.from({ length: n }, (_, i) => (dtype === 'float32' ? Math.sin(i) * 1e3 : (i * 7919) % 2 ** 31));
+      const x = tf.tensor(dtype === 'bool' ? values.map((v) => v % 3 === 0) : values, shape, dtype);
+      const before = sliceStats.inPlace;
+      const got = tf.slice(x, begin, size);
+      const outShape = size.map((s, d) => (s === -1 ? shape[d] - begin[d] : s));
+      expect(got.shape).toEqual(outShape);
+      const m = outShape.reduce((a, b) => a * b, 1);
+      // (an empty slice never reaches a kernel: tfjs makes it itself)
+      expect(sliceStats.inPlace, `${shape} at ${begin}: sliced in place`).toBe(before + (m > 0 ? 1 : 0));
+      const xs = await x.data();
+      const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+      const want: number[] = [];
+      for (let o = 0; o < m; o++) {
+        let rest = o;
+        let src = 0;
+        for (let d = outShape.length - 1; d >= 0; d--) {
+          src += ((rest % outShape[d]) + begin[d]) * strides[d];
+          rest = Math.floor(rest / outShape[d]);
+        }
+        want.push(xs[src]);
+      }
+      expect(Array.from(await got.data())).toEqual(want);
+      x.dispose();
+      got.dispose();
     }
   });
 });

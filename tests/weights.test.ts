@@ -12,8 +12,8 @@ import { selectBackend } from '../workers/engine/backend';
 import { fullLogits, generateIds } from '../workers/engine/generate';
 import { f16ToF32Bits } from '../workers/engine/safetensors';
 import { dequantize } from '../workers/engine/ops/dequantize';
-import { packedMatMul } from '../workers/engine/ops/packed-matmul';
-import { packedMatMulOnHeap, roundRows, simdFits, xRoundingBound } from '../workers/engine/ops/packed-matmul-simd';
+import { packedMatMul, packedMatMulT, PACKED_MATMUL_T } from '../workers/engine/ops/packed-matmul';
+import { packedMatMulOnHeap, roundRows, simdBackwardFits, simdFits, xRoundingBound } from '../workers/engine/ops/packed-matmul-simd';
 import { hasSimdModule, simdKernelsOn } from '../workers/engine/ops/simd-module';
 import { POOL_MIN_WORK, simdPoolOn } from '../workers/engine/ops/simd-pool';
 import { wasmHeap, type WasmHeap } from '../workers/engine/ops/backend-io';
@@ -249,6 +249,43 @@ for (const backend of ['wasm', 'cpu'] as const) {
 
     // The WASM SIMD module (ops/packed-matmul-simd.wat) called directly on the backend's heap, so a silent fall back
     // to the plain loop cannot pass: int4 in groups of 32 and 64, int8 per row and per group of 16, bf16; 1–5 x rows.
+    // The backward product dy · W for int8 on WASM (int8t in the SIMD module: no float32 W, no XNNPACK packing), against
+    // dequantize-then-matmul and a plain loop in float64: per-channel and grouped scales, one row and several, a product
+    // split across the pool's threads by columns, and an odd R, which the module declines (W is unpacked instead, and
+    // the kernel's plain loop is checked on it).
+    it.runIf(backend === 'wasm')('int8: the backward product dy·W equals dequantize-then-matmul, split across threads or not', async () => {
+      const pool = simdPoolOn(wasmHeap(tf.backend())!.memory);
+      const cases: [Packing, number, number, number][] = [
+        [{ format: 'int8', group: 96 }, 5, 40, 96],
+        [{ format: 'int8', group: 32 }, 1, 40, 96],
+        [{ format: 'int8', group: 64 }, 11, 302, 1024],
+        [{ format: 'int8', group: 48 }, 3, 41, 48], // R odd: the loop
+      ];
+      for (const [packing, N, R, K] of cases) {
+        const m = PackedMatrix.fromValues(randn(R * K, R + 3), R, K, packing);
+        const w = (await m.dense().data()) as Float32Array;
+        const dyv = randn(N * R, N + 5);
+        const dy = tf.tensor2d(dyv, [N, R]);
+        const split = pool?.stats.products ?? 0;
+        let out: tf.Tensor | undefined;
+        const { kernelNames } = await tf.profile(() => (out = m.backward(dy)));
+        const inModule = simdBackwardFits(packing, R, K);
+        expect(kernelNames.includes(PACKED_MATMUL_T), 'the packed kernel where it serves, else W unpacked').toBe(inModule);
+        // where the module declines, the kernel's own plain loop (called directly) is checked instead
+        const got = (await (inModule ? out! : packedMatMulT(dy, m.words, m.scales, m.packing)).data()) as Float32Array;
+        if (pool && N * R * K >= POOL_MIN_WORK) expect(pool.stats.products, `${N}×${R}·${K}: split across threads`).toBeGreaterThan(split);
+        const viaDense = (await tf.matMul(dy, dequantize(m.words, m.scales, m.packing)).data()) as Float32Array;
+        const plain = new Float64Array(N * K);
+        for (let n = 0; n < N; n++) for (let r = 0; r < R; r++) for (let k = 0; k < K; k++) plain[n * K + k] += dyv[n * R + r] * w[r * K + k];
+        const tol = 1e-5 * maxAbs(plain);
+        let worst = 0;
+        for (let i = 0; i < N * K; i++) worst = Math.max(worst, Math.abs(got[i] - plain[i]), Math.abs(viaDense[i] - plain[i]));
+        expect(worst, `${packing.format}/${packing.group} ${N}×${R}·${K}`).toBeLessThan(tol);
+        dy.dispose();
+        m.dispose();
+      }
+    });
+
     it.runIf(backend === 'wasm')('the SIMD product runs on the WASM heap and equals a plain loop over the dequantized rows', async () => {
       expect(hasSimdModule()).toBe(true);
       const b = tf.backend() as unknown as { makeOutput(s: number[], d: 'float32'): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array; disposeData(id: object): void };
@@ -322,16 +359,18 @@ for (const backend of ['wasm', 'cpu'] as const) {
                 expect(packedMatMulOnHeap(inputs, at(split), packing, shapes, heap)).toBe(true);
               }
               expect(pool!.stats.helperParts, `${packing.format}: a helper ran a part`).toBeGreaterThan(before);
-              // the same product in one call of the module, x rounded as the kernel rounds it (bf16 reads x as it is)
+              // the same product in one call of the module, x rounded as the kernel rounds it: int8's in the module
+              // (round16), int4's in JS (its nibble order); bf16 reads x as it is
               const xs = new Float32Array(N);
-              const xq = packing.format === 'bf16' ? null : new Int16Array(N * K);
-              if (xq) expect(roundRows(xv, N, K, packing.format === 'int4', xq, xs)).toBe(true);
+              const xq = packing.format === 'int4' ? new Int16Array(N * K) : null;
+              if (xq) expect(roundRows(xv, N, K, true, xq, xs)).toBe(true);
               heap.withScratch(4 * N + 2 * N * K + 16, (scratch) => {
-                const xAt = xq ? scratch + 16 + 4 * N : at(x);
+                const xAt = packing.format === 'bf16' ? at(x) : scratch + 16 + 4 * N;
                 if (xq) {
                   new Float32Array(heap.memory.buffer, scratch, N).set(xs);
                   new Int16Array(heap.memory.buffer, xAt, N * K).set(xq);
                 }
+                if (packing.format === 'int8') own.round16(at(x), N, K, xAt, scratch);
                 own[packing.format as 'int8'](xAt, N, at(m.words), m.scales ? at(m.scales) : 0, R, K, packing.group, at(whole), scratch, R);
               });
               expect(Array.from(b.typedArrayFromHeap(split)), `${packing.format} ${N}×${K}·${R}`).toEqual(Array.from(b.typedArrayFromHeap(whole)));
@@ -341,6 +380,38 @@ for (const backend of ['wasm', 'cpu'] as const) {
             m.dispose();
           }
         }
+      }
+      // int8's x rounded in the module (round16): JS's rounding (roundRows) to within one step at a tie (nearest-even
+      // against half-up, float32 against float64), the same scales, a row of zeros all zeros; a row not finite declines
+      // to the plain loop, which gives float32's NaN in that row only.
+      {
+        const [N, K] = [6, 64];
+        const xv = randn(N * K, 17);
+        xv.fill(0, 2 * K, 3 * K);
+        for (let k = 0; k < K; k += 8) xv[4 * K + k] = 1000 * (k + 0.5); // exact ties of x · 32767 / absmax are rare; big values make near ones
+        const [q, xs] = [new Int16Array(N * K), new Float32Array(N)];
+        expect(roundRows(xv, N, K, false, q, xs)).toBe(true);
+        const x = tf.tensor2d(xv, [N, K]);
+        heap.withScratch(4 * N + 2 * N * K + 16, (scratch) => {
+          simdKernelsOn(heap.memory)!.round16(at(x), N, K, scratch + 16 + 4 * N, scratch);
+          const [gotQ, gotS] = [new Int16Array(heap.memory.buffer, scratch + 16 + 4 * N, N * K), new Float32Array(heap.memory.buffer, scratch, N)];
+          for (let i = 0; i < N * K; i++) expect(Math.abs(gotQ[i] - q[i]), `q[${i}]`).toBeLessThanOrEqual(1);
+          for (let n = 0; n < N; n++) expect(gotS[n]).toBeCloseTo(xs[n], 12);
+          expect(Array.from(gotQ.subarray(2 * K, 3 * K)).every((v) => v === 0)).toBe(true);
+          expect(gotS[2]).toBe(0);
+        });
+        const m = PackedMatrix.fromValues(randn(8 * K, 3), 8, K, { format: 'int8', group: K });
+        const bad = xv.slice();
+        bad[K + 5] = NaN;
+        const xBad = tf.tensor2d(bad, [N, K]);
+        const out = b.makeOutput([N, 8], 'float32');
+        expect(packedMatMulOnHeap({ x: at(xBad), words: at(m.words), scales: at(m.scales!) }, at(out), m.packing, { x: xBad, words: m.words, scales: m.scales! }, heap), 'a NaN row declines').toBe(false);
+        b.disposeData(out.dataId);
+        const y = (await m.forward(xBad).data()) as Float32Array;
+        expect(Array.from(y.subarray(8, 16)).every(Number.isNaN)).toBe(true);
+        expect([...y.subarray(0, 8), ...y.subarray(16)].every(Number.isFinite)).toBe(true);
+        tf.dispose([x, xBad]);
+        m.dispose();
       }
       // What it does not serve, it declines (the plain loop then runs): f16, and K that does not fill whole vectors.
       expect(simdFits({ format: 'f16', group: 64 }, 64)).toBe(false);

@@ -31,7 +31,7 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'WASM Transpose of the last two axes by the SIMD module\'s 4 × 4 blocks, on every thread', register: registerWasmTranspose },
   { name: 'Dequantize packed frozen weights (bf16, f16, int8, int4) to float32, on cpu and WASM', register: registerDequantize },
   { name: 'Dequantize packed frozen weights on WebGPU (a WGSL program)', register: registerDequantizeWebgpu, backend: 'webgpu' },
-  { name: 'x·Wᵀ straight from packed frozen weights, for few rows (decoding), on cpu and WASM', register: registerPackedMatMul },
+  { name: 'x·Wᵀ straight from packed frozen weights, for few rows (decoding) on cpu and WASM, any rows for int8 on WASM; and dy·W for int8 on WASM', register: registerPackedMatMul },
   { name: 'x·Wᵀ straight from packed frozen weights on WebGPU (a WGSL program)', register: registerPackedMatMulWebgpu, backend: 'webgpu' },
   { name: 'x·Wᵀ and dy·W for many rows (training) straight from packed frozen weights on WebGPU, tiled (a WGSL program)', register: registerPackedGemmWebgpu, backend: 'webgpu' },
   { name: 'RMSNorm gradient as one kernel (where the fused RMSNorm runs)', register: registerRmsNormGradient },

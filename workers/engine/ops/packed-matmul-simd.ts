@@ -8,7 +8,7 @@
 // absmax / 127). bf16 multiplies x in float32.
 import { PER_WORD, type Packing } from '../quant/format';
 import type { HeapKernel } from './backend-io';
-import { simdKernelsOn, type SimdKernels } from './simd-module';
+import { hasSimdModule, simdKernelsOn, type SimdKernels } from './simd-module';
 import { runSplit } from './simd-pool';
 
 /** The packed formats the module multiplies and unpacks. */
@@ -49,6 +49,16 @@ export function simdFits(packing: Packing, K: number): boolean {
 }
 
 /**
+ * Whether the module's product beats unpacking W and XNNPACK's float32 product at any number of x rows (training's
+ * too), for `packing` with rows of K elements on WASM. int8's integer product runs at 45–52 GFLOP/s a thread here
+ * (scratch measurement, 16–2048 rows), above XNNPACK's 33 even before the unpacking and XNNPACK's own packing of W
+ * that its product needs each time; int4's at about 30, no better than that path, and bf16's at 8–17, worse.
+ */
+export function simdProductForManyRows(packing: Packing, K: number): boolean {
+  return packing.format === 'int8' && simdFits(packing, K) && hasSimdModule();
+}
+
+/**
  * x [N, K] rounded to int16 per row (q = round(x · 32767 / absmax)) with its scales xs = absmax / 32767, into `q` and
  * `xs`. For int4 each 32 elements go even ones first, then odd: the order the module widens a vector's nibbles in.
  * False when a row holds NaN or ±Infinity (the plain loop then gives what float32 would).
@@ -73,6 +83,42 @@ export function roundRows(x: Float32Array, N: number, K: number, nibbleOrder: bo
     }
   }
   return true;
+}
+
+/**
+ * Whether the module's backward product dy [N, R] · W [R, K] (int8t) serves `packing` with W [R, K]: int8, K in whole
+ * tiles of 16, R even. It runs at about 33 GFLOP/s a thread here (scratch measurement, the 135M layers' shapes and a
+ * [49152, 576] head), XNNPACK's own rate, but reads the int8 words as they are: no float32 W unpacked, and no packing
+ * of it by XNNPACK, which for a vocabulary block (re-made every chunk of rows) cost more than the product itself
+ * (a [52428, 640] block: 490 ms to pack, 102 ms to multiply 64 rows).
+ */
+export function simdBackwardFits(packing: Packing, R: number, K: number): boolean {
+  return packing.format === 'int8' && simdFits(packing, K) && R % 2 === 0 && hasSimdModule();
+}
+
+/** dy [N, R] · W [R, K] → out [N, K] for int8 W in the WASM heap (simdBackwardFits), split by columns across the pool. */
+export const packedMatMulTOnHeap: HeapKernel<Packing> = (at, out, packing, shapes, heap) => {
+  const [N, R] = shapes.x!.shape;
+  const K = shapes.words!.shape[1] * PER_WORD[packing.format];
+  if (N === 0 || K === 0 || !simdBackwardFits(packing, R, K)) return false;
+  const kernels = simdKernelsOn(heap.memory);
+  if (!kernels) return false;
+  runSplit(heap.memory, kernels, 'int8t', K / 16, N * R * K, (t0, t1) => [at.x!, N, at.words!, at.scales!, R, K, packing.group, out, 16 * t0, 16 * t1]);
+  return true;
+};
+
+/**
+ * x [N, K] at `x` rounded to int16 into `xq`, its scales into `xs` (roundRows' values); false for a row not finite. int8's
+ * rows are rounded in the module (SIMD, split by rows across the pool: training's many rows took 4–10 ms each in
+ * JS), int4's nibble order in JS.
+ */
+function roundX(kernels: SimdKernels, memory: WebAssembly.Memory, format: PackedFormat, x: number, N: number, K: number, xq: number, xs: number): boolean {
+  if (format === 'int8') {
+    runSplit(memory, kernels, 'round16', N, N * K, (r0, r1) => [x + 4 * r0 * K, r1 - r0, K, xq + 2 * r0 * K, xs + 4 * r0]);
+    return new Float32Array(memory.buffer, xs, N).every((s) => !Number.isNaN(s));
+  }
+  const buffer = memory.buffer;
+  return roundRows(new Float32Array(buffer, x, N * K), N, K, true, new Int16Array(buffer, xq, N * K), new Float32Array(buffer, xs, N));
 }
 
 /**
@@ -104,9 +150,7 @@ export const packedMatMulOnHeap: HeapKernel<Packing> = (at, out, packing, shapes
   // xs [N] float32, then xq [N, K] int16
   return heap.withScratch(4 * N + 2 * N * K + 16, (scratch) => {
     const xq = scratch + ((4 * N + 15) & ~15);
-    const buffer = heap.memory.buffer;
-    const x = new Float32Array(buffer, at.x!, N * K);
-    if (!roundRows(x, N, K, packing.format === 'int4', new Int16Array(buffer, xq, N * K), new Float32Array(buffer, scratch, N))) return false;
+    if (!roundX(kernels, heap.memory, format, at.x!, N, K, xq, scratch)) return false;
     product(kernels, heap.memory, format, xq, N, at.words!, at.scales!, R, K, packing.group, out, scratch);
     return true;
   });

@@ -210,36 +210,233 @@
       (local.set $out (i32.add (local.get $out) (i32.const 32)))
       (br_if $vectors (i32.lt_u (local.get $w) (local.get $end)))))
 
+  ;; int8, the backward product (dx = dy · W): out[n, k] = Σ_r a[n, r] · W[r, k] for n < N and this call's columns
+  ;; k0 ≤ k < k1, W int8 [R, K] as the forward product reads it (row r's K bytes in order; scales [R, K / G]), a float32
+  ;; [N, R], out float32 [N, K]. Blocked for the caches: 256 rows of W at a time (read from memory once, then from the
+  ;; second-level cache), within them 8 rows of a (their lines and those of out stay in the first-level cache whatever
+  ;; the strides), within them 16 columns: two W rows at a time widened to float32 and scaled (8 vectors in registers),
+  ;; and each of the 8 rows of a adds its two terms to its 16 outputs. R even; k0, k1 and G multiples of 16.
+  (func (export "int8t") (param $a i32) (param $N i32) (param $w i32) (param $s i32) (param $R i32) (param $K i32) (param $G i32) (param $out i32) (param $k0 i32) (param $k1 i32)
+    (local $r0 i32) (local $rEnd i32) (local $n0 i32) (local $nEnd i32) (local $c i32) (local $r i32) (local $n i32) (local $ap i32) (local $op i32)
+    (local $wp i32) (local $sp i32) (local $sRow i32) (local $ra i32) (local $rk i32) (local $v v128) (local $h v128) (local $x0 v128) (local $x1 v128)
+    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128) (local $w5 v128) (local $w6 v128) (local $w7 v128)
+    (local.set $ra (i32.shl (local.get $R) (i32.const 2))) ;; bytes from one row of a to the next
+    (local.set $rk (i32.shl (local.get $K) (i32.const 2))) ;; bytes from one row of out to the next
+    (local.set $sRow (i32.shl (i32.div_u (local.get $K) (local.get $G)) (i32.const 2))) ;; bytes from one row of scales to the next
+    ;; zero this call's columns of out
+    (loop $zeroRows
+      (local.set $op (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $K)) (local.get $k0)) (i32.const 2))))
+      (local.set $c (local.get $k0))
+      (loop $zero
+        (v128.store offset=0 (local.get $op) (v128.const i32x4 0 0 0 0))
+        (v128.store offset=16 (local.get $op) (v128.const i32x4 0 0 0 0))
+        (v128.store offset=32 (local.get $op) (v128.const i32x4 0 0 0 0))
+        (v128.store offset=48 (local.get $op) (v128.const i32x4 0 0 0 0))
+        (local.set $op (i32.add (local.get $op) (i32.const 64)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br_if $zero (i32.lt_u (local.get $c) (local.get $k1))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $zeroRows (i32.lt_u (local.get $n) (local.get $N))))
+    (loop $wBlocks
+      (local.set $rEnd (select (i32.add (local.get $r0) (i32.const 256)) (local.get $R) (i32.lt_u (i32.add (local.get $r0) (i32.const 256)) (local.get $R))))
+      (local.set $n0 (i32.const 0))
+      (loop $aBlocks
+        (local.set $nEnd (select (i32.add (local.get $n0) (i32.const 8)) (local.get $N) (i32.lt_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N))))
+        (local.set $c (local.get $k0))
+        (loop $tiles
+          (local.set $wp (i32.add (local.get $w) (i32.add (i32.mul (local.get $r0) (local.get $K)) (local.get $c))))
+          (local.set $sp (i32.add (local.get $s) (i32.add (i32.mul (local.get $r0) (local.get $sRow)) (i32.shl (i32.div_u (local.get $c) (local.get $G)) (i32.const 2)))))
+          (local.set $r (local.get $r0))
+          (loop $rows
+            (local.set $v (v128.load (local.get $wp)))
+            (local.set $h (i16x8.extend_low_i8x16_s (local.get $v)))
+            (local.set $w0 (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (v128.load32_splat (local.get $sp))))
+            (local.set $w1 (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (v128.load32_splat (local.get $sp))))
+            (local.set $h (i16x8.extend_high_i8x16_s (local.get $v)))
+            (local.set $w2 (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (v128.load32_splat (local.get $sp))))
+            (local.set $w3 (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (v128.load32_splat (local.get $sp))))
+            (local.set $v (v128.load (i32.add (local.get $wp) (local.get $K))))
+            (local.set $h (i16x8.extend_low_i8x16_s (local.get $v)))
+            (local.set $w4 (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (v128.load32_splat (i32.add (local.get $sp) (local.get $sRow)))))
+            (local.set $w5 (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (v128.load32_splat (i32.add (local.get $sp) (local.get $sRow)))))
+            (local.set $h (i16x8.extend_high_i8x16_s (local.get $v)))
+            (local.set $w6 (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))) (v128.load32_splat (i32.add (local.get $sp) (local.get $sRow)))))
+            (local.set $w7 (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))) (v128.load32_splat (i32.add (local.get $sp) (local.get $sRow)))))
+            (local.set $ap (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $R)) (local.get $r)) (i32.const 2))))
+            (local.set $op (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $K)) (local.get $c)) (i32.const 2))))
+            (local.set $n (local.get $n0))
+            (loop $outs
+              (local.set $x0 (v128.load32_splat (local.get $ap)))
+              (local.set $x1 (v128.load32_splat offset=4 (local.get $ap)))
+              (v128.store offset=0 (local.get $op)
+                (f32x4.add (v128.load offset=0 (local.get $op))
+                  (f32x4.add (f32x4.mul (local.get $x0) (local.get $w0)) (f32x4.mul (local.get $x1) (local.get $w4)))))
+              (v128.store offset=16 (local.get $op)
+                (f32x4.add (v128.load offset=16 (local.get $op))
+                  (f32x4.add (f32x4.mul (local.get $x0) (local.get $w1)) (f32x4.mul (local.get $x1) (local.get $w5)))))
+              (v128.store offset=32 (local.get $op)
+                (f32x4.add (v128.load offset=32 (local.get $op))
+                  (f32x4.add (f32x4.mul (local.get $x0) (local.get $w2)) (f32x4.mul (local.get $x1) (local.get $w6)))))
+              (v128.store offset=48 (local.get $op)
+                (f32x4.add (v128.load offset=48 (local.get $op))
+                  (f32x4.add (f32x4.mul (local.get $x0) (local.get $w3)) (f32x4.mul (local.get $x1) (local.get $w7)))))
+              (local.set $ap (i32.add (local.get $ap) (local.get $ra)))
+              (local.set $op (i32.add (local.get $op) (local.get $rk)))
+              (local.set $n (i32.add (local.get $n) (i32.const 1)))
+              (br_if $outs (i32.lt_u (local.get $n) (local.get $nEnd))))
+            (local.set $wp (i32.add (local.get $wp) (i32.shl (local.get $K) (i32.const 1))))
+            (local.set $sp (i32.add (local.get $sp) (i32.shl (local.get $sRow) (i32.const 1))))
+            (local.set $r (i32.add (local.get $r) (i32.const 2)))
+            (br_if $rows (i32.lt_u (local.get $r) (local.get $rEnd))))
+          (local.set $c (i32.add (local.get $c) (i32.const 16)))
+          (br_if $tiles (i32.lt_u (local.get $c) (local.get $k1))))
+        (local.set $n0 (local.get $nEnd))
+        (br_if $aBlocks (i32.lt_u (local.get $n0) (local.get $N))))
+      (local.set $r0 (local.get $rEnd))
+      (br_if $wBlocks (i32.lt_u (local.get $r0) (local.get $R)))))
+
+  ;; x float32 [N, K] → q int16 [N, K], each row rounded against its own absmax: q = nearest(x · 32767 / absmax), and
+  ;; xs[n] = absmax / 32767 (a row of zeros: q 0, xs 0), the int8 product's x (packed-matmul-simd.ts). A row holding NaN
+  ;; or ±Infinity gets xs = NaN and no q: the caller then multiplies in float32. K a multiple of 8.
+  (func (export "round16") (param $x i32) (param $N i32) (param $K i32) (param $q i32) (param $xs i32)
+    (local $p i32) (local $end i32) (local $m v128) (local $amax f32) (local $inv v128)
+    (if (i32.eqz (local.get $N)) (then (return)))
+    (loop $rows
+      (local.set $end (i32.add (local.get $x) (i32.shl (local.get $K) (i32.const 2))))
+      (local.set $m (v128.const i32x4 0 0 0 0))
+      (local.set $p (local.get $x))
+      (loop $max
+        (local.set $m (f32x4.max (local.get $m) (f32x4.abs (v128.load (local.get $p)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br_if $max (i32.lt_u (local.get $p) (local.get $end))))
+      (local.set $amax
+        (f32.max
+          (f32.max (f32x4.extract_lane 0 (local.get $m)) (f32x4.extract_lane 1 (local.get $m)))
+          (f32.max (f32x4.extract_lane 2 (local.get $m)) (f32x4.extract_lane 3 (local.get $m)))))
+      (if (f32.lt (local.get $amax) (f32.const inf)) ;; false for NaN and +Infinity
+        (then
+          (f32.store (local.get $xs) (f32.div (local.get $amax) (f32.const 32767)))
+          (local.set $inv
+            (f32x4.splat (select (f32.div (f32.const 32767) (local.get $amax)) (f32.const 0) (f32.gt (local.get $amax) (f32.const 0)))))
+          (local.set $p (local.get $x))
+          (loop $round
+            (v128.store (local.get $q)
+              (i16x8.narrow_i32x4_s
+                (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load (local.get $p)) (local.get $inv))))
+                (i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (v128.load offset=16 (local.get $p)) (local.get $inv))))))
+            (local.set $p (i32.add (local.get $p) (i32.const 32)))
+            (local.set $q (i32.add (local.get $q) (i32.const 16)))
+            (br_if $round (i32.lt_u (local.get $p) (local.get $end)))))
+        (else
+          (f32.store (local.get $xs) (f32.const nan))
+          (local.set $q (i32.add (local.get $q) (i32.shl (local.get $K) (i32.const 1))))))
+      (local.set $x (local.get $end))
+      (local.set $xs (i32.add (local.get $xs) (i32.const 4)))
+      (local.set $N (i32.sub (local.get $N) (i32.const 1)))
+      (br_if $rows (local.get $N))))
+
   ;; float32 [R, K] at $src → its transpose at $out, whose rows are $ldo elements apart: out[k · ldo + r] = src[r, k].
-  ;; R and K multiples of 4: 4 × 4 blocks transposed in registers.
+  ;; R and K multiples of 4: 4 × 4 blocks transposed in registers. Rows go 16 at a time while 16 remain (then 4), so
+  ;; each step writes 64 consecutive bytes (a whole cache line, on most machines) into each of 4 output rows, where 4
+  ;; rows at a time wrote 16 bytes of a line and came back for the rest after a whole sweep of the output.
   (func (export "transpose4") (param $src i32) (param $R i32) (param $K i32) (param $out i32) (param $ldo i32)
-    (local $r i32) (local $k i32) (local $row i32) (local $kb i32) (local $ob i32) (local $ld i32)
+    (local $r i32) (local $k i32) (local $row i32) (local $kb i32) (local $kb2 i32) (local $kb3 i32) (local $kb4 i32) (local $ob i32)
+    (local $ld i32) (local $ld2 i32) (local $ld3 i32) (local $ld4 i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $u0 v128) (local $u1 v128) (local $u2 v128) (local $u3 v128)
     (local.set $kb (i32.shl (local.get $K) (i32.const 2)))
+    (local.set $kb2 (i32.shl (local.get $kb) (i32.const 1)))
+    (local.set $kb3 (i32.add (local.get $kb2) (local.get $kb)))
+    (local.set $kb4 (i32.shl (local.get $kb) (i32.const 2)))
     (local.set $ld (i32.shl (local.get $ldo) (i32.const 2)))
-    (loop $rows
-      (local.set $row (i32.add (local.get $src) (i32.mul (local.get $r) (local.get $kb))))
-      (local.set $ob (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))))
-      (local.set $k (i32.const 0))
-      (loop $cols
+    (local.set $ld2 (i32.shl (local.get $ld) (i32.const 1)))
+    (local.set $ld3 (i32.add (local.get $ld2) (local.get $ld)))
+    (local.set $ld4 (i32.shl (local.get $ld) (i32.const 2)))
+    (block $bands
+      (br_if $bands (i32.lt_u (local.get $R) (i32.const 16)))
+      (loop $band16
+        (local.set $row (i32.add (local.get $src) (i32.mul (local.get $r) (local.get $kb))))
+        (local.set $ob (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))))
+        (local.set $k (i32.const 0))
+        (loop $cols16
         (local.set $a0 (v128.load (local.get $row)))
         (local.set $a1 (v128.load (i32.add (local.get $row) (local.get $kb))))
-        (local.set $a2 (v128.load (i32.add (local.get $row) (i32.shl (local.get $kb) (i32.const 1)))))
-        (local.set $a3 (v128.load (i32.add (local.get $row) (i32.mul (local.get $kb) (i32.const 3)))))
+        (local.set $a2 (v128.load (i32.add (local.get $row) (local.get $kb2))))
+        (local.set $a3 (v128.load (i32.add (local.get $row) (local.get $kb3))))
         (local.set $u0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
         (local.set $u1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
         (local.set $u2 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
         (local.set $u3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
-        (v128.store (local.get $ob) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u0) (local.get $u1)))
-        (v128.store (i32.add (local.get $ob) (local.get $ld)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u0) (local.get $u1)))
-        (v128.store (i32.add (local.get $ob) (i32.shl (local.get $ld) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u2) (local.get $u3)))
-        (v128.store (i32.add (local.get $ob) (i32.mul (local.get $ld) (i32.const 3))) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u2) (local.get $u3)))
-        (local.set $row (i32.add (local.get $row) (i32.const 16)))
-        (local.set $ob (i32.add (local.get $ob) (i32.shl (local.get $ld) (i32.const 2))))
-        (local.set $k (i32.add (local.get $k) (i32.const 4)))
-        (br_if $cols (i32.lt_u (local.get $k) (local.get $K))))
-      (local.set $r (i32.add (local.get $r) (i32.const 4)))
-      (br_if $rows (i32.lt_u (local.get $r) (local.get $R)))))
+        (v128.store offset=0 (local.get $ob) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u0) (local.get $u1)))
+        (v128.store offset=0 (i32.add (local.get $ob) (local.get $ld)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u0) (local.get $u1)))
+        (v128.store offset=0 (i32.add (local.get $ob) (local.get $ld2)) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u2) (local.get $u3)))
+        (v128.store offset=0 (i32.add (local.get $ob) (local.get $ld3)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u2) (local.get $u3)))
+        (local.set $a0 (v128.load (i32.add (local.get $row) (local.get $kb4))))
+        (local.set $a1 (v128.load (i32.add (i32.add (local.get $row) (local.get $kb4)) (local.get $kb))))
+        (local.set $a2 (v128.load (i32.add (i32.add (local.get $row) (local.get $kb4)) (local.get $kb2))))
+        (local.set $a3 (v128.load (i32.add (i32.add (local.get $row) (local.get $kb4)) (local.get $kb3))))
+        (local.set $u0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
+        (local.set $u1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
+        (local.set $u2 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
+        (local.set $u3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
+        (v128.store offset=16 (local.get $ob) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u0) (local.get $u1)))
+        (v128.store offset=16 (i32.add (local.get $ob) (local.get $ld)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u0) (local.get $u1)))
+        (v128.store offset=16 (i32.add (local.get $ob) (local.get $ld2)) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u2) (local.get $u3)))
+        (v128.store offset=16 (i32.add (local.get $ob) (local.get $ld3)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u2) (local.get $u3)))
+        (local.set $a0 (v128.load (i32.add (local.get $row) (i32.shl (local.get $kb4) (i32.const 1)))))
+        (local.set $a1 (v128.load (i32.add (i32.add (local.get $row) (i32.shl (local.get $kb4) (i32.const 1))) (local.get $kb))))
+        (local.set $a2 (v128.load (i32.add (i32.add (local.get $row) (i32.shl (local.get $kb4) (i32.const 1))) (local.get $kb2))))
+        (local.set $a3 (v128.load (i32.add (i32.add (local.get $row) (i32.shl (local.get $kb4) (i32.const 1))) (local.get $kb3))))
+        (local.set $u0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
+        (local.set $u1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
+        (local.set $u2 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
+        (local.set $u3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
+        (v128.store offset=32 (local.get $ob) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u0) (local.get $u1)))
+        (v128.store offset=32 (i32.add (local.get $ob) (local.get $ld)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u0) (local.get $u1)))
+        (v128.store offset=32 (i32.add (local.get $ob) (local.get $ld2)) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u2) (local.get $u3)))
+        (v128.store offset=32 (i32.add (local.get $ob) (local.get $ld3)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u2) (local.get $u3)))
+        (local.set $a0 (v128.load (i32.add (local.get $row) (i32.mul (local.get $kb4) (i32.const 3)))))
+        (local.set $a1 (v128.load (i32.add (i32.add (local.get $row) (i32.mul (local.get $kb4) (i32.const 3))) (local.get $kb))))
+        (local.set $a2 (v128.load (i32.add (i32.add (local.get $row) (i32.mul (local.get $kb4) (i32.const 3))) (local.get $kb2))))
+        (local.set $a3 (v128.load (i32.add (i32.add (local.get $row) (i32.mul (local.get $kb4) (i32.const 3))) (local.get $kb3))))
+        (local.set $u0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
+        (local.set $u1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
+        (local.set $u2 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
+        (local.set $u3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
+        (v128.store offset=48 (local.get $ob) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u0) (local.get $u1)))
+        (v128.store offset=48 (i32.add (local.get $ob) (local.get $ld)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u0) (local.get $u1)))
+        (v128.store offset=48 (i32.add (local.get $ob) (local.get $ld2)) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u2) (local.get $u3)))
+        (v128.store offset=48 (i32.add (local.get $ob) (local.get $ld3)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u2) (local.get $u3)))
+          (local.set $row (i32.add (local.get $row) (i32.const 16)))
+          (local.set $ob (i32.add (local.get $ob) (local.get $ld4)))
+          (local.set $k (i32.add (local.get $k) (i32.const 4)))
+          (br_if $cols16 (i32.lt_u (local.get $k) (local.get $K))))
+        (local.set $r (i32.add (local.get $r) (i32.const 16)))
+        (br_if $band16 (i32.le_u (i32.add (local.get $r) (i32.const 16)) (local.get $R)))))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $r) (local.get $R)))
+      (loop $rows
+        (local.set $row (i32.add (local.get $src) (i32.mul (local.get $r) (local.get $kb))))
+        (local.set $ob (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))))
+        (local.set $k (i32.const 0))
+        (loop $cols
+        (local.set $a0 (v128.load (local.get $row)))
+        (local.set $a1 (v128.load (i32.add (local.get $row) (local.get $kb))))
+        (local.set $a2 (v128.load (i32.add (local.get $row) (local.get $kb2))))
+        (local.set $a3 (v128.load (i32.add (local.get $row) (local.get $kb3))))
+        (local.set $u0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
+        (local.set $u1 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
+        (local.set $u2 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
+        (local.set $u3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
+        (v128.store offset=0 (local.get $ob) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u0) (local.get $u1)))
+        (v128.store offset=0 (i32.add (local.get $ob) (local.get $ld)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u0) (local.get $u1)))
+        (v128.store offset=0 (i32.add (local.get $ob) (local.get $ld2)) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $u2) (local.get $u3)))
+        (v128.store offset=0 (i32.add (local.get $ob) (local.get $ld3)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $u2) (local.get $u3)))
+          (local.set $row (i32.add (local.get $row) (i32.const 16)))
+          (local.set $ob (i32.add (local.get $ob) (local.get $ld4)))
+          (local.set $k (i32.add (local.get $k) (i32.const 4)))
+          (br_if $cols (i32.lt_u (local.get $k) (local.get $K))))
+        (local.set $r (i32.add (local.get $r) (i32.const 4)))
+        (br_if $rows (i32.lt_u (local.get $r) (local.get $R))))))
 
   ;; Attention, one query row of one head (ops/attention.ts calls these per row and head, with the softmax between
   ;; them in JS): D is a multiple of 4; k and v rows are $stride bytes apart (the cache's [B, S, KVH, D] layout).

@@ -16,6 +16,10 @@ export interface SimdKernels {
   unpack_int8: Unpack;
   unpack_int4: Unpack;
   unpack_bf16: Unpack;
+  /** out[n, k] = Σ_r a[n, r] · W[r, k] for k0 ≤ k < k1, int8 W [R, K] (the backward product); R even, k0, k1, G multiples of 16. */
+  int8t(a: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, k0: number, k1: number): void;
+  /** x float32 [N, K] → q int16 [N, K] against each row's absmax, xs[n] = absmax / 32767 (NaN: a row not finite). */
+  round16(x: number, N: number, K: number, q: number, xs: number): void;
   /** float32 src [R, K] → out[k · ldo + r]; R and K multiples of 4. */
   transpose4(src: number, R: number, K: number, out: number, ldo: number): void;
   /** out[s] = scale · q·k[s] for s < count; k rows `stride` bytes apart; D a multiple of 4. */

@@ -4,7 +4,8 @@
 import * as tf from '../tf';
 import { matmul } from '../ops/matmul';
 import { dequantize } from '../ops/dequantize';
-import { packedGemm, packedMatMul, PACKED_GEMM, PACKED_MATMUL } from '../ops/packed-matmul';
+import { packedGemm, packedMatMul, packedMatMulT, PACKED_GEMM, PACKED_MATMUL } from '../ops/packed-matmul';
+import { simdBackwardFits, simdProductForManyRows } from '../ops/packed-matmul-simd';
 import { hasKernel } from '../ops/webgpu-program';
 import { recording } from '../ops/own-tape';
 import { packedBytes, PER_WORD, quantize, type PackFormat, type Packing } from './format';
@@ -77,17 +78,20 @@ export class PackedMatrix {
   }
 
   /** x·Wᵀ by the fastest kernel here: for few rows (decoding) the one-thread-per-output packed product, for many the
-   * tiled one where the backend has it (WebGPU), else W unpacked and multiplied (cpu, WASM). */
+   * tiled one where the backend has it (WebGPU), on WASM int8's integer product in the SIMD module (faster than
+   * unpacking at any row count), else W unpacked and multiplied (cpu, WASM's other formats). */
   private product(x: tf.Tensor2D): tf.Tensor2D {
-    if (x.shape[0] <= PACKED_PRODUCT_MAX_ROWS && hasKernel(PACKED_MATMUL)) return packedMatMul(x, this.words, this.scales, this.packing);
+    const packedRows = x.shape[0] <= PACKED_PRODUCT_MAX_ROWS || (tf.getBackend() === 'wasm' && simdProductForManyRows(this.packing, this.cols));
+    if (packedRows && hasKernel(PACKED_MATMUL)) return packedMatMul(x, this.words, this.scales, this.packing);
     if (hasKernel(PACKED_GEMM)) return packedGemm(x, this.words, this.scales, this.packing, false);
     return tf.tidy(() => matmul(x, this.dense(true)));
   }
 
   /** dy [N, R] → dy·W [N, K]: the product through Wᵀ, for the backward pass (unpacked in the kernel's tiles on
-   * WebGPU; elsewhere W unpacked and freed at once). */
+   * WebGPU; int8 read as it is by the SIMD module on WASM; elsewhere W unpacked and freed at once). */
   backward(dy: tf.Tensor2D): tf.Tensor2D {
     if (hasKernel(PACKED_GEMM)) return packedGemm(dy, this.words, this.scales, this.packing, true);
+    if (tf.getBackend() === 'wasm' && simdBackwardFits(this.packing, this.rows, this.cols)) return packedMatMulT(dy, this.words, this.scales, this.packing);
     return tf.tidy(() => matmul(dy, this.dense(false)));
   }
 
