@@ -11,7 +11,7 @@ import { LORA_TARGETS, LoraAdapter } from '../../workers/engine/lora';
 import { chunkedLmLoss } from '../../workers/engine/train/lm-loss';
 import * as tf from '../../workers/engine/tf';
 import { PackedMatrix, PACKED_PRODUCT_MAX_ROWS } from '../../workers/engine/quant/packed-matrix';
-import { xRoundingBound } from '../../workers/engine/ops/packed-matmul-simd';
+import { simdProductForManyRows, xRoundingBound } from '../../workers/engine/ops/packed-matmul-simd';
 import { simdPoolOn } from '../../workers/engine/ops/simd-pool';
 import { wasmHeap } from '../../workers/engine/ops/backend-io';
 import { packingFor, type PackFormat } from '../../workers/engine/quant/format';
@@ -160,8 +160,9 @@ async function dequantized(backend: BackendName): Promise<{ bits: Record<string,
     m.dispose();
     // The products the model takes from packed weights, of a matrix of ordinary values (the all-patterns one holds
     // infinities and NaNs): for 1 and 3 rows, a decoded token's (PackedMatMul, straight from the packed words); for
-    // 70 rows, training's (PackedGemm's tiles on WebGPU, partial tiles in every dimension; elsewhere unpacked, then
-    // multiplied), and its gradient dy·W for x (the backward product).
+    // 70 rows, training's (PackedGemm's tiles on WebGPU, partial tiles in every dimension; on WASM int8's from the
+    // packed words in the SIMD module; elsewhere unpacked, then multiplied), and its gradient dy·W for x (the backward
+    // product: on WASM int8's from the packed words too).
     const pv = seeded(100 * 96, 77, 1);
     const p = format === 'f16' ? PackedMatrix.fromHalves(Uint16Array.from(pv, f32ToF16), 100, 96, 'f16') : PackedMatrix.fromValues(pv, 100, 96, packingFor(format, 96)!);
     const dense = p.dense();
@@ -175,9 +176,9 @@ async function dequantized(backend: BackendName): Promise<{ bits: Record<string,
       const dx = tf.grad((xIn: tf.Tensor) => tf.sum(tf.mul(p.forward(xIn as tf.Tensor2D), dy)))(x);
       products[`${format} × ${n} rows`] = Array.from(await y.data());
       products[`${format} × ${n} rows, gradient`] = Array.from(await dx.data());
-      // WASM's few-row product rounds x to int16 (int8, int4): the most that moves each result.
-      const few = n <= PACKED_PRODUCT_MAX_ROWS;
-      allowed[`${format} × ${n} rows`] = few ? Array.from(xRoundingBound(format, xv, n, w, p.rows, p.cols)) : new Array(n * p.rows).fill(0);
+      // WASM's few-row product rounds x to int16 (int8, int4), and int8's at any row count: the most that moves each result.
+      const rounds = n <= PACKED_PRODUCT_MAX_ROWS || simdProductForManyRows(p.packing, p.cols);
+      allowed[`${format} × ${n} rows`] = rounds ? Array.from(xRoundingBound(format, xv, n, w, p.rows, p.cols)) : new Array(n * p.rows).fill(0);
       allowed[`${format} × ${n} rows, gradient`] = new Array(n * p.cols).fill(0);
       tf.dispose([x, dy, y, dx]);
     }

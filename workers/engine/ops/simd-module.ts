@@ -67,7 +67,10 @@ export function simdKernelsOn(memory: WebAssembly.Memory): SimdKernels | null {
   return kernels;
 }
 
-/** Whether this JS engine can run the module at all. */
+let validated: boolean | null = null;
+
+/** Whether this JS engine can run the module at all (validated once: the products ask at every call). */
 export function hasSimdModule(): boolean {
-  return WebAssembly.validate(moduleBytes(PLAIN));
+  validated ??= WebAssembly.validate(moduleBytes(PLAIN));
+  return validated;
 }
