@@ -93,7 +93,7 @@ export function roundRows(x: Float32Array, N: number, K: number, nibbleOrder: bo
  * (a [52428, 640] block: 490 ms to pack, 102 ms to multiply 64 rows).
  */
 export function simdBackwardFits(packing: Packing, R: number, K: number): boolean {
-  return packing.format === 'int8' && simdFits(packing, K) && R % 2 === 0 && hasSimdModule();
+  return simdProductForManyRows(packing, K) && R % 2 === 0;
 }
 
 /** dy [N, R] · W [R, K] → out [N, K] for int8 W in the WASM heap (simdBackwardFits), split by columns across the pool. */
