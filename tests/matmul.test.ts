@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../workers/engine/backend';
 import { matmul, SPLIT_MIN_MACS } from '../workers/engine/ops/matmul';
 import { transposeStats } from '../workers/engine/ops/wasm-transpose';
+import { matmulStats, summedRows } from '../workers/engine/ops/wasm-matmul';
 import { sliceStats } from '../workers/engine/ops/wasm-slice';
 import * as tf from '../workers/engine/tf';
 import { setupNodeHost } from '../workers/node/host';
@@ -96,6 +97,53 @@ describe('batched matmul split per entry (WASM)', () => {
           for (let i = 0; i < m; i++) s += A(z, i, p) * wv[z * m * n + i * n + j];
           expect(gb[z * k * n + (tb ? j * k + p : p * n + j)]).toBeCloseTo(s, 3);
         }
+  });
+});
+
+// WASM's BatchMatMul in the SIMD module (ops/wasm-matmul.ts: f32mm) against plain loops in double precision: a batch
+// split by entries, single products split by rows, 16-column tiles with a 4-column rest, an inner side over one
+// 256-row block, row counts that are not whole 8-row blocks; and the products it leaves to XNNPACK.
+describe('BatchMatMul in the SIMD module (WASM)', () => {
+  it('equals plain loops, split across the threads', async () => {
+    setupNodeHost();
+    await selectBackend('wasm');
+    const cases: [number, number, number, number, boolean, boolean][] = [
+      [12, 40, 64, 128, false, true], // attention's per-head products: a batch
+      [3, 5, 6, 20, false, true], // a 16-column tile and a 4-column rest, few rows
+      [1, 8, 520, 1536, true, true], // a LoRA factor's gradient: few rows summed over a batch's, an inner side over 256
+      [1, 8, 520, 1536, false, false], // the same rows of a forward product: XNNPACK's, as with more rows
+      [1, 300, 8, 52, false, true], // a short inner side (rank 8), rows split across threads
+      [2, 17, 258, 36, false, true],
+      [3, 7, 10, 23, false, true], // 16, then 4, then 3 columns one at a time
+      [1, 40, 64, 2, false, true], // fewer columns than a vector
+      [1, 300, 576, 8, false, false], // a thin N: XNNPACK's
+      [1, 96, 96, 96, false, false], // no thin side: XNNPACK's
+      [2, 4, 3, 8, false, false], // an odd inner side: tfjs's own
+    ];
+    for (const [E, M, K, N, summed, simd] of cases) {
+      const a = tf.randomNormal([E, M, K], 0, 1, 'float32', M + K);
+      const b = tf.randomNormal([E, K, N], 0, 1, 'float32', K + N);
+      const before = matmulStats.simd;
+      const product = () => tf.matMul(E === 1 ? a.reshape([M, K]) : a, E === 1 ? b.reshape([K, N]) : b);
+      const got = await (summed ? summedRows(product) : product()).data();
+      expect(matmulStats.simd > before, `${[E, M, K, N]}: the module ran`).toBe(simd);
+      const [av, bv] = await Promise.all([a.data(), b.data()]);
+      let worst = 0;
+      for (let e = 0; e < E; e++)
+        for (let m = 0; m < M; m++)
+          for (let n = 0; n < N; n++) {
+            let s = 0;
+            let size = 0;
+            for (let k = 0; k < K; k++) {
+              s += av[(e * M + m) * K + k] * bv[(e * K + k) * N + n];
+              size += Math.abs(av[(e * M + m) * K + k] * bv[(e * K + k) * N + n]);
+            }
+            worst = Math.max(worst, Math.abs(got[(e * M + m) * N + n] - s) / size);
+          }
+      expect(worst, `${[E, M, K, N]}`).toBeLessThan(1e-6);
+      a.dispose();
+      b.dispose();
+    }
   });
 });
 

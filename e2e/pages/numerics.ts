@@ -26,6 +26,7 @@ import { capStorageBuffers } from '../../workers/engine/ops/row-linear-webgpu';
 import { GATED_ACT, gatedAct, gatedActOps } from '../../workers/engine/ops/gated-act';
 import { adamwKernels, hasFusedAdamW } from '../../workers/engine/ops/adamw';
 import { lmCrossEntropy, lmCrossEntropyOps, lmCrossEntropyRuns } from '../../workers/engine/ops/lm-cross-entropy';
+import { matmulStats, summedRows } from '../../workers/engine/ops/wasm-matmul';
 
 configureBrowserWasm();
 
@@ -295,6 +296,21 @@ async function fusedKernels(backend: BackendName): Promise<FusedCheck[]> {
     await compare(`${name}, d q`, attentionRuns(q), q.clone(), cached, (t) => attentionOps(t as tf.Tensor4D, k, v, attrs), B * T <= WASM_ATTENTION_MAX_ROWS);
     tf.dispose([q, kAll, vAll, k, v]);
   }
+  // WASM's BatchMatMul in the SIMD module (ops/wasm-matmul.ts): a batch (attention's per-head products), a LoRA
+  // factor's gradient (few rows summed over a batch's, an inner side over one 256-row block) and a rank-8 product with
+  // a 3-column rest, against the same product as broadcast multiplies and a sum (no BatchMatMul), and their gradients
+  // for the first operand.
+  if (backend === 'wasm')
+    for (const [E, M, K, N] of [[4, 80, 32, 40], [1, 8, 300, 576], [1, 100, 8, 55]]) {
+      const a = tf.tensor3d(seeded(E * M * K, 83 + K, 1), [E, M, K]);
+      const b = tf.tensor3d(seeded(E * K * N, 89 + N, 1), [E, K, N]);
+      const before = matmulStats.simd;
+      const product = (t: tf.Tensor) => (E === 1 ? summedRows(() => tf.matMul(t.reshape([M, K]), b.reshape([K, N]))).reshape([E, M, N]) : tf.matMul(t as tf.Tensor3D, b));
+      tf.tidy(() => product(a));
+      const ran = matmulStats.simd > before;
+      await compare(`BatchMatMul ${E}×${M}×${K} · ${K}×${N}`, ran, a, product, (t) => tf.sum(tf.mul(t.expandDims(3), b.expandDims(1)), 2), true);
+      b.dispose();
+    }
   // The LM head's cross-entropy from its products (training's loss): its row statistics (logsumexp, NLL, argmax hit)
   // against the ops, and its dz against autograd of the ops' NLL: rows that leave workgroup lanes idle, Gemma's cap over
   // a vocabulary of 50,000, and many rows of a small vocabulary.

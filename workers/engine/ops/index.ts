@@ -5,6 +5,7 @@ import * as tf from '../tf';
 import { batchMatMulGradient } from './matmul';
 import { registerWasmSlice } from './wasm-slice';
 import { registerWasmTranspose } from './wasm-transpose';
+import { registerWasmMatMul } from './wasm-matmul';
 import { registerWasmIdentity } from './wasm-identity';
 import { registerDequantize } from './dequantize';
 import { registerDequantizeWebgpu } from './dequantize-webgpu';
@@ -28,6 +29,7 @@ export const OPS: readonly { name: string; register(): void | Promise<void>; bac
   { name: 'BatchMatMul gradient through matmul() (WASM fast paths in backward too)', register: () => tf.registerGradient(batchMatMulGradient) },
   { name: 'WASM Slice reading the heap in place', register: registerWasmSlice },
   { name: 'WASM Identity (tf.clone) sharing its input\'s memory, no copy', register: registerWasmIdentity },
+  { name: 'WASM BatchMatMul of thin and batched float32 products in the SIMD module, on every thread', register: registerWasmMatMul },
   { name: 'WASM Transpose of the last two axes by the SIMD module\'s 4 × 4 blocks, on every thread', register: registerWasmTranspose },
   { name: 'Dequantize packed frozen weights (bf16, f16, int8, int4) to float32, on cpu and WASM', register: registerDequantize },
   { name: 'Dequantize packed frozen weights on WebGPU (a WGSL program)', register: registerDequantizeWebgpu, backend: 'webgpu' },

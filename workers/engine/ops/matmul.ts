@@ -2,10 +2,13 @@
 // untransposed product: measured here at 1024³, 24 GFLOP/s plain, 1.8 with transposeB, 0.4 with
 // transposeA; and a batched product runs its own slow loop (attention's [12,768,64]×[12,64,256]: 0.9
 // GFLOP/s batched, 22 as twelve 2-D products). So on WASM a transposed operand is materialised first (an
-// O(n²) copy before an O(n³) product) and a batched product is done one matrix at a time.
+// O(n²) copy before an O(n³) product) and a batched product goes to the SIMD module's float32 product as one call
+// (ops/wasm-matmul.ts: 32–40 GFLOP/s a thread, split across the threads), or, where that module does not run, is
+// done one matrix at a time.
 // The gradient of BatchMatMul is replaced (ops/index.ts registers it) by one that routes through the same
 // function; its per-input closures stay lazy, so frozen weights never get a gradient computed.
 import * as tf from '../tf';
+import { simdMatMulRuns, summedRows } from './wasm-matmul';
 
 function swapLast(t: tf.Tensor): tf.Tensor {
   const perm = t.shape.map((_, i) => i);
@@ -38,6 +41,7 @@ function batchedOneByOne(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
   const ny = batchOf(y);
   if (ny === 1) return tf.matMul(x.reshape([nx * M, K]), y.reshape([K, N])).reshape([...outBatch, M, N]);
   if (nx !== ny || x.rank !== y.rank) return tf.matMul(x, y); // a broadcast this does not split: tfjs's own kernel
+  if (simdMatMulRuns(nx, M, K, N)) return tf.matMul(x, y); // the whole batch in one call (ops/wasm-matmul.ts)
   if (M * K * N < SPLIT_MIN_MACS) return tf.matMul(x, y); // small (decoding's attention): the loop beats n calls
   return matmulEach(x.reshape([nx, M, K]), y.reshape([nx, K, N])).reshape([...outBatch, M, N]);
 }
@@ -82,7 +86,7 @@ export const batchMatMulGradient: tf.GradConfig = {
       // Each in its own tidy: a materialised transpose (a whole weight matrix, for a frozen linear layer)
       // is freed at once, not at the end of the backward pass.
       a: () => tf.tidy(() => unbroadcast(transposeA ? matmul(b, g, transposeB, true) : matmul(g, b, false, !transposeB), a.shape)),
-      b: () => tf.tidy(() => unbroadcast(transposeB ? matmul(g, a, true, transposeA) : matmul(a, g, !transposeA, false), b.shape)),
+      b: () => tf.tidy(() => summedRows(() => unbroadcast(transposeB ? matmul(g, a, true, transposeA) : matmul(a, g, !transposeA, false), b.shape))),
     };
   },
 };

@@ -1,6 +1,7 @@
 ;; WASM's kernels of webtune's own, with 128-bit SIMD, on tfjs-backend-wasm's heap (this module imports that memory;
 ;; every argument is a byte address in it): PackedMatMul's product (int8, int4, bf16), Dequantize's unpacking of a whole
-;; matrix (and its 4 × 4 transpose), and a decoded token's attention (its scores and its weighted sum of values).
+;; matrix (and its 4 × 4 transpose), float32 products for BatchMatMul (f32mm), and a decoded token's attention (its
+;; scores and its weighted sum of values).
 ;;
 ;; PackedMatMul: out[n · ldo + r] = Σₖ x[n, k] · W[r, k] for a packed W [R, K] (quant/format.ts), read straight from
 ;; tfjs-backend-wasm's heap. out's rows are $ldo elements apart, so that a run over a part of W's rows (ops/simd-pool.ts
@@ -380,6 +381,147 @@
         (br_if $cols (i32.lt_u (local.get $k) (local.get $K))))
       (local.set $r (i32.add (local.get $r) (local.get $h)))
       (br_if $bands (i32.lt_u (local.get $r) (local.get $R)))))
+
+;; float32 products (BatchMatMul on WASM: ops/wasm-matmul.ts): for each entry e0 ≤ e < e1 of a batch, out[e, n, k] =
+  ;; Σ_r a[e, n, r] · b[e, r, k] for n < N and this call's columns k0 ≤ k < k1; a [E, N, R], b [E, R, K] and out
+  ;; [E, N, K] with their rows packed. int8t's blocking with b in float32: 256 rows of b at a time, within them 8 rows of
+  ;; a, within them 16 columns (the last few columns 4 at a time), two rows of b held in registers while each row of a
+  ;; adds its two terms. R even; K, k0 and k1 multiples of 4; N ≥ 1.
+  (func (export "f32mm") (param $a i32) (param $N i32) (param $b i32) (param $R i32) (param $K i32) (param $out i32) (param $k0 i32) (param $k1 i32) (param $e0 i32) (param $e1 i32)
+    (local $ae i32) (local $be i32) (local $oe i32) (local $r0 i32) (local $rEnd i32) (local $n0 i32) (local $nEnd i32) (local $c i32) (local $r i32)
+    (local $n i32) (local $ap i32) (local $op i32) (local $bp i32) (local $ra i32) (local $rk i32) (local $x0 v128) (local $x1 v128)
+    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $w4 v128) (local $w5 v128) (local $w6 v128) (local $w7 v128)
+    (local.set $ra (i32.shl (local.get $R) (i32.const 2))) ;; bytes from one row of a to the next
+    (local.set $rk (i32.shl (local.get $K) (i32.const 2))) ;; bytes from one row of b (and of out) to the next
+    (block $done
+      (br_if $done (i32.ge_u (local.get $e0) (local.get $e1)))
+      (loop $entries
+        (local.set $ae (i32.add (local.get $a) (i32.mul (i32.mul (local.get $e0) (local.get $N)) (local.get $ra))))
+        (local.set $be (i32.add (local.get $b) (i32.mul (i32.mul (local.get $e0) (local.get $R)) (local.get $rk))))
+        (local.set $oe (i32.add (local.get $out) (i32.mul (i32.mul (local.get $e0) (local.get $N)) (local.get $rk))))
+        ;; zero this call's columns of the entry's out
+        (local.set $n (i32.const 0))
+        (loop $zeroRows
+          (local.set $op (i32.add (local.get $oe) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $K)) (local.get $k0)) (i32.const 2))))
+          (local.set $c (local.get $k0))
+          (block $zeroed
+            (loop $zero
+              (br_if $zeroed (i32.ge_u (local.get $c) (local.get $k1)))
+              (if (i32.le_u (i32.add (local.get $c) (i32.const 4)) (local.get $k1))
+                (then
+                  (v128.store (local.get $op) (v128.const i32x4 0 0 0 0))
+                  (local.set $op (i32.add (local.get $op) (i32.const 16)))
+                  (local.set $c (i32.add (local.get $c) (i32.const 4))))
+                (else
+                  (f32.store (local.get $op) (f32.const 0))
+                  (local.set $op (i32.add (local.get $op) (i32.const 4)))
+                  (local.set $c (i32.add (local.get $c) (i32.const 1)))))
+              (br $zero)))
+          (local.set $n (i32.add (local.get $n) (i32.const 1)))
+          (br_if $zeroRows (i32.lt_u (local.get $n) (local.get $N))))
+        (local.set $r0 (i32.const 0))
+        (loop $bBlocks
+          (local.set $rEnd (select (i32.add (local.get $r0) (i32.const 256)) (local.get $R) (i32.lt_u (i32.add (local.get $r0) (i32.const 256)) (local.get $R))))
+          (local.set $n0 (i32.const 0))
+          (loop $aBlocks
+            (local.set $nEnd (select (i32.add (local.get $n0) (i32.const 8)) (local.get $N) (i32.lt_u (i32.add (local.get $n0) (i32.const 8)) (local.get $N))))
+            (local.set $c (local.get $k0))
+            (block $wideDone
+              (loop $wide
+                (br_if $wideDone (i32.gt_u (i32.add (local.get $c) (i32.const 16)) (local.get $k1)))
+                (local.set $bp (i32.add (local.get $be) (i32.add (i32.mul (local.get $r0) (local.get $rk)) (i32.shl (local.get $c) (i32.const 2)))))
+                (local.set $r (local.get $r0))
+                (loop $rows
+                  (local.set $w0 (v128.load offset=0 (local.get $bp)))
+                  (local.set $w1 (v128.load offset=16 (local.get $bp)))
+                  (local.set $w2 (v128.load offset=32 (local.get $bp)))
+                  (local.set $w3 (v128.load offset=48 (local.get $bp)))
+                  (local.set $w4 (v128.load offset=0 (i32.add (local.get $bp) (local.get $rk))))
+                  (local.set $w5 (v128.load offset=16 (i32.add (local.get $bp) (local.get $rk))))
+                  (local.set $w6 (v128.load offset=32 (i32.add (local.get $bp) (local.get $rk))))
+                  (local.set $w7 (v128.load offset=48 (i32.add (local.get $bp) (local.get $rk))))
+                  (local.set $ap (i32.add (local.get $ae) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $R)) (local.get $r)) (i32.const 2))))
+                  (local.set $op (i32.add (local.get $oe) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $K)) (local.get $c)) (i32.const 2))))
+                  (local.set $n (local.get $n0))
+                  (loop $outs
+                    (local.set $x0 (v128.load32_splat (local.get $ap)))
+                    (local.set $x1 (v128.load32_splat offset=4 (local.get $ap)))
+                    (v128.store offset=0 (local.get $op)
+                      (f32x4.add (v128.load offset=0 (local.get $op))
+                        (f32x4.add (f32x4.mul (local.get $x0) (local.get $w0)) (f32x4.mul (local.get $x1) (local.get $w4)))))
+                    (v128.store offset=16 (local.get $op)
+                      (f32x4.add (v128.load offset=16 (local.get $op))
+                        (f32x4.add (f32x4.mul (local.get $x0) (local.get $w1)) (f32x4.mul (local.get $x1) (local.get $w5)))))
+                    (v128.store offset=32 (local.get $op)
+                      (f32x4.add (v128.load offset=32 (local.get $op))
+                        (f32x4.add (f32x4.mul (local.get $x0) (local.get $w2)) (f32x4.mul (local.get $x1) (local.get $w6)))))
+                    (v128.store offset=48 (local.get $op)
+                      (f32x4.add (v128.load offset=48 (local.get $op))
+                        (f32x4.add (f32x4.mul (local.get $x0) (local.get $w3)) (f32x4.mul (local.get $x1) (local.get $w7)))))
+                    (local.set $ap (i32.add (local.get $ap) (local.get $ra)))
+                    (local.set $op (i32.add (local.get $op) (local.get $rk)))
+                    (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                    (br_if $outs (i32.lt_u (local.get $n) (local.get $nEnd))))
+                  (local.set $bp (i32.add (local.get $bp) (i32.shl (local.get $rk) (i32.const 1))))
+                  (local.set $r (i32.add (local.get $r) (i32.const 2)))
+                  (br_if $rows (i32.lt_u (local.get $r) (local.get $rEnd))))
+                (local.set $c (i32.add (local.get $c) (i32.const 16)))
+                (br $wide)))
+            (block $narrowDone
+              (loop $narrow
+                (br_if $narrowDone (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $k1)))
+                (local.set $bp (i32.add (local.get $be) (i32.add (i32.mul (local.get $r0) (local.get $rk)) (i32.shl (local.get $c) (i32.const 2)))))
+                (local.set $r (local.get $r0))
+                (loop $rows4
+                  (local.set $w0 (v128.load (local.get $bp)))
+                  (local.set $w4 (v128.load (i32.add (local.get $bp) (local.get $rk))))
+                  (local.set $ap (i32.add (local.get $ae) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $R)) (local.get $r)) (i32.const 2))))
+                  (local.set $op (i32.add (local.get $oe) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $K)) (local.get $c)) (i32.const 2))))
+                  (local.set $n (local.get $n0))
+                  (loop $outs4
+                    (v128.store (local.get $op)
+                      (f32x4.add (v128.load (local.get $op))
+                        (f32x4.add (f32x4.mul (v128.load32_splat (local.get $ap)) (local.get $w0))
+                          (f32x4.mul (v128.load32_splat offset=4 (local.get $ap)) (local.get $w4)))))
+                    (local.set $ap (i32.add (local.get $ap) (local.get $ra)))
+                    (local.set $op (i32.add (local.get $op) (local.get $rk)))
+                    (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                    (br_if $outs4 (i32.lt_u (local.get $n) (local.get $nEnd))))
+                  (local.set $bp (i32.add (local.get $bp) (i32.shl (local.get $rk) (i32.const 1))))
+                  (local.set $r (i32.add (local.get $r) (i32.const 2)))
+                  (br_if $rows4 (i32.lt_u (local.get $r) (local.get $rEnd))))
+                (local.set $c (i32.add (local.get $c) (i32.const 4)))
+                (br $narrow)))
+            ;; the last K mod 4 columns one at a time, each sum in the same order as a vector lane's (so a column's
+            ;; value does not depend on where the call's columns end)
+            (block $tailDone
+              (loop $tail
+                (br_if $tailDone (i32.ge_u (local.get $c) (local.get $k1)))
+                (local.set $n (local.get $n0))
+                (loop $tailRows
+                  (local.set $op (i32.add (local.get $oe) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $K)) (local.get $c)) (i32.const 2))))
+                  (local.set $ap (i32.add (local.get $ae) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $R)) (local.get $r0)) (i32.const 2))))
+                  (local.set $bp (i32.add (local.get $be) (i32.add (i32.mul (local.get $r0) (local.get $rk)) (i32.shl (local.get $c) (i32.const 2)))))
+                  (local.set $r (local.get $r0))
+                  (loop $tailSum
+                    (f32.store (local.get $op)
+                      (f32.add (f32.load (local.get $op))
+                        (f32.add (f32.mul (f32.load (local.get $ap)) (f32.load (local.get $bp)))
+                          (f32.mul (f32.load offset=4 (local.get $ap)) (f32.load (i32.add (local.get $bp) (local.get $rk)))))))
+                    (local.set $ap (i32.add (local.get $ap) (i32.const 8)))
+                    (local.set $bp (i32.add (local.get $bp) (i32.shl (local.get $rk) (i32.const 1))))
+                    (local.set $r (i32.add (local.get $r) (i32.const 2)))
+                    (br_if $tailSum (i32.lt_u (local.get $r) (local.get $rEnd))))
+                  (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                  (br_if $tailRows (i32.lt_u (local.get $n) (local.get $nEnd))))
+                (local.set $c (i32.add (local.get $c) (i32.const 1)))
+                (br $tail)))
+            (local.set $n0 (local.get $nEnd))
+            (br_if $aBlocks (i32.lt_u (local.get $n0) (local.get $N))))
+          (local.set $r0 (local.get $rEnd))
+          (br_if $bBlocks (i32.lt_u (local.get $r0) (local.get $R))))
+        (local.set $e0 (i32.add (local.get $e0) (i32.const 1)))
+        (br_if $entries (i32.lt_u (local.get $e0) (local.get $e1))))))
 
   ;; Attention, one query row of one head (ops/attention.ts calls these per row and head, with the softmax between
   ;; them in JS): D is a multiple of 4; k and v rows are $stride bytes apart (the cache's [B, S, KVH, D] layout).

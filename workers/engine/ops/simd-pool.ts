@@ -15,9 +15,9 @@
 import { compiledKernels, isShared, simdKernelsOn } from './simd-module';
 
 /** The module's kernels a helper runs, by their index in a slot: the packed products (x·Wᵀ, and int8's dy·W), unpacking (Dequantize),
- * transposing (Dequantize's transposed layout, and WASM's Transpose: ops/wasm-transpose.ts), and rounding the int8
- * product's x to int16 (ops/packed-matmul-simd.ts). */
-export const POOLED = ['int8', 'int4', 'bf16', 'unpack_int8', 'unpack_int4', 'unpack_bf16', 'transpose4', 'round16', 'int8t'] as const;
+ * transposing (Dequantize's transposed layout, and WASM's Transpose: ops/wasm-transpose.ts), rounding the int8
+ * product's x to int16 (ops/packed-matmul-simd.ts), and float32 products (WASM's BatchMatMul: ops/wasm-matmul.ts). */
+export const POOLED = ['int8', 'int4', 'bf16', 'unpack_int8', 'unpack_int4', 'unpack_bf16', 'transpose4', 'round16', 'int8t', 'f32mm'] as const;
 export type Pooled = (typeof POOLED)[number];
 /** A pooled kernel's call: its arguments (byte addresses and counts) in the module's order, at most ARGS. */
 type Call = (...args: number[]) => void;
