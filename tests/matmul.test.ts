@@ -112,21 +112,25 @@ describe('BatchMatMul in the SIMD module (WASM)', () => {
       [3, 5, 6, 20, false, true], // a 16-column tile and a 4-column rest, few rows
       [1, 8, 520, 1536, true, true], // a LoRA factor's gradient: few rows summed over a batch's, an inner side over 256
       [1, 8, 520, 1536, false, false], // the same rows of a forward product: XNNPACK's, as with more rows
+      [-1, 8, 520, 96, false, true], // a batch of one (rank 3): the module's, as a batch of more
       [1, 300, 8, 52, false, true], // a short inner side (rank 8), rows split across threads
       [2, 17, 258, 36, false, true],
       [3, 7, 10, 23, false, true], // 16, then 4, then 3 columns one at a time
       [1, 40, 64, 2, false, true], // fewer columns than a vector
       [1, 300, 576, 8, false, false], // a thin N: XNNPACK's
       [1, 96, 96, 96, false, false], // no thin side: XNNPACK's
-      [2, 4, 3, 8, false, false], // an odd inner side: tfjs's own
+      [2, 4, 3, 8, false, true], // an odd inner side: its last row alone
+      [1, 9, 257, 37, true, true], // an odd inner side past one 256-row block: a block of one row
+      [2, 6, 1, 20, false, true], // an inner side of one
     ];
-    for (const [E, M, K, N, summed, simd] of cases) {
+    for (const [entries, M, K, N, summed, simd] of cases) {
+      const E = Math.abs(entries); // −1: one entry kept as a batch of rank 3; 1: one product of rank 2
       const a = tf.randomNormal([E, M, K], 0, 1, 'float32', M + K);
       const b = tf.randomNormal([E, K, N], 0, 1, 'float32', K + N);
       const before = matmulStats.simd;
-      const product = () => tf.matMul(E === 1 ? a.reshape([M, K]) : a, E === 1 ? b.reshape([K, N]) : b);
+      const product = () => tf.matMul(entries === 1 ? a.reshape([M, K]) : a, entries === 1 ? b.reshape([K, N]) : b);
       const got = await (summed ? summedRows(product) : product()).data();
-      expect(matmulStats.simd > before, `${[E, M, K, N]}: the module ran`).toBe(simd);
+      expect(matmulStats.simd > before, `${[entries, M, K, N]}: the module ran`).toBe(simd);
       const [av, bv] = await Promise.all([a.data(), b.data()]);
       let worst = 0;
       for (let e = 0; e < E; e++)
@@ -140,10 +144,28 @@ describe('BatchMatMul in the SIMD module (WASM)', () => {
             }
             worst = Math.max(worst, Math.abs(got[(e * M + m) * N + n] - s) / size);
           }
-      expect(worst, `${[E, M, K, N]}`).toBeLessThan(1e-6);
+      expect(worst, `${[entries, M, K, N]}`).toBeLessThan(1e-6);
       a.dispose();
       b.dispose();
     }
+  });
+});
+
+// A row's value from the module depends neither on the rows beside it nor on where the columns end: a sequence alone
+// and in a batch (attention's products; a rank-8 inner side), and a block of columns (the LM head's vocabulary).
+describe('BatchMatMul in the SIMD module (WASM): the same bits whatever the batch', () => {
+  it('gives a row alone, in a batch and in a block of columns the same value', async () => {
+    setupNodeHost();
+    await selectBackend('wasm');
+    const before = matmulStats.simd;
+    const [a, b] = [tf.randomNormal([2, 40, 64], 0, 1, 'float32', 7), tf.randomNormal([2, 64, 100], 0, 1, 'float32', 8)];
+    const one = (t: tf.Tensor) => t.slice([0, 0, 0], [1, -1, -1]);
+    expect(Array.from(await tf.matMul(one(a), one(b)).data())).toEqual(Array.from(await one(tf.matMul(a, b)).data()));
+    const [x, w] = [tf.randomNormal([300, 8], 0, 1, 'float32', 9), tf.randomNormal([8, 55], 0, 1, 'float32', 10)];
+    const rows = tf.matMul(x, w);
+    expect(Array.from(await tf.matMul(x.slice([0, 0], [5, 8]), w).data())).toEqual(Array.from(await rows.slice([0, 0], [5, 55]).data()));
+    expect(Array.from(await tf.matMul(x, w.slice([0, 0], [8, 23])).data())).toEqual(Array.from(await rows.slice([0, 0], [300, 23]).data()));
+    expect(matmulStats.simd - before).toBe(5); // every product above ran in the module
   });
 });
 

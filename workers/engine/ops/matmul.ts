@@ -39,9 +39,10 @@ function batchedOneByOne(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
   const outBatch = x.rank >= y.rank ? x.shape.slice(0, -2) : y.shape.slice(0, -2);
   const nx = batchOf(x);
   const ny = batchOf(y);
+  // the whole batch in one call (ops/wasm-matmul.ts), a batch of one too: attention's path does not hang on B
+  if (nx === ny && x.rank === y.rank && simdMatMulRuns(true, M, K, N)) return tf.matMul(x, y);
   if (ny === 1) return tf.matMul(x.reshape([nx * M, K]), y.reshape([K, N])).reshape([...outBatch, M, N]);
   if (nx !== ny || x.rank !== y.rank) return tf.matMul(x, y); // a broadcast this does not split: tfjs's own kernel
-  if (simdMatMulRuns(nx, M, K, N)) return tf.matMul(x, y); // the whole batch in one call (ops/wasm-matmul.ts)
   if (M * K * N < SPLIT_MIN_MACS) return tf.matMul(x, y); // small (decoding's attention): the loop beats n calls
   return matmulEach(x.reshape([nx, M, K]), y.reshape([nx, K, N])).reshape([...outBatch, M, N]);
 }

@@ -382,11 +382,12 @@
       (local.set $r (i32.add (local.get $r) (local.get $h)))
       (br_if $bands (i32.lt_u (local.get $r) (local.get $R)))))
 
-;; float32 products (BatchMatMul on WASM: ops/wasm-matmul.ts): for each entry e0 ≤ e < e1 of a batch, out[e, n, k] =
+  ;; float32 products (BatchMatMul on WASM: ops/wasm-matmul.ts): for each entry e0 ≤ e < e1 of a batch, out[e, n, k] =
   ;; Σ_r a[e, n, r] · b[e, r, k] for n < N and this call's columns k0 ≤ k < k1; a [E, N, R], b [E, R, K] and out
   ;; [E, N, K] with their rows packed. int8t's blocking with b in float32: 256 rows of b at a time, within them 8 rows of
-  ;; a, within them 16 columns (the last few columns 4 at a time), two rows of b held in registers while each row of a
-  ;; adds its two terms. R even; K, k0 and k1 multiples of 4; N ≥ 1.
+  ;; a, within them 16 columns (then 4, then one at a time), two rows of b held in registers while each row of a adds its
+  ;; two terms (an odd R's last row then adds its one). Each value is summed in the same order whatever the call's rows
+  ;; and columns: pairs of rows of b in order, then an odd last one. N ≥ 1; k0 a multiple of 4.
   (func (export "f32mm") (param $a i32) (param $N i32) (param $b i32) (param $R i32) (param $K i32) (param $out i32) (param $k0 i32) (param $k1 i32) (param $e0 i32) (param $e1 i32)
     (local $ae i32) (local $be i32) (local $oe i32) (local $r0 i32) (local $rEnd i32) (local $n0 i32) (local $nEnd i32) (local $c i32) (local $r i32)
     (local $n i32) (local $ap i32) (local $op i32) (local $bp i32) (local $ra i32) (local $rk i32) (local $x0 v128) (local $x1 v128)
@@ -431,7 +432,9 @@
                 (br_if $wideDone (i32.gt_u (i32.add (local.get $c) (i32.const 16)) (local.get $k1)))
                 (local.set $bp (i32.add (local.get $be) (i32.add (i32.mul (local.get $r0) (local.get $rk)) (i32.shl (local.get $c) (i32.const 2)))))
                 (local.set $r (local.get $r0))
+                (block $pairsDone
                 (loop $rows
+                  (br_if $pairsDone (i32.gt_u (i32.add (local.get $r) (i32.const 2)) (local.get $rEnd)))
                   (local.set $w0 (v128.load offset=0 (local.get $bp)))
                   (local.set $w1 (v128.load offset=16 (local.get $bp)))
                   (local.set $w2 (v128.load offset=32 (local.get $bp)))
@@ -464,7 +467,27 @@
                     (br_if $outs (i32.lt_u (local.get $n) (local.get $nEnd))))
                   (local.set $bp (i32.add (local.get $bp) (i32.shl (local.get $rk) (i32.const 1))))
                   (local.set $r (i32.add (local.get $r) (i32.const 2)))
-                  (br_if $rows (i32.lt_u (local.get $r) (local.get $rEnd))))
+                  (br $rows)))
+                ;; an odd R's last row alone
+                (if (i32.lt_u (local.get $r) (local.get $rEnd))
+                  (then
+                    (local.set $w0 (v128.load offset=0 (local.get $bp)))
+                    (local.set $w1 (v128.load offset=16 (local.get $bp)))
+                    (local.set $w2 (v128.load offset=32 (local.get $bp)))
+                    (local.set $w3 (v128.load offset=48 (local.get $bp)))
+                    (local.set $ap (i32.add (local.get $ae) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $R)) (local.get $r)) (i32.const 2))))
+                    (local.set $op (i32.add (local.get $oe) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $K)) (local.get $c)) (i32.const 2))))
+                    (local.set $n (local.get $n0))
+                    (loop $outs1
+                      (local.set $x0 (v128.load32_splat (local.get $ap)))
+                      (v128.store offset=0 (local.get $op) (f32x4.add (v128.load offset=0 (local.get $op)) (f32x4.mul (local.get $x0) (local.get $w0))))
+                      (v128.store offset=16 (local.get $op) (f32x4.add (v128.load offset=16 (local.get $op)) (f32x4.mul (local.get $x0) (local.get $w1))))
+                      (v128.store offset=32 (local.get $op) (f32x4.add (v128.load offset=32 (local.get $op)) (f32x4.mul (local.get $x0) (local.get $w2))))
+                      (v128.store offset=48 (local.get $op) (f32x4.add (v128.load offset=48 (local.get $op)) (f32x4.mul (local.get $x0) (local.get $w3))))
+                      (local.set $ap (i32.add (local.get $ap) (local.get $ra)))
+                      (local.set $op (i32.add (local.get $op) (local.get $rk)))
+                      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                      (br_if $outs1 (i32.lt_u (local.get $n) (local.get $nEnd))))))
                 (local.set $c (i32.add (local.get $c) (i32.const 16)))
                 (br $wide)))
             (block $narrowDone
@@ -472,7 +495,9 @@
                 (br_if $narrowDone (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $k1)))
                 (local.set $bp (i32.add (local.get $be) (i32.add (i32.mul (local.get $r0) (local.get $rk)) (i32.shl (local.get $c) (i32.const 2)))))
                 (local.set $r (local.get $r0))
+                (block $pairs4Done
                 (loop $rows4
+                  (br_if $pairs4Done (i32.gt_u (i32.add (local.get $r) (i32.const 2)) (local.get $rEnd)))
                   (local.set $w0 (v128.load (local.get $bp)))
                   (local.set $w4 (v128.load (i32.add (local.get $bp) (local.get $rk))))
                   (local.set $ap (i32.add (local.get $ae) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $R)) (local.get $r)) (i32.const 2))))
@@ -489,7 +514,19 @@
                     (br_if $outs4 (i32.lt_u (local.get $n) (local.get $nEnd))))
                   (local.set $bp (i32.add (local.get $bp) (i32.shl (local.get $rk) (i32.const 1))))
                   (local.set $r (i32.add (local.get $r) (i32.const 2)))
-                  (br_if $rows4 (i32.lt_u (local.get $r) (local.get $rEnd))))
+                  (br $rows4)))
+                (if (i32.lt_u (local.get $r) (local.get $rEnd))
+                  (then
+                    (local.set $w0 (v128.load (local.get $bp)))
+                    (local.set $ap (i32.add (local.get $ae) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $R)) (local.get $r)) (i32.const 2))))
+                    (local.set $op (i32.add (local.get $oe) (i32.shl (i32.add (i32.mul (local.get $n0) (local.get $K)) (local.get $c)) (i32.const 2))))
+                    (local.set $n (local.get $n0))
+                    (loop $outs41
+                      (v128.store (local.get $op) (f32x4.add (v128.load (local.get $op)) (f32x4.mul (v128.load32_splat (local.get $ap)) (local.get $w0))))
+                      (local.set $ap (i32.add (local.get $ap) (local.get $ra)))
+                      (local.set $op (i32.add (local.get $op) (local.get $rk)))
+                      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                      (br_if $outs41 (i32.lt_u (local.get $n) (local.get $nEnd))))))
                 (local.set $c (i32.add (local.get $c) (i32.const 4)))
                 (br $narrow)))
             ;; the last K mod 4 columns one at a time, each sum in the same order as a vector lane's (so a column's
@@ -503,7 +540,9 @@
                   (local.set $ap (i32.add (local.get $ae) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $R)) (local.get $r0)) (i32.const 2))))
                   (local.set $bp (i32.add (local.get $be) (i32.add (i32.mul (local.get $r0) (local.get $rk)) (i32.shl (local.get $c) (i32.const 2)))))
                   (local.set $r (local.get $r0))
+                  (block $tailPairsDone
                   (loop $tailSum
+                    (br_if $tailPairsDone (i32.gt_u (i32.add (local.get $r) (i32.const 2)) (local.get $rEnd)))
                     (f32.store (local.get $op)
                       (f32.add (f32.load (local.get $op))
                         (f32.add (f32.mul (f32.load (local.get $ap)) (f32.load (local.get $bp)))
@@ -511,7 +550,9 @@
                     (local.set $ap (i32.add (local.get $ap) (i32.const 8)))
                     (local.set $bp (i32.add (local.get $bp) (i32.shl (local.get $rk) (i32.const 1))))
                     (local.set $r (i32.add (local.get $r) (i32.const 2)))
-                    (br_if $tailSum (i32.lt_u (local.get $r) (local.get $rEnd))))
+                    (br $tailSum)))
+                  (if (i32.lt_u (local.get $r) (local.get $rEnd))
+                    (then (f32.store (local.get $op) (f32.add (f32.load (local.get $op)) (f32.mul (f32.load (local.get $ap)) (f32.load (local.get $bp)))))))
                   (local.set $n (i32.add (local.get $n) (i32.const 1)))
                   (br_if $tailRows (i32.lt_u (local.get $n) (local.get $nEnd))))
                 (local.set $c (i32.add (local.get $c) (i32.const 1)))

@@ -19,7 +19,7 @@ export interface SimdKernels {
   /** out[n, k] = Σ_r a[n, r] · W[r, k] for k0 ≤ k < k1, int8 W [R, K] (the backward product); R even, k0, k1, G multiples of 16. */
   int8t(a: number, N: number, words: number, scales: number, R: number, K: number, group: number, out: number, k0: number, k1: number): void;
   /** out[e, n, k] = Σ_r a[e, n, r] · b[e, r, k] for e0 ≤ e < e1, n < N, k0 ≤ k < k1: float32 a [E, N, R], b [E, R, K], out
-   * [E, N, K]; R even, k0 a multiple of 4 (BatchMatMul: ops/wasm-matmul.ts). */
+   * [E, N, K]; k0 a multiple of 4 (BatchMatMul: ops/wasm-matmul.ts). */
   f32mm(a: number, N: number, b: number, R: number, K: number, out: number, k0: number, k1: number, e0: number, e1: number): void;
   /** x float32 [N, K] → q int16 [N, K] against each row's absmax, xs[n] = absmax / 32767 (NaN: a row not finite). */
   round16(x: number, N: number, K: number, q: number, xs: number): void;

@@ -4,8 +4,8 @@
 // pthreadpool, apart from the SIMD module's own pool; its batched products run a plain loop of tfjs's own
 // (ops/matmul.ts). Measured on a 135M training step: attention's [384, 64]·[64, 128] ran at 30 GFLOP/s on one thread
 // and slower on two; a LoRA gradient's [8, 512]·[512, 1536] at 5 GFLOP/s. Here such products run in the SIMD module
-// (simd-kernels.wat `f32mm`), a batch in one call, split across the pool's threads by entries, by rows or by columns.
-// The sums are taken in another order than XNNPACK's, so values differ in the last bits.
+// (simd-kernels.wat `f32mm`), a batch in one call, split across the pool's threads by entries or by rows. The sums are
+// taken in another order than XNNPACK's, so values differ in the last bits.
 import * as tf from '../tf';
 import { overrideWasmKernel, wasmHeap } from './backend-io';
 import { hasSimdModule, simdKernelsOn } from './simd-module';
@@ -19,18 +19,20 @@ interface WasmBackendLike {
 export const matmulStats = { simd: 0 };
 
 /**
- * Whether the module runs a [E, M, K]·[E, K, N] product (E entries of the batch): K even, and a product XNNPACK is
- * slow at, where packing the second operand costs about as much as the product: more than one entry (XNNPACK has no
- * batch: tfjs runs its own loop), a short inner side (K at most THIN: a LoRA factor's rank), or few rows (M at most
- * THIN) of a product that sums over a batch's rows (a weight's gradient, op(A)ᵀ·G, inside summedRows).
+ * Whether the module runs an [M, K]·[K, N] product, or a batch of them (`batched`: operands of rank 3 or more, with
+ * the same batch): a product XNNPACK is slow at, where packing the second operand costs about as much as
+ * the product: a batch (XNNPACK has none: tfjs runs its own loop), a short inner side (K at most THIN: a LoRA factor's
+ * rank), or few rows (M at most THIN) of a product that sums over a batch's rows (a weight's gradient, op(A)ᵀ·G,
+ * inside summedRows).
  *
- * Neither N nor the number of rows a forward product has decides it, so that a row's value depends on neither: a
- * product's columns cut into blocks (the LM head's vocabulary) take the same path as the whole, and a sequence alone
- * the same as in a batch (DPO's reference pass against its policy at B = 0, and a prompt decoded alone or batched).
- * A thin N is left to XNNPACK, faster there on one thread: [512, 576]·[576, 8] 0.15 ms against 0.25.
+ * Neither N, nor the batch's size, nor the number of rows a forward product has decides it, so that a row's value
+ * depends on none of them: a product's columns cut into blocks (the LM head's vocabulary) take the same path as the
+ * whole, and a sequence alone the same as in a batch (DPO's reference pass against its policy at B = 0, and a prompt
+ * decoded alone or batched). A thin N is left to XNNPACK, faster there on one thread: [512, 576]·[576, 8] 0.15 ms
+ * against 0.25.
  */
-export function simdMatMulServes(E: number, M: number, K: number, N: number): boolean {
-  return E * M * K * N > 0 && K % 2 === 0 && (E > 1 || K <= THIN || (summingRows && M <= THIN));
+export function simdMatMulServes(batched: boolean, M: number, K: number, N: number): boolean {
+  return M * K * N > 0 && (batched || K <= THIN || (summingRows && M <= THIN));
 }
 
 let summingRows = false;
@@ -47,8 +49,8 @@ export function summedRows<T>(product: () => T): T {
 }
 
 /** Whether BatchMatMul on WASM runs such a product in the module (else XNNPACK or tfjs's batched loop). */
-export function simdMatMulRuns(E: number, M: number, K: number, N: number): boolean {
-  return tf.getBackend() === 'wasm' && hasSimdModule() && simdMatMulServes(E, M, K, N);
+export function simdMatMulRuns(batched: boolean, M: number, K: number, N: number): boolean {
+  return tf.getBackend() === 'wasm' && hasSimdModule() && simdMatMulServes(batched, M, K, N);
 }
 
 /** The side up to which XNNPACK's packing costs about as much as its product (LoRA's ranks are 4 to 64). */
@@ -66,7 +68,7 @@ export function registerWasmMatMul(): void {
     const N = b.shape[b.shape.length - 1];
     const E = tf.util.sizeFromShape(batch);
     const sameBatch = a.shape.length === b.shape.length && batch.every((d, i) => d === b.shape[i]);
-    if (!kernels || transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32' || !sameBatch || !simdMatMulServes(E, M, K, N)) return original.kernelFunc(args);
+    if (!kernels || transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32' || !sameBatch || !simdMatMulServes(batch.length > 0, M, K, N)) return original.kernelFunc(args);
     const out = (args.backend as unknown as WasmBackendLike).makeOutput([...batch, M, N], 'float32');
     const [ap, bp, op] = [heap.at(a), heap.at(b), heap.at(out)];
     const work = E * M * K * N;
