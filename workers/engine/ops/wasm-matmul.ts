@@ -7,8 +7,8 @@
 // (simd-kernels.wat `f32mm`), a batch in one call, split across the pool's threads by entries or by rows. The sums are
 // taken in another order than XNNPACK's, so values differ in the last bits.
 import * as tf from '../tf';
-import { overrideWasmKernel, wasmHeap } from './backend-io';
-import { hasSimdModule, simdKernelsOn } from './simd-module';
+import { overrideWasmKernel, wasmHeap, type WasmHeap } from './backend-io';
+import { simdKernelsOn, type SimdKernels } from './simd-module';
 import { runSplit, simdThreads } from './simd-pool';
 
 interface WasmBackendLike {
@@ -17,6 +17,9 @@ interface WasmBackendLike {
 
 /** Products run by the SIMD module so far (the tests' proof that it, not XNNPACK, ran). */
 export const matmulStats = { simd: 0 };
+
+/** The side up to which XNNPACK's packing costs about as much as its product (LoRA's ranks are 4 to 64). */
+const THIN = 64;
 
 /**
  * Whether the module runs an [M, K]·[K, N] product, or a batch of them (`batched`: operands of rank 3 or more, with
@@ -31,7 +34,7 @@ export const matmulStats = { simd: 0 };
  * decoded alone or batched). A thin N is left to XNNPACK, faster there on one thread: [512, 576]·[576, 8] 0.15 ms
  * against 0.25.
  */
-export function simdMatMulServes(batched: boolean, M: number, K: number, N: number): boolean {
+function simdMatMulServes(batched: boolean, M: number, K: number, N: number): boolean {
   return M * K * N > 0 && (batched || K <= THIN || (summingRows && M <= THIN));
 }
 
@@ -48,27 +51,31 @@ export function summedRows<T>(product: () => T): T {
   }
 }
 
-/** Whether BatchMatMul on WASM runs such a product in the module (else XNNPACK or tfjs's batched loop). */
-export function simdMatMulRuns(batched: boolean, M: number, K: number, N: number): boolean {
-  return tf.getBackend() === 'wasm' && hasSimdModule() && simdMatMulServes(batched, M, K, N);
+/** The SIMD module on the WASM backend's heap, as the kernel calls it (null: another backend, or no module there). */
+function moduleOn(backend: unknown): { heap: WasmHeap; kernels: SimdKernels } | null {
+  const heap = wasmHeap(backend);
+  const kernels = heap ? simdKernelsOn(heap.memory) : null;
+  return heap && kernels ? { heap, kernels } : null;
 }
 
-/** The side up to which XNNPACK's packing costs about as much as its product (LoRA's ranks are 4 to 64). */
-export const THIN = 64;
+/** Whether BatchMatMul on WASM runs such a product in the module (else XNNPACK or tfjs's batched loop). */
+export function simdMatMulRuns(batched: boolean, M: number, K: number, N: number): boolean {
+  return tf.getBackend() === 'wasm' && simdMatMulServes(batched, M, K, N) && moduleOn(tf.backend()) !== null;
+}
 
 /** Re-register the WASM BatchMatMul kernel once (ops/index.ts does, after tfjs-backend-wasm is imported). */
 export function registerWasmMatMul(): void {
   overrideWasmKernel(tf.BatchMatMul, (args, original) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-    const heap = wasmHeap(args.backend);
-    const kernels = heap && simdKernelsOn(heap.memory);
+    const simd = moduleOn(args.backend);
     const batch = a.shape.slice(0, -2);
     const [M, K] = a.shape.slice(-2);
     const N = b.shape[b.shape.length - 1];
     const E = tf.util.sizeFromShape(batch);
     const sameBatch = a.shape.length === b.shape.length && batch.every((d, i) => d === b.shape[i]);
-    if (!kernels || transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32' || !sameBatch || !simdMatMulServes(batch.length > 0, M, K, N)) return original.kernelFunc(args);
+    if (!simd || transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32' || !sameBatch || !simdMatMulServes(batch.length > 0, M, K, N)) return original.kernelFunc(args);
+    const { heap, kernels } = simd;
     const out = (args.backend as unknown as WasmBackendLike).makeOutput([...batch, M, N], 'float32');
     const [ap, bp, op] = [heap.at(a), heap.at(b), heap.at(out)];
     const work = E * M * K * N;
