@@ -72,7 +72,7 @@ class Model(torch.nn.Module):
         ang = torch.cat((ang, ang), -1)
         return ang.cos(), ang.sin()
 
-    def attention(self, blk, x, cos, sin, cache, start):  # x [B, T, C]
+    def attention(self, blk, x, cos, sin, cache):  # x [B, T, C]
         B, T, _ = x.shape
         H, KV, D = self.s['heads'], self.s['kv_heads'], self.head_dim
         q = blk['q_proj'](x).view(B, T, H, D).transpose(1, 2)  # [B, H, T, D]
@@ -96,7 +96,7 @@ class Model(torch.nn.Module):
         cos, sin = self.rope(start, ids.shape[1])
         eps = self.s['eps']
         for i, blk in enumerate(self.blocks):
-            x = x + self.attention(blk, rms_norm(x, blk.norm1, eps), cos, sin, None if caches is None else caches[i], start)
+            x = x + self.attention(blk, rms_norm(x, blk.norm1, eps), cos, sin, None if caches is None else caches[i])
             h = rms_norm(x, blk.norm2, eps)
             x = x + blk['down_proj'](F.silu(blk['gate_proj'](h)) * blk['up_proj'](h))
         return rms_norm(x, self.final_norm, eps) @ self.embed.t()
