@@ -7,6 +7,7 @@
 // webtune's alternate; each side's own 1024³ matmul rate is printed beside it. Prints a table and one JSON line.
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
+import type { ModelBench } from '../workers/bench/bench';
 
 const flag = (name: string, fallback: string) => {
   const i = process.argv.indexOf(name);
@@ -33,7 +34,8 @@ if (!python) {
 }
 
 interface Torch { trainTokensPerSecond: number; decodeTokensPerSecond: number; matmul1024Gflops: number; blas: string; torch: string }
-interface Row { model: string; weights: string; trainTokensPerSecond: number | null; decodeTokensPerSecond: number }
+/** What bench/run.ts prints of each model row (its JSON line). */
+type Row = Pick<ModelBench, 'model' | 'weights' | 'trainTokensPerSecond' | 'decodeTokensPerSecond'>;
 interface Web { matmul1024Gflops: number; rows: Row[] }
 
 const torchRun = (threads: number): Torch => {
